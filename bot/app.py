@@ -1,0 +1,186 @@
+"""The one place that wires the service together, in order.
+
+Reading order: settings → database (migrated) → identity and catalogs → channels →
+pipeline (inbox → flows → outbox) → delivery → web server → scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import uvicorn
+
+from bot.channels.base import Channel
+from bot.clock import Clock
+from bot.crash import CrashPoints
+from bot.delivery import Delivery
+from bot.identity import Identity
+from bot.pipeline import Pipeline, Renderer
+from bot.scheduler import build_scheduler
+from bot.settings import Settings, TelegramMode
+from bot.web import build_web_app
+from handlers.context import Limits
+from handlers.i18n import Catalog
+from handlers.places import gazetteer
+from handlers.receipts import ReceiptHasher
+from handlers.router import Router
+from storage import inbox, outbox
+from storage.db import Database, SqliteOptions
+from storage.migrate import upgrade_async
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Overrides:
+    """Test and benchmark seams: the network edge and the clock, nothing else."""
+
+    clock: Clock | None = None
+    telegram_request: Any = None  # a telegram.request.BaseRequest
+    telegram_poll_transport: httpx.AsyncBaseTransport | None = None
+    crash_at: str | None = None
+
+
+class App:
+    def __init__(self, settings: Settings, overrides: Overrides | None = None) -> None:
+        self.settings = settings
+        self.overrides = overrides or Overrides()
+        self.clock = self.overrides.clock or Clock()
+        self.crash = CrashPoints(self.overrides.crash_at)
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.web_url: str | None = None
+        self._server: uvicorn.Server | None = None
+
+    async def start(self, *, serve_http: bool = True) -> None:
+        s = self.settings
+        url = s.resolved_database_url
+        # Migrations first: the schema is Alembic's, never create_all.
+        await upgrade_async(url)
+        self.db = Database(url, SqliteOptions(s.sqlite_synchronous, s.sqlite_busy_timeout_ms))
+        if self.db.is_sqlite:
+            # SQLite means a single instance, so any lease left is from a dead run of ours:
+            # hand those messages out again now rather than after the lease runs out.
+            async with self.db.write() as conn:
+                await outbox.release_leases(conn)
+
+        self.identity = Identity(s.secret_key())
+        self.catalog = Catalog(fallback=s.default_locale)
+        self.places = gazetteer(s.default_province)
+        self.hasher = ReceiptHasher(s.receipt_hash_time_cost, s.receipt_hash_memory_kib)
+        limits = Limits(
+            draft_ttl=timedelta(minutes=s.draft_ttl_minutes), tips_per_hour=s.tips_per_hour,
+            flood_burst=s.flood_burst, flood_rate_per_second=s.flood_rate_per_second,
+            status_checks_per_hour=s.status_checks_per_hour,
+            max_attachments=s.max_attachments, max_description_chars=s.max_description_chars,
+            max_download_mb=s.telegram_max_download_mb)
+
+        # Channels: Telegram only when a token is configured.
+        self.channels: dict[str, Channel] = {}
+        self.telegram = None
+        if s.telegram_bot_token is not None:
+            from bot.channels.telegram import TelegramChannel
+
+            self.telegram = TelegramChannel(
+                token=s.telegram_bot_token.get_secret_value(), identity=self.identity,
+                base_url=s.telegram_api_base_url, file_url=s.telegram_file_url,
+                max_download_mb=s.telegram_max_download_mb,
+                poll_timeout=s.telegram_poll_timeout_s,
+                request=self.overrides.telegram_request,
+                poll_transport=self.overrides.telegram_poll_transport)
+            self.channels[self.telegram.name] = self.telegram
+
+        self.delivery = Delivery(
+            db=self.db, channels=self.channels, identity=self.identity, clock=self.clock,
+            rates={"telegram": s.telegram_rate_per_second},
+            chat_interval={"telegram": s.telegram_chat_interval_s},
+            max_attempts=s.delivery_max_attempts, concurrency=s.delivery_concurrency,
+            crash=self.crash)
+        self.pipeline = Pipeline(
+            db=self.db, channels=self.channels, identity=self.identity,
+            router=Router(self.catalog), renderer=Renderer(self.catalog), places=self.places,
+            hasher=self.hasher, limits=limits, clock=self.clock, crash=self.crash,
+            batch_size=s.inbox_batch_size, on_outbox=self.delivery.wake)
+
+        # Workers: on start they pick up whatever a previous run left pending.
+        self._spawn(self.pipeline.run(), "dispatcher")
+        self._spawn(self.delivery.run(), "delivery")
+        if self.telegram is not None:
+            await self.telegram.start()
+            if s.telegram_mode is TelegramMode.POLLING:
+                self._spawn(self.telegram.poll(self.pipeline), "telegram-polling")
+
+        if serve_http:
+            await self._serve_http()
+        if self.telegram is not None and s.telegram_mode is TelegramMode.WEBHOOK:
+            assert s.telegram_webhook_url is not None and s.telegram_webhook_secret is not None
+            await self.telegram.set_webhook(s.telegram_webhook_url,
+                                            s.telegram_webhook_secret.get_secret_value())
+
+        self.scheduler = build_scheduler([
+            ("expire-drafts", timedelta(minutes=1), self.pipeline.expire_drafts),
+            ("purge-inbox", timedelta(hours=1),
+             lambda: self.pipeline.purge_inbox(timedelta(hours=s.inbox_retention_hours))),
+        ])
+        self.scheduler.start()
+
+    async def _serve_http(self) -> None:
+        s = self.settings
+        webhook = None
+        if self.telegram is not None and s.telegram_mode is TelegramMode.WEBHOOK:
+            assert s.telegram_webhook_secret is not None
+            webhook = ("/telegram/webhook", self.telegram.webhook_endpoint(
+                self.pipeline, s.telegram_webhook_secret.get_secret_value(),
+                s.webhook_max_body_bytes))
+        app = build_web_app(health=self.health, telegram_webhook=webhook)
+        config = uvicorn.Config(app, host=s.web_host, port=s.web_port, log_config=None,
+                                access_log=False, lifespan="off")
+        self._server = uvicorn.Server(config)
+        # The service owns signals (see cli.py); uvicorn must not install its own.
+        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._spawn(self._server.serve(), "http")
+        while not self._server.started:
+            await asyncio.sleep(0.02)
+            for task in self.tasks:
+                if task.done() and task.exception():
+                    raise RuntimeError("web server failed to start") from task.exception()
+        host, port = self._server.servers[0].sockets[0].getsockname()[:2]
+        self.web_url = s.public_url or f"http://{host}:{port}/"
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.append(task)
+
+    async def health(self) -> dict[str, Any]:
+        async with self.db.read() as conn:
+            return {"ok": True, "inbox": await inbox.counts(conn),
+                    "outbox": await outbox.counts(conn),
+                    "channels": sorted(self.channels)}
+
+    async def wait(self) -> None:
+        """Return when a worker dies (e.g. 409 Conflict), re-raising its error."""
+        done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def stop(self) -> None:
+        if getattr(self, "scheduler", None) is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._server is not None:
+            self._server.should_exit = True
+        for task in self.tasks:
+            if task.get_name() != "http":
+                task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await self.db.dispose()

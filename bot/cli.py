@@ -1,0 +1,103 @@
+"""The `tipbot` command: run the service, migrate, list tips, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from zoneinfo import ZoneInfo
+
+from bot import logs
+from bot.app import App, Overrides
+from bot.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tipbot", description="Citizen tip-intake chatbot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run every configured channel and print the web URL")
+    sub.add_parser("migrate", help="apply database migrations and exit")
+    tips = sub.add_parser("tips", help="list stored tips (no contact details)")
+    tips.add_argument("--limit", type=int, default=50)
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench.add_argument("which", choices=["intake"])
+    bench.add_argument("--citizens", type=int, default=2000)
+    bench.add_argument("--drafts", type=int, default=10_000,
+                       help="open drafts for the memory check")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    logs.configure(settings.log_level)
+    if args.command == "run":
+        return asyncio.run(_run(settings))
+    if args.command == "migrate":
+        from storage.migrate import upgrade
+
+        upgrade(settings.resolved_database_url)
+        print("database is up to date")
+        return 0
+    if args.command == "tips":
+        return asyncio.run(_list_tips(settings, args.limit))
+    if args.command == "bench":
+        from bot.bench import run_intake_bench
+
+        return asyncio.run(run_intake_bench(args.citizens, args.drafts))
+    return 2
+
+
+async def _run(settings: Settings) -> int:
+    app = App(settings, Overrides(crash_at=os.environ.get("TIPBOT_CRASH_AT")))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    channels = ", ".join(sorted(app.channels)) or "none"
+    print(f"tipbot is running. Web: {app.web_url}  (channels: {channels})", flush=True)
+    if app.telegram is None:
+        print("No TELEGRAM_BOT_TOKEN set: Telegram is off.", flush=True)
+    waiter = asyncio.create_task(app.wait())
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    code = 0
+    if waiter in done and waiter.exception() is not None:
+        print(f"stopping: {type(waiter.exception()).__name__}", file=sys.stderr)
+        code = 1
+    for task in (waiter, stopper):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await app.stop()
+    return code
+
+
+async def _list_tips(settings: Settings, limit: int) -> int:
+    from storage.db import Database
+    from storage.migrate import upgrade_async
+    from storage.tips import TipRepository
+
+    await upgrade_async(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)
+    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    try:
+        async with db.read() as conn:
+            rows = await TipRepository(conn).recent(limit)
+    finally:
+        await db.dispose()
+    if not rows:
+        print("no tips yet")
+        return 0
+    print(f"{'code':<10} {'created (ICT)':<17} {'group':<19} {'category':<18} "
+          f"{'ward':>6} {'urgent':<6} {'files':>5} {'channel':<8} status")
+    for t in rows:
+        print(f"{t.code:<10} {t.created_at.astimezone(zone):%Y-%m-%d %H:%M} "
+              f"{t.category_group:<19} {t.category:<18} {t.ward_code or '-':>6} "
+              f"{'yes' if t.urgent else 'no':<6} {t.attachments:>5} {t.channel:<8} {t.status}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""Outbox senders: pace per channel and per chat, retry what may succeed later.
+
+- 429: wait exactly `retry_after` for that chat (other chats go on).
+- 5xx, network errors, timeouts: exponential backoff with jitter. A timed-out reply may
+  already have arrived; a duplicate reply is better than a lost one.
+- 403: the chat blocked us; mark it unreachable, drop its queue, never retry.
+- Other 4xx: permanent; give up and keep only the error class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.channels.base import Channel, SendResult
+from bot.clock import Clock
+from bot.crash import CrashPoints
+from bot.identity import Identity
+from storage import outbox
+from storage.db import Database
+from storage.models import OutboxRow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+
+
+class SlidingWindow:
+    """At most `rate` sends in any one-second window (counts real sends, not intervals)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = int(rate) if rate >= 1 else (1 if rate > 0 else 0)
+        self.sent: deque[float] = deque()
+
+    async def acquire(self) -> None:
+        if self.rate == 0:
+            return
+        while True:
+            now = time.monotonic()
+            while self.sent and now - self.sent[0] >= 1.0:
+                self.sent.popleft()
+            if len(self.sent) < self.rate:
+                self.sent.append(now)
+                return
+            await asyncio.sleep(1.0 - (now - self.sent[0]) + 0.001)
+
+
+@dataclass
+class ChatPacer:
+    """Token bucket per chat: a short burst, then one message per `interval`."""
+
+    interval: float
+    burst: int = 3
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def wait_for(self, chat_key: str) -> float:
+        """Return 0 and take a token, or the seconds until one is available."""
+        if self.interval <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, at = self.buckets.get(chat_key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.interval)
+        if tokens >= 1.0:
+            self.buckets[chat_key] = (tokens - 1.0, now)
+            if len(self.buckets) > 50_000:
+                self._forget_idle(now)
+            return 0.0
+        self.buckets[chat_key] = (tokens, now)
+        return (1.0 - tokens) * self.interval
+
+    def _forget_idle(self, now: float) -> None:
+        idle = self.burst * self.interval
+        self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < idle}
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    retried: int = 0
+    blocked: int = 0
+    failed: int = 0
+    rate_limited: int = 0
+
+
+class Delivery:
+    def __init__(self, *, db: Database, channels: dict[str, Channel], identity: Identity,
+                 clock: Clock, rates: dict[str, float], chat_interval: dict[str, float],
+                 max_attempts: int = 12, concurrency: int = 8, batch: int = 64,
+                 crash: CrashPoints | None = None) -> None:
+        self.db = db
+        self.channels = channels
+        self.identity = identity
+        self.clock = clock
+        self.windows = {name: SlidingWindow(rates.get(name, 0)) for name in channels}
+        self.pacers = {name: ChatPacer(chat_interval.get(name, 0)) for name in channels}
+        self.max_attempts = max_attempts
+        self.batch = batch
+        self.crash = crash or CrashPoints(None)
+        self.stats = DeliveryStats()
+        self._sem = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Deliver until cancelled; on start this resumes whatever was left unsent."""
+        while True:
+            # Clear before looking, so a wake-up that arrives while we work is not lost.
+            self._wake.clear()
+            try:
+                while await self.deliver_once():
+                    pass
+                async with self.db.read() as conn:
+                    due = await outbox.next_due(conn)
+            except Exception:
+                log.exception("delivery pass failed; retrying")
+                due = None
+            timeout = 1.0
+            if due is not None:
+                timeout = min(1.0, max(0.0, (due - self.clock.now()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+
+    async def deliver_once(self) -> int:
+        """Claim a batch (one message per chat), send it, record the outcomes."""
+        async with self.db.write() as conn:
+            rows = await outbox.claim(conn, self.clock.now(), self.batch, LEASE)
+        if not rows:
+            return 0
+        results = await asyncio.gather(*(self._send(row) for row in rows))
+        self.crash.hit("after_send")
+        now = self.clock.now()
+        done: list[int] = []
+        async with self.db.write() as conn:
+            for row, (result, paced) in zip(rows, results, strict=True):
+                if result.outcome == "ok":
+                    done.append(row.id)
+                elif paced:
+                    await outbox.reschedule(conn, row.id, now + timedelta(seconds=paced),
+                                            None, count_attempt=False)
+                else:
+                    await self._record_failure(conn, row, result, now)
+            await outbox.delivered(conn, done)
+        self.stats.sent += len(done)
+        return len(rows)
+
+    async def _send(self, row: OutboxRow) -> tuple[SendResult, float]:
+        channel = self.channels.get(row.channel)
+        address = self.identity.unseal(row.address)
+        if channel is None or address is None or row.payload is None:
+            return SendResult("failed", error="undeliverable"), 0.0
+        counts_as_message = row.payload.get("t") == "msg"
+        if counts_as_message:
+            wait = self.pacers[row.channel].wait_for(row.chat_key)
+            if wait > 0:
+                return SendResult("retry", error="paced"), wait
+            await self.windows[row.channel].acquire()
+        async with self._sem:
+            try:
+                return await channel.send(address, row.payload), 0.0
+            except Exception as exc:  # an adapter bug must not stop delivery for others
+                log.error("send raised type=%s", type(exc).__name__)
+                return SendResult("retry", error=type(exc).__name__[:64]), 0.0
+
+    async def _record_failure(self, conn: Any, row: OutboxRow, result: SendResult,
+                              now: datetime) -> None:
+        if result.outcome == "blocked":
+            self.stats.blocked += 1
+            await outbox.mark_unreachable(conn, row.channel, row.chat_key, now)
+            return
+        if result.outcome == "failed" or row.attempts + 1 >= self.max_attempts:
+            self.stats.failed += 1
+            log.warning("giving up on outbox row=%s error=%s", row.id, result.error)
+            await outbox.give_up(conn, row.id, "failed", result.error or "failed")
+            return
+        if result.retry_after is not None:
+            self.stats.rate_limited += 1
+            delay = result.retry_after
+        else:
+            delay = min(300.0, 2.0 ** row.attempts) * (0.5 + random.random())
+        self.stats.retried += 1
+        await outbox.reschedule(conn, row.id, now + timedelta(seconds=delay),
+                                result.error[:64] or None)

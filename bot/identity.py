@@ -1,0 +1,35 @@
+"""Pseudonyms and sealed addresses: the database never holds platform user ids in clear.
+
+`user_key` = HMAC(secret, channel:user id) identifies a citizen across messages without
+revealing who they are. The chat address needed to reply is encrypted (Fernet) with a
+key derived from the same secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class Identity:
+    def __init__(self, secret: bytes) -> None:
+        self._mac_key = hashlib.sha256(b"tipbot/pseudonym\x00" + secret).digest()
+        fernet_key = hashlib.sha256(b"tipbot/seal\x00" + secret).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(fernet_key))
+
+    def pseudonym(self, channel: str, platform_id: str | int) -> str:
+        """Stable, non-reversible key for a platform identity."""
+        message = f"{channel}:{platform_id}".encode()
+        return hmac.new(self._mac_key, message, hashlib.sha256).hexdigest()[:40]
+
+    def seal(self, address: str) -> bytes:
+        return self._fernet.encrypt(address.encode())
+
+    def unseal(self, sealed: bytes) -> str | None:
+        try:
+            return self._fernet.decrypt(sealed).decode()
+        except InvalidToken:
+            return None  # sealed under another key: the message cannot be delivered

@@ -1,0 +1,272 @@
+"""Inbox → ordered dispatch → one transaction per batch → outbox.
+
+Every inbound payload is first written to the inbox (`ingest`), which is what makes it
+safe to acknowledge to the platform. The dispatcher then takes pending rows in arrival
+order and, in ONE write transaction per batch, runs the flows, saves conversations and
+tips, queues the replies in the outbox and marks the rows done. A crash anywhere
+before the commit leaves the rows pending, to be replayed; after it, the outbox holds
+the replies. Per-citizen order holds because rows are processed sequentially in
+arrival order by a single dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.channels.base import Channel, Ignored, Payload
+from bot.clock import Clock
+from bot.crash import CrashPoints
+from bot.identity import Identity
+from handlers.context import FlowContext, Limits
+from handlers.conversation import Conversation
+from handlers.events import Event, EventKind, Msg, Outgoing, Reply, Toast
+from handlers.i18n import Catalog
+from handlers.places import Gazetteer
+from handlers.receipts import ReceiptHasher
+from handlers.router import Router, expire
+from handlers.text import split_units
+from storage import conversations, inbox, outbox
+from storage.db import Database
+from storage.models import InboxRow, OutboxMessage, StoredConversation
+from storage.tips import TipRepository
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_UNITS = 4096
+
+
+@dataclass
+class PipelineStats:
+    processed: int = 0
+    ignored: int = 0
+    failed: int = 0
+    batches: int = 0
+
+
+class Renderer:
+    """Turns replies (catalog keys) into channel-neutral outbox payloads in a locale."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def render(self, item: Outgoing, locale: str) -> list[Payload]:
+        if isinstance(item, Toast):
+            text = self.catalog.text(locale, item.text) if item.text else None
+            return [{"t": "answer", "id": item.callback_id, "text": text}]
+        text = "\n\n".join(self.catalog.text(locale, part) for part in item.parts)
+        buttons = [[{"label": self.catalog.text(locale, c.label), "data": c.data,
+                     "request": c.request} for c in row] for row in item.choices]
+        chunks = split_units(text, MAX_TEXT_UNITS)
+        payloads: list[Payload] = [{"t": "msg", "text": chunk} for chunk in chunks]
+        if buttons:
+            payloads[-1].update(buttons=buttons, kb=item.keyboard)
+        return payloads
+
+
+class Pipeline:
+    def __init__(self, *, db: Database, channels: dict[str, Channel], identity: Identity,
+                 router: Router, renderer: Renderer, places: Gazetteer,
+                 hasher: ReceiptHasher, limits: Limits, clock: Clock,
+                 crash: CrashPoints | None = None, batch_size: int = 200,
+                 on_outbox: Callable[[], None] = lambda: None) -> None:
+        self.db = db
+        self.channels = channels
+        self.identity = identity
+        self.router = router
+        self.renderer = renderer
+        self.places = places
+        self.hasher = hasher
+        self.limits = limits
+        self.clock = clock
+        self.crash = crash or CrashPoints(None)
+        self.batch_size = batch_size
+        self.on_outbox = on_outbox
+        self.stats = PipelineStats()
+        self._wake = asyncio.Event()
+
+    # ---- intake -------------------------------------------------------------------
+    async def ingest(self, channel: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Store raw payloads durably; only after this returns may they be acknowledged."""
+        async with self.db.write() as conn:
+            await inbox.add(conn, channel, items, self.clock.now())
+        self.crash.hit("after_inbox_insert")
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ---- dispatch -----------------------------------------------------------------
+    async def run(self) -> None:
+        """Process the inbox until cancelled; resumes whatever was left pending."""
+        while True:
+            # Clear before looking, so a wake-up that arrives while we work is not lost.
+            self._wake.clear()
+            try:
+                while await self.process_pending():
+                    pass
+            except Exception:
+                # A database outage: keep the rows, wait, try again (nothing is lost).
+                log.exception("dispatcher pass failed; retrying")
+                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+
+    async def process_pending(self) -> int:
+        """Process one batch; returns how many rows were taken."""
+        try:
+            async with self.db.write() as conn:
+                rows = await inbox.pending(conn, self.batch_size)
+                if not rows:
+                    return 0
+                await self._process(conn, rows)
+        except _BatchFailed:
+            # One event broke the batch: replay the rows one per transaction, so the
+            # broken one is isolated and counted, and the others go through.
+            async with self.db.write() as conn:
+                rows = await inbox.pending(conn, self.batch_size)
+            for row in rows:
+                await self._process_alone(row)
+        self.stats.batches += 1
+        self.crash.hit("after_commit")
+        self.on_outbox()
+        return len(rows)
+
+    async def _process_alone(self, row: InboxRow) -> None:
+        try:
+            async with self.db.write() as conn:
+                await self._process(conn, [row])
+        except _BatchFailed as failure:
+            error_id = uuid.uuid4().hex[:12]
+            log.error("event failed: error_id=%s row=%s type=%s", error_id, row.id,
+                      failure.kind)
+            self.stats.failed += 1
+            async with self.db.write() as conn:
+                gave_up = await inbox.mark_failed(conn, row.id, self.clock.now())
+                if gave_up and failure.event is not None:
+                    await self._queue(conn, failure.event, failure.locale,
+                                      [Reply.of(Msg("error.generic", {"id": error_id}))])
+
+    async def _process(self, conn: Any, rows: list[InboxRow]) -> None:
+        now = self.clock.now()
+        parsed: list[tuple[InboxRow, Event | Ignored]] = []
+        for row in rows:
+            channel = self.channels.get(row.channel)
+            if channel is None or row.payload is None:
+                parsed.append((row, Ignored("no-channel")))
+                continue
+            try:
+                parsed.append((row, channel.parse(row.payload)))
+            except Exception as exc:  # a payload the adapter cannot read: drop, keep going
+                log.warning("unparseable payload row=%s type=%s", row.id, type(exc).__name__)
+                parsed.append((row, Ignored("unparseable")))
+
+        keys = [(e.channel, e.user_key) for _, e in parsed if isinstance(e, Event)]
+        stored = await conversations.load_many(conn, keys)
+        live: dict[tuple[str, str], tuple[Conversation, Event]] = {}
+        tips = TipRepository(conn)
+        ctx = FlowContext(now=now, limits=self.limits, places=self.places,
+                          hasher=self.hasher, tips=tips)
+        messages: list[OutboxMessage] = []
+        reachable: dict[str, list[str]] = {}
+
+        for row, item in parsed:
+            if isinstance(item, Ignored):
+                self.stats.ignored += 1
+                if item.leave_address and item.chat_key:
+                    messages.append(OutboxMessage(
+                        channel=row.channel, chat_key=item.chat_key,
+                        address=self.identity.seal(item.leave_address),
+                        payload={"t": "leave"}))
+                continue
+            event = item
+            key = (event.channel, event.user_key)
+            if key in live:
+                conv = live[key][0]
+            elif key in stored:
+                s = stored[key]
+                conv = Conversation.restore(s.state, s.locale, s.draft, s.flood, s.expires_at)
+            else:
+                conv = Conversation()
+            if event.kind is EventKind.BLOCKED:
+                await outbox.mark_unreachable(conn, event.channel, event.user_key, now)
+            else:
+                reachable.setdefault(event.channel, []).append(event.user_key)
+            try:
+                replies = await self.router.handle(conv, event, ctx)
+            except Exception as exc:
+                raise _BatchFailed(type(exc).__name__, event, conv.locale) from exc
+            live[key] = (conv, event)
+            messages += self._render(event, conv.locale or "vi", replies)
+            self.stats.processed += 1
+
+        for channel, chat_keys in reachable.items():
+            await outbox.mark_reachable(conn, channel, chat_keys)
+        await conversations.save_many(conn, [
+            StoredConversation(
+                channel=event.channel, user_key=event.user_key,
+                address=self.identity.seal(event.address), locale=conv.locale,
+                state=conv.state.value,
+                draft=conv.draft.model_dump(mode="json") if conv.draft else None,
+                flood=conv.flood.model_dump(mode="json"), updated_at=now,
+                expires_at=conv.expires_at)
+            for conv, event in live.values()
+        ])
+        await outbox.enqueue(conn, messages, now)
+        self.crash.hit("mid_txn")
+        await inbox.mark_done(conn, [row.id for row, _ in parsed], now)
+
+    def _render(self, event: Event, locale: str, replies: list[Outgoing]) -> list[OutboxMessage]:
+        sealed = self.identity.seal(event.address)
+        return [
+            OutboxMessage(channel=event.channel, chat_key=event.user_key, address=sealed,
+                          payload=payload)
+            for reply in replies for payload in self.renderer.render(reply, locale)
+        ]
+
+    async def _queue(self, conn: Any, event: Event, locale: str | None,
+                     replies: list[Outgoing]) -> None:
+        await outbox.enqueue(conn, self._render(event, locale or "vi", replies),
+                             self.clock.now())
+
+    # ---- expiry -------------------------------------------------------------------
+    async def expire_drafts(self) -> int:
+        """End drafts left alone past their time to live, telling each citizen once."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            rows = await conversations.expired(conn, now, limit=500)
+            messages: list[OutboxMessage] = []
+            updated: list[StoredConversation] = []
+            for s in rows:
+                conv = Conversation.restore(s.state, s.locale, s.draft, s.flood, s.expires_at)
+                replies = expire(conv)
+                for reply in replies:
+                    for payload in self.renderer.render(reply, conv.locale or "vi"):
+                        messages.append(OutboxMessage(channel=s.channel, chat_key=s.user_key,
+                                                      address=s.address, payload=payload))
+                updated.append(s.model_copy(update={
+                    "state": conv.state.value, "draft": None, "expires_at": None,
+                    "updated_at": now}))
+            await conversations.save_many(conn, updated)
+            await outbox.enqueue(conn, messages, now)
+        if rows:
+            self.on_outbox()
+        return len(rows)
+
+    async def purge_inbox(self, keep: timedelta) -> int:
+        async with self.db.write() as conn:
+            return await inbox.purge_done(conn, self.clock.now() - keep)
+
+
+class _BatchFailed(Exception):
+    def __init__(self, kind: str, event: Event | None, locale: str | None) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.event = event
+        self.locale = locale

@@ -1,0 +1,116 @@
+"""Service settings, read once from the environment and `.env` at the entry point."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class TelegramMode(StrEnum):
+    POLLING = "polling"
+    WEBHOOK = "webhook"
+
+
+_PLACEHOLDERS = {"", "change-me", "changeme", "secret", "xxx"}
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each one is documented in `.env.example`."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    tipbot_env: Environment = Environment.DEV
+    tipbot_secret_key: SecretStr | None = None
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    log_level: str = "INFO"
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str | None = None
+    telegram_api_file_url: str | None = None
+    telegram_mode: TelegramMode = TelegramMode.POLLING
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_poll_timeout_s: int = Field(default=30, ge=0, le=50)
+    telegram_rate_per_second: float = Field(default=30.0, ge=0)
+    telegram_chat_interval_s: float = Field(default=1.0, ge=0)
+    telegram_max_download_mb: int = Field(default=20, ge=1)
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+
+    default_locale: str = Field(default="vi", pattern="^(vi|en)$")
+    default_province: str = "ha_noi"
+    draft_ttl_minutes: int = Field(default=24 * 60, ge=1)
+    tips_per_hour: int = Field(default=5, ge=1)
+    flood_burst: int = Field(default=8, ge=1)
+    flood_rate_per_second: float = Field(default=1.0, gt=0)
+    status_checks_per_hour: int = Field(default=10, ge=1)
+    max_attachments: int = Field(default=30, ge=1)
+    max_description_chars: int = Field(default=20_000, ge=100)
+
+    receipt_hash_time_cost: int = Field(default=2, ge=1)
+    receipt_hash_memory_kib: int = Field(default=19_456, ge=8)
+
+    delivery_max_attempts: int = Field(default=12, ge=1)
+    delivery_concurrency: int = Field(default=8, ge=1)
+    inbox_batch_size: int = Field(default=200, ge=1)
+    inbox_retention_hours: int = Field(default=48, ge=1)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders(self) -> Self:
+        if self.tipbot_env is Environment.PROD:
+            key = self.tipbot_secret_key.get_secret_value() if self.tipbot_secret_key else ""
+            if key.strip().lower() in _PLACEHOLDERS or len(key) < 32:
+                raise ValueError("TIPBOT_SECRET_KEY must be set to 32+ random characters in prod")
+            if self.telegram_mode is TelegramMode.WEBHOOK and not self.telegram_webhook_secret:
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET is required in webhook mode")
+        if self.telegram_mode is TelegramMode.WEBHOOK and not self.telegram_webhook_url:
+            raise ValueError("TELEGRAM_WEBHOOK_URL is required in webhook mode")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return DATABASE_URL, or the embedded SQLite file under data_dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tipbot.db').as_posix()}"
+
+    @property
+    def telegram_file_url(self) -> str | None:
+        """Derive the file URL from the API URL (…/bot → …/file/bot) unless given."""
+        if self.telegram_api_file_url:
+            return self.telegram_api_file_url
+        if not self.telegram_api_base_url:
+            return None
+        base = self.telegram_api_base_url.rstrip("/")
+        if base.endswith("/bot"):
+            return base[: -len("/bot")] + "/file/bot"
+        return base + "/file"
+
+    def secret_key(self) -> bytes:
+        """Return the server secret; in dev, create and keep one under data_dir."""
+        if self.tipbot_secret_key is not None:
+            return self.tipbot_secret_key.get_secret_value().encode()
+        # Dev only (prod refuses to start without a key): a key file keeps pseudonyms and
+        # sealed chat addresses stable across restarts without any configuration.
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()

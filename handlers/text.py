@@ -1,0 +1,79 @@
+"""Text helpers: normalisation for storage, folding for matching, UTF-16 aware cutting."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_FORMAT_CHARS = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c]")
+_NON_WORD = re.compile(r"[^\w\s]", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def clean_for_storage(text: str) -> str:
+    """Keep the citizen's words as written (NFC); only NUL becomes U+FFFD.
+
+    PostgreSQL text cannot hold NUL, and both backends must store the same thing.
+    """
+    return unicodedata.normalize("NFC", text).replace("\x00", "\ufffd")
+
+
+def is_blank(text: str | None) -> bool:
+    """True for None, empty, whitespace, control and invisible-format-only text."""
+    if not text:
+        return True
+    visible = _FORMAT_CHARS.sub("", text)
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in visible)
+
+
+def fold(text: str) -> str:
+    """Fold for matching: strip diacritics and invisible characters, lower-case.
+
+    "Phường Hoàn Kiếm" and "phuong hoan kiem" fold to the same string.
+    """
+    text = _FORMAT_CHARS.sub("", unicodedata.normalize("NFKC", text))
+    text = text.replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFD", text)
+    stripped = "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn")
+    stripped = _NON_WORD.sub(" ", stripped.lower())
+    return _SPACES.sub(" ", stripped).strip()
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def cut(text: str, max_units: int, ellipsis: str = "…") -> str:
+    """Shorten to at most max_units UTF-16 units without splitting a character."""
+    if utf16_len(text) <= max_units:
+        return text
+    budget = max_units - utf16_len(ellipsis)
+    out: list[str] = []
+    used = 0
+    for ch in text:
+        size = 2 if ord(ch) > 0xFFFF else 1
+        if used + size > budget:
+            break
+        out.append(ch)
+        used += size
+    # Do not leave a dangling joiner or combining mark from a cut grapheme.
+    while out and (out[-1] == "\u200d" or unicodedata.combining(out[-1])):
+        out.pop()
+    return "".join(out) + ellipsis
+
+
+def split_units(text: str, max_units: int) -> list[str]:
+    """Split text into chunks of at most max_units UTF-16 units, preferring line breaks."""
+    chunks: list[str] = []
+    rest = text
+    while utf16_len(rest) > max_units:
+        head = cut(rest, max_units, ellipsis="")
+        newline = head.rfind("\n")
+        if newline > len(head) // 2:
+            head = head[: newline + 1]
+        chunks.append(head)
+        rest = rest[len(head):]
+    if rest or not chunks:
+        chunks.append(rest)
+    return chunks

@@ -1,0 +1,46 @@
+"""Conversation rows: the current step, the draft and the flood counters per citizen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.dialect import insert_for
+from storage.models import StoredConversation
+from storage.schema import conversations
+
+_COLUMNS = ("address", "locale", "state", "draft", "flood", "updated_at", "expires_at")
+
+
+async def load_many(conn: AsyncConnection,
+                    keys: list[tuple[str, str]]) -> dict[tuple[str, str], StoredConversation]:
+    """Load the conversations of (channel, user_key) pairs in one query."""
+    if not keys:
+        return {}
+    result = await conn.execute(
+        select(conversations).where(
+            tuple_(conversations.c.channel, conversations.c.user_key).in_(list(set(keys)))))
+    rows = [StoredConversation.model_validate(row._asdict()) for row in result]
+    return {(r.channel, r.user_key): r for r in rows}
+
+
+async def save_many(conn: AsyncConnection, rows: list[StoredConversation]) -> None:
+    """Insert or update conversations in one statement."""
+    if not rows:
+        return
+    stmt = insert_for(conn, conversations)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel", "user_key"],
+        set_={name: stmt.excluded[name] for name in _COLUMNS},
+    )
+    await conn.execute(stmt, [row.model_dump() for row in rows])
+
+
+async def expired(conn: AsyncConnection, now: datetime, limit: int) -> list[StoredConversation]:
+    """Conversations whose draft outlived its time to live."""
+    result = await conn.execute(
+        select(conversations).where(conversations.c.expires_at <= now)
+        .order_by(conversations.c.expires_at).limit(limit))
+    return [StoredConversation.model_validate(row._asdict()) for row in result]

@@ -1,0 +1,97 @@
+"""Engine setup and the one way to open a write transaction.
+
+SQLite: WAL, `synchronous=FULL` by default (a confirmed tip must survive power loss),
+`busy_timeout`, and `BEGIN IMMEDIATE` for every write transaction so a reader never has
+to upgrade to a writer mid-transaction (that upgrade fails at once with "database is
+locked", whatever the busy timeout). Writes in this process are also serialised by a
+lock, because SQLite has one writer anyway and queueing in asyncio is cheaper than
+queueing in a thread blocked on the file lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+
+@dataclass(frozen=True)
+class SqliteOptions:
+    synchronous: str = "FULL"
+    busy_timeout_ms: int = 5000
+
+
+class Database:
+    """Owns the engine; hands out read connections and write transactions."""
+
+    def __init__(self, url: str, sqlite: SqliteOptions | None = None) -> None:
+        self.url = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        options = sqlite or SqliteOptions()
+        if self.is_sqlite:
+            database = self.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: AsyncEngine = create_async_engine(
+                self.url, poolclass=NullPool if database == ":memory:" else None
+            )
+            _install_sqlite_hooks(self.engine, options)
+        else:
+            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """Open one write transaction (BEGIN IMMEDIATE on SQLite); commit on success."""
+        if self._write_lock is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock, self.engine.connect() as conn:
+            conn.info["immediate"] = True
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("immediate", None)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """Open a read-only connection (a deferred transaction that is rolled back)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _install_sqlite_hooks(engine: AsyncEngine, options: SqliteOptions) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: we emit BEGIN ourselves (see Database.write);
+        # pysqlite's implicit BEGIN would be DEFERRED.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            f"synchronous={options.synchronous}",
+            f"busy_timeout={int(options.busy_timeout_ms)}",
+            "foreign_keys=ON",
+            "secure_delete=ON",
+            "trusted_schema=OFF",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Reads take a deferred transaction; writes take the write lock up front.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")

@@ -1,0 +1,186 @@
+"""A loopback fake of the Telegram Bot API.
+
+It serves getUpdates from a queue, records every call, answers the methods the bot is
+expected to use, and can be scripted to fail (429 with retry_after, 403, 5xx, a slow
+answer that times the client out). Any other method is recorded as unexpected and
+fails the test at teardown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+TOKEN = "123456789:AAH-fakeTOKENfakeTOKENfakeTOKEN12345"
+BOT_ID = 123456789
+JSON_PARAMS = {"reply_markup", "allowed_updates", "link_preview_options", "reply_parameters"}
+EXPECTED = {"getMe", "getUpdates", "deleteWebhook", "setWebhook", "sendMessage",
+            "answerCallbackQuery", "leaveChat"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def chat_id(self) -> int | None:
+        value = self.params.get("chat_id")
+        return int(value) if value is not None else None
+
+    @property
+    def text(self) -> str:
+        return str(self.params.get("text", ""))
+
+    def buttons(self) -> list[dict[str, Any]]:
+        markup = self.params.get("reply_markup") or {}
+        rows = markup.get("inline_keyboard") or markup.get("keyboard") or []
+        return [b for row in rows for b in row]
+
+
+@dataclass
+class Failure:
+    status: int
+    description: str = "error"
+    retry_after: int | None = None
+    delay: float = 0.0  # sleep before answering (to time the client out)
+    deliver: bool = False  # record the message as delivered anyway
+
+
+class FakeBotAPI:
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.pending: list[dict[str, Any]] = []
+        self.calls: list[Call] = []
+        self.unexpected: list[Call] = []
+        self.failures: dict[str, deque[Failure]] = defaultdict(deque)
+        self.confirm_on_fetch = False  # worst case: an update is gone once fetched
+        self.next_update_id = 10_000
+        self.next_message_id = 1
+        self._new = asyncio.Event()
+        self.server: uvicorn.Server | None = None
+        self.port = 0
+        self.app = Starlette(routes=[
+            Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+        ])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    async def start(self) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
+        while not self.server.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+            self._new.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 5)
+
+    # ---- feeding updates --------------------------------------------------------------
+    def push(self, update: dict[str, Any]) -> dict[str, Any]:
+        if "update_id" not in update:
+            update = {"update_id": self.next_update_id, **update}
+            self.next_update_id += 1
+        self.pending.append(update)
+        self._new.set()
+        return update
+
+    def fail(self, method: str, *failures: Failure) -> None:
+        self.failures[method].extend(failures)
+
+    # ---- queries ----------------------------------------------------------------------
+    def sent(self, chat_id: int | None = None, method: str = "sendMessage") -> list[Call]:
+        return [c for c in self.calls if c.method == method
+                and (chat_id is None or c.chat_id == chat_id)]
+
+    # ---- the API ------------------------------------------------------------------------
+    async def _endpoint(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"},
+                                status_code=404)
+        method = request.path_params["method"]
+        params = await self._params(request)
+        if method == "getUpdates":
+            return await self._get_updates(params)
+        call = Call(method, params)
+        queue = self.failures.get(method)
+        if queue:
+            failure = queue.popleft()
+            if failure.deliver:
+                self.calls.append(call)
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            body: dict[str, Any] = {"ok": False, "error_code": failure.status,
+                                    "description": failure.description}
+            if failure.retry_after is not None:
+                body["parameters"] = {"retry_after": failure.retry_after}
+            return JSONResponse(body, status_code=failure.status)
+        self.calls.append(call)
+        if method not in EXPECTED:
+            self.unexpected.append(call)
+            return JSONResponse({"ok": False, "error_code": 400,
+                                 "description": "Bad Request: unexpected method"},
+                                status_code=400)
+        return JSONResponse({"ok": True, "result": self._result(method, params)})
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            data = await request.json()
+            return dict(data) if isinstance(data, dict) else {}
+        body = (await request.body()).decode()
+        params: dict[str, Any] = {}
+        for key, value in parse_qsl(body, keep_blank_values=True):
+            params[key] = json.loads(value) if key in JSON_PARAMS else value
+        return params
+
+    async def _get_updates(self, params: dict[str, Any]) -> Response:
+        offset = params.get("offset")
+        if offset is not None:
+            self.pending = [u for u in self.pending if u["update_id"] >= int(offset)]
+        if not self.pending:
+            self._new.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new.wait(),
+                                       timeout=min(float(params.get("timeout", 0)), 0.5))
+        batch = list(self.pending[:100])
+        if self.confirm_on_fetch:
+            self.pending = self.pending[len(batch):]
+        return JSONResponse({"ok": True, "result": batch})
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return {"id": BOT_ID, "is_bot": True, "first_name": "Tipbot",
+                    "username": "tip_test_bot", "can_join_groups": True,
+                    "can_read_all_group_messages": False, "supports_inline_queries": False}
+        if method == "sendMessage":
+            self.next_message_id += 1
+            chat_id = int(params["chat_id"])
+            return {"message_id": self.next_message_id, "date": int(time.time()),
+                    "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "Tipbot"},
+                    "text": params.get("text", "")}
+        return True

@@ -1,0 +1,99 @@
+"""Runs the real service in-process against the fake Bot API and waits for it to settle."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.app import App, Overrides
+from bot.clock import Clock
+from bot.settings import Settings
+from storage import inbox, outbox
+from tests.fakes.botapi import TOKEN, Call, FakeBotAPI
+from tests.fakes.updates import Citizen
+
+
+def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "tipbot_secret_key": "test-secret-" + "k" * 40,
+        "telegram_poll_timeout_s": 1,
+        "telegram_rate_per_second": 0,
+        "telegram_chat_interval_s": 0,
+        "flood_burst": 1000,  # the harness types faster than any person; see test_flood
+        "web_port": 0,
+        "log_level": "INFO",
+    }
+    if api is not None:
+        values.update(telegram_bot_token=TOKEN, telegram_api_base_url=api.base_url)
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Harness:
+    def __init__(self, api: FakeBotAPI, settings: Settings) -> None:
+        self.api = api
+        self.settings = settings
+        self.clock = Clock()
+        self.app: App | None = None
+
+    async def start(self, *, serve_http: bool = False) -> App:
+        self.app = App(self.settings, Overrides(clock=self.clock))
+        await self.app.start(serve_http=serve_http)
+        return self.app
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            await self.app.stop()
+            self.app = None
+
+    async def restart(self) -> App:
+        await self.stop()
+        return await self.start()
+
+    async def settle(self, timeout: float = 15.0) -> None:
+        """Wait until every fed update is stored, processed and its replies sent."""
+        assert self.app is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.api.pending or self.api.confirm_on_fetch:
+                async with self.app.db.read() as conn:
+                    waiting = (await inbox.counts(conn)).get("pending", 0)
+                    due = await outbox.due_count(conn, self.clock.now())
+                if waiting == 0 and due == 0 and not self.api.pending:
+                    return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the bot did not settle")
+
+    async def send(self, update: dict[str, Any]) -> list[Call]:
+        """Feed one update; return the calls the bot made because of it."""
+        mark = len(self.api.calls)
+        self.api.push(update)
+        await self.settle()
+        return self.api.calls[mark:]
+
+    async def say(self, citizen: Citizen, update: dict[str, Any]) -> list[Call]:
+        """Feed an update from a citizen; return the messages sent to their chat."""
+        calls = await self.send(update)
+        return [c for c in calls if c.method == "sendMessage" and c.chat_id == citizen.user_id]
+
+    async def press(self, citizen: Citizen, label_part: str) -> list[Call]:
+        """Press the button (of the last message with buttons) whose label contains text."""
+        button = self.button(citizen, label_part)
+        if "callback_data" in button:
+            return await self.say(citizen, citizen.press(button["callback_data"]))
+        # A reply-keyboard button just sends its label as a text message.
+        return await self.say(citizen, citizen.text(button["text"]))
+
+    def button(self, citizen: Citizen, label_part: str) -> dict[str, Any]:
+        for call in reversed(self.api.sent(citizen.user_id)):
+            buttons = call.buttons()
+            if buttons:
+                for b in buttons:
+                    if label_part.lower() in b["text"].lower():
+                        return b
+                raise AssertionError(
+                    f"no button with {label_part!r}: {[b['text'] for b in buttons]}")
+        raise AssertionError("no message with buttons")
