@@ -19,6 +19,24 @@ from storage.models import NewAttachment, NewTip
 
 REVIEW_DESCRIPTION_UNITS = 900
 
+# Which buttons belong to which step: a press from another step is stale.
+ACTIONS: dict[State, frozenset[Action]] = {
+    State.GROUP: frozenset({Action.GROUP}),
+    State.CATEGORY: frozenset({Action.CATEGORY, Action.BACK}),
+    State.URGENT: frozenset({Action.URGENT}),
+    State.WHERE: frozenset({Action.WHERE}),
+    State.WARD_PICK: frozenset({Action.WARD, Action.WHERE}),
+    State.WHEN: frozenset({Action.WHEN}),
+    State.DESCRIBE: frozenset({Action.DONE}),
+    State.CONTACT: frozenset({Action.CONTACT}),
+    State.REVIEW: frozenset({Action.EDIT, Action.CONFIRM}),
+}
+
+
+def accepts(state: State, action: Action) -> bool:
+    """True if a button with this action can be pressed at this step (cancel: always)."""
+    return action is Action.CANCEL or action in ACTIONS.get(state, frozenset())
+
 
 def _choice(key: str, draft: Draft | None, action: Action, arg: str = "",
             **params: str | int | Msg) -> Choice:

@@ -154,7 +154,7 @@ class Router:
         if cb.action in (Action.MENU, Action.LANG):
             return cb.tag == callbacks.NO_DRAFT
         return conv.draft is not None and cb.tag == conv.draft.tag \
-            and conv.state in REPORT_STATES
+            and intake.accepts(conv.state, cb.action)
 
     async def _menu_action(self, conv: Conversation, action: str,
                            ctx: FlowContext) -> list[Outgoing]:

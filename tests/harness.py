@@ -42,6 +42,13 @@ class Harness:
     async def start(self, *, serve_http: bool = False) -> App:
         self.app = App(self.settings, Overrides(clock=self.clock))
         await self.app.start(serve_http=serve_http)
+        if self.app.telegram is not None and self.settings.telegram_mode == "polling":
+            # Polling has begun once the webhook is cleared.
+            mark = len([c for c in self.api.calls if c.method == "deleteWebhook"])
+            deadline = time.monotonic() + 10
+            while len([c for c in self.api.calls if c.method == "deleteWebhook"]) == mark:
+                assert time.monotonic() < deadline, "polling did not start"
+                await asyncio.sleep(0.01)
         return self.app
 
     async def stop(self) -> None:

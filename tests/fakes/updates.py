@@ -101,10 +101,8 @@ class Citizen:
                                      "height": 512, "is_animated": False,
                                      "is_video": False, "type": "regular"})
 
-    def poll(self) -> dict[str, Any]:
-        return self.message(poll={"id": "p1", "question": "?", "options": [
-            {"text": "a", "voter_count": 0}], "total_voter_count": 0, "is_closed": False,
-            "is_anonymous": True, "type": "regular", "allows_multiple_answers": False})
+    def dice(self) -> dict[str, Any]:
+        return self.message(dice={"emoji": "🎲", "value": 3})
 
     def blocked(self, status: str = "kicked") -> dict[str, Any]:
         return {"my_chat_member": {

@@ -1,0 +1,175 @@
+"""Storage runs the same SQL on SQLite and PostgreSQL (set TIPBOT_TEST_POSTGRES_URL)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from storage import conversations, inbox, outbox
+from storage.db import Database
+from storage.migrate import downgrade, upgrade, upgrade_async
+from storage.models import NewAttachment, NewTip, OutboxMessage, StoredConversation
+from storage.schema import metadata
+from storage.tips import TipRepository
+
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(db_url: str) -> AsyncIterator[Database]:
+    await upgrade_async(db_url)
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+def make_tip(n: int, **over: object) -> NewTip:
+    values: dict[str, object] = dict(
+        id=f"00000000-0000-4000-8000-{n:012d}", code=f"AAAA-{n:04d}", receipt_hash="h",
+        submission_key=f"s-{n}", channel="telegram", tipster_key="k1", locale="vi",
+        category_group="criminal", category="fraud", urgent=False, province_code=1,
+        ward_code=70, address_text=None, latitude=None, longitude=None,
+        location_label=None, occurred="today", occurred_text=None,
+        description="mô tả", contact_phone=None, created_at=NOW,
+        attachments=[NewAttachment(kind="photo", file_ref="f1")])
+    values.update(over)
+    return NewTip.model_validate(values)
+
+
+async def test_inbox_dedups_on_channel_and_key_and_keeps_order(db: Database) -> None:
+    async with db.write() as conn:
+        await inbox.add(conn, "telegram", [("1", {"a": 1}), ("2", {"a": 2})], NOW)
+        await inbox.add(conn, "telegram", [("2", {"a": 99}), ("3", {"a": 3})], NOW)
+        await inbox.add(conn, "web", [("1", {"b": 1})], NOW)
+    async with db.write() as conn:
+        rows = await inbox.pending(conn, 10)
+        assert [(r.channel, r.update_key) for r in rows] == [
+            ("telegram", "1"), ("telegram", "2"), ("telegram", "3"), ("web", "1")]
+        assert rows[1].payload == {"a": 2}  # the redelivery did not overwrite
+        await inbox.mark_done(conn, [rows[0].id], NOW)
+    async with db.write() as conn:
+        assert len(await inbox.pending(conn, 10)) == 3
+        await inbox.add(conn, "telegram", [("1", {"a": 1})], NOW)  # done keys still dedup
+        assert len(await inbox.pending(conn, 10)) == 3
+        assert await inbox.purge_done(conn, NOW + timedelta(seconds=1)) == 1
+
+
+async def test_inbox_failed_rows_go_dead_after_max_attempts(db: Database) -> None:
+    async with db.write() as conn:
+        await inbox.add(conn, "telegram", [("1", {"a": 1})], NOW)
+        row = (await inbox.pending(conn, 1))[0]
+        for _ in range(inbox.MAX_ATTEMPTS - 1):
+            assert not await inbox.mark_failed(conn, row.id, NOW)
+        assert await inbox.mark_failed(conn, row.id, NOW)
+        assert await inbox.pending(conn, 1) == []
+        assert await inbox.counts(conn) == {"dead": 1}
+
+
+async def test_tip_insert_is_idempotent_and_keeps_nul_free_text(db: Database) -> None:
+    text = "emoji 👨‍👩‍👧 bidi \u202e and \ufffd (was NUL)"
+    async with db.write() as conn:
+        repo = TipRepository(conn)
+        await repo.add_tip(make_tip(1, description=text))
+        await repo.add_tip(make_tip(1, code="BBBB-0001", description="replayed"))
+        assert await repo.count() == 1
+        assert await repo.count_tips_since("k1", NOW - timedelta(hours=1)) == 1
+        assert await repo.count_tips_since("k1", NOW + timedelta(seconds=1)) == 0
+        check = await repo.tip_for_check("AAAA-0001")
+        assert check is not None and check.status == "new" and check.created_at == NOW
+        assert await repo.tip_for_check("BBBB-0001") is None
+        listed = await repo.recent()
+        assert listed[0].attachments == 1
+        from storage.schema import tips
+
+        stored = (await conn.execute(tips.select())).one()
+        assert stored.description == text
+
+
+async def test_conversations_upsert_many(db: Database) -> None:
+    def conv(user: str, state: str) -> StoredConversation:
+        return StoredConversation(channel="telegram", user_key=user, address=b"sealed",
+                                  locale="vi", state=state, draft={"tag": "abc123"},
+                                  flood=None, updated_at=NOW,
+                                  expires_at=NOW + timedelta(hours=1))
+
+    async with db.write() as conn:
+        await conversations.save_many(conn, [conv("a", "menu"), conv("b", "report.where")])
+        await conversations.save_many(conn, [conv("b", "report.when")])
+        loaded = await conversations.load_many(conn, [("telegram", "a"), ("telegram", "b"),
+                                                      ("telegram", "zz")])
+        assert loaded[("telegram", "b")].state == "report.when"
+        assert set(loaded) == {("telegram", "a"), ("telegram", "b")}
+        expired = await conversations.expired(conn, NOW + timedelta(hours=2), 10)
+        assert {c.user_key for c in expired} == {"a", "b"}
+
+
+async def test_outbox_hands_out_one_message_per_chat_in_order(db: Database) -> None:
+    def msg(chat: str, n: int) -> OutboxMessage:
+        return OutboxMessage(channel="telegram", chat_key=chat, address=b"x",
+                             payload={"t": "msg", "text": str(n)})
+
+    async with db.write() as conn:
+        await outbox.enqueue(conn, [msg("a", 1), msg("a", 2), msg("b", 3)], NOW)
+        first = await outbox.claim(conn, NOW, 10, timedelta(seconds=60))
+        assert [r.payload["text"] for r in first if r.payload] == ["1", "3"]
+        assert await outbox.claim(conn, NOW, 10, timedelta(seconds=60)) == []
+        await outbox.reschedule(conn, first[0].id, NOW + timedelta(seconds=5), "429")
+        await outbox.delivered(conn, [first[1].id])
+        # Chat a's head is waiting for its retry: its second message must not overtake it.
+        assert await outbox.claim(conn, NOW, 10, timedelta(seconds=60)) == []
+        again = await outbox.claim(conn, NOW + timedelta(seconds=6), 10, timedelta(seconds=60))
+        assert [r.payload["text"] for r in again if r.payload] == ["1"]
+        assert again[0].attempts == 1
+        # A lease that ran out (the sender died) is handed out again.
+        late = await outbox.claim(conn, NOW + timedelta(seconds=120), 10, timedelta(seconds=60))
+        assert [r.id for r in late] == [again[0].id]
+
+
+async def test_outbox_unreachable_chat_drops_its_queue(db: Database) -> None:
+    async with db.write() as conn:
+        await outbox.enqueue(conn, [OutboxMessage(channel="telegram", chat_key="a",
+                                                  address=b"x", payload={"t": "msg"})], NOW)
+        await outbox.mark_unreachable(conn, "telegram", "a", NOW)
+        assert await outbox.claim(conn, NOW, 10, timedelta(seconds=60)) == []
+        assert await outbox.counts(conn) == {"blocked": 1}
+        assert await outbox.unreachable(conn, "telegram", ["a", "b"]) == {"a"}
+        await outbox.mark_reachable(conn, "telegram", ["a"])
+        assert await outbox.unreachable(conn, "telegram", ["a"]) == set()
+
+
+def test_migrations_match_the_schema_and_round_trip(db_url: str) -> None:
+    upgrade(db_url)
+    downgrade(db_url, "base")
+    upgrade(db_url)
+
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def diff() -> list[object]:
+        engine = create_async_engine(db_url)
+        async with engine.connect() as conn:
+            result = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+        await engine.dispose()
+        return list(result)
+
+    assert asyncio.run(diff()) == []
+
+
+async def test_sqlite_pragmas(tmp_path: object) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/p.db"
+    await upgrade_async(url)
+    database = Database(url)
+    try:
+        async with database.read() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+            sync = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
+            busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+        assert (mode, sync, busy) == ("wal", 2, 5000)  # 2 = FULL
+    finally:
+        await database.dispose()
