@@ -124,6 +124,7 @@ class App:
 
         self.scheduler = build_scheduler([
             ("expire-drafts", timedelta(minutes=1), self.pipeline.expire_drafts),
+            ("wal-checkpoint", timedelta(minutes=10), self.db.checkpoint),
             ("purge-inbox", timedelta(hours=1),
              lambda: self.pipeline.purge_inbox(timedelta(hours=s.inbox_retention_hours))),
         ])

@@ -29,8 +29,9 @@ def configure(level: str = "INFO") -> None:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # PTB logs whole update bodies at DEBUG: never let it go below INFO.
-    telegram_logger = logging.getLogger("telegram")
-    telegram_logger.setLevel(max(logging.INFO, root.level))
+    # These log message bodies or SQL parameters (tip text) at DEBUG: never below INFO,
+    # whatever the root level. PTB logs whole updates; aiosqlite every statement.
+    for chatty in ("telegram", "aiosqlite", "sqlalchemy", "asyncpg", "uvicorn"):
+        logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))
     # uvicorn's access log would record client addresses.
     logging.getLogger("uvicorn.access").disabled = True

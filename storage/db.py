@@ -3,7 +3,8 @@
 SQLite: WAL, `synchronous=FULL` by default (a confirmed tip must survive power loss),
 `busy_timeout`, and `BEGIN IMMEDIATE` for every write transaction so a reader never has
 to upgrade to a writer mid-transaction (that upgrade fails at once with "database is
-locked", whatever the busy timeout). Writes in this process are also serialised by a
+locked", whatever the busy timeout). SQL parameters are hidden from error messages: they would carry tip text into logs.
+Writes in this process are also serialised by a
 lock, because SQLite has one writer anyway and queueing in asyncio is cheaper than
 queueing in a thread blocked on the file lock.
 """
@@ -42,11 +43,13 @@ class Database:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(
-                self.url, poolclass=NullPool if database == ":memory:" else None
+                self.url, hide_parameters=True,
+                poolclass=NullPool if database == ":memory:" else None,
             )
             _install_sqlite_hooks(self.engine, options)
         else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10)
+            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10,
+                                              hide_parameters=True)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -68,6 +71,16 @@ class Database:
         """Open a read-only connection (a deferred transaction that is rolled back)."""
         async with self.engine.connect() as conn:
             yield conn
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL back into the database file and truncate it.
+
+        Until then the WAL keeps copies of recently changed pages, including text that
+        was since deleted (delivered messages, processed updates).
+        """
+        if self.is_sqlite:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -1,0 +1,76 @@
+"""Privacy checks (test plan P1–P3): logs, the database file and what officers could
+later see hold no tipster identifiers, no tip text in logs, no token, no receipt."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot import logs
+from handlers.router import Router
+from storage import inbox
+from tests.fakes.botapi import TOKEN
+from tests.fakes.updates import Citizen
+from tests.harness import Harness
+from tests.test_intake_flow import walk_to
+
+SECRET_TEXT = "Ông Nguyễn Văn Bí Mật bán ma túy ở số 9 ngõ Hẻo"
+
+
+def identifiers(who: Citizen) -> list[str]:
+    return [str(who.user_id), who.first_name, who.username or "", "912345678", TOKEN,
+            TOKEN.split(":")[1], SECRET_TEXT]
+
+
+async def file_identified_tip(bot: Harness, who: Citizen) -> str:
+    await walk_to(bot, who, "describe")
+    await bot.say(who, who.text(SECRET_TEXT))
+    await bot.press(who, "Xong")
+    await bot.say(who, who.contact())
+    done = (await bot.press(who, "Gửi tin báo"))[-1].text
+    receipt = re.search(r"Mã bí mật: ([\d ]+)", done)
+    assert receipt
+    return receipt.group(1).strip()
+
+
+async def test_logs_hold_no_identifiers_even_when_a_handler_fails(
+        bot: Harness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs.configure("DEBUG")  # even at DEBUG, the chatty libraries stay at INFO
+    who = Citizen(987654321987, first_name="Zephyrine", username="zephy_secret_user")
+    await file_identified_tip(bot, who)
+
+    original = Router.handle
+    calls = {"n": 0}
+
+    async def failing(self, conv, event, ctx):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        raise ValueError(f"boom with {event.text} from {event.address}")
+
+    monkeypatch.setattr(Router, "handle", failing)
+    await bot.send(who.text(SECRET_TEXT))  # fails every time: given up after five tries
+    monkeypatch.setattr(Router, "handle", original)
+    # Each pass tries the batch, then the row alone (which counts the attempt).
+    assert calls["n"] == 2 * inbox.MAX_ATTEMPTS
+    sorry = [c for c in bot.api.sent(who.user_id) if "Mã lỗi" in c.text]
+    assert len(sorry) == 1  # the citizen hears about it once, with the error id
+    log_text = capsys.readouterr().err
+    assert "error_id=" in log_text and "INFO" in log_text
+    for needle in identifiers(who):
+        assert needle not in log_text, needle
+
+
+async def test_database_file_holds_no_ids_contacts_or_receipts(bot: Harness,
+                                                               tmp_path: Path) -> None:
+    who = Citizen(987654321988, first_name="Zephyrine", username="zephy_secret_user")
+    receipt = await file_identified_tip(bot, who)
+    assert bot.app is not None
+    await bot.app.db.checkpoint()
+    blobs = b"".join(p.read_bytes() for p in tmp_path.glob("tipbot.db*"))
+    assert SECRET_TEXT.encode() in blobs  # the tip itself is stored (the scan works)
+    assert b"+84912345678" in blobs  # contact left on purpose is kept with the tip
+    for needle in (str(who.user_id), who.first_name, who.username or "",
+                   receipt.replace(" ", ""), receipt, TOKEN):
+        assert needle.encode() not in blobs, needle

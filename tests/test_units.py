@@ -1,0 +1,120 @@
+"""Small pure pieces: text cutting, callback parsing, catalogs, places, phones, codes."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from handlers import receipts
+from handlers.callbacks import Action, Callback, parse
+from handlers.i18n import Catalog
+from handlers.places import gazetteer
+from handlers.phones import parse_vn_phone
+from handlers.taxonomy import CATEGORIES, Group
+from handlers.text import clean_for_storage, cut, fold, is_blank, split_units, utf16_len
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_utf16_cut_never_splits_astral_characters_or_joiners() -> None:
+    family = "👨‍👩‍👧‍👦"
+    text = "a" * 4094 + family
+    out = cut(text, 4096)
+    assert utf16_len(out) <= 4096
+    assert out.encode("utf-16-le").decode("utf-16-le") == out
+    assert not out.rstrip("…").endswith("\u200d")
+    chunks = split_units("🇻🇳" * 3000, 4096)
+    assert all(utf16_len(c) <= 4096 for c in chunks)
+    assert "".join(chunks) == "🇻🇳" * 3000
+
+
+def test_cleaning_keeps_text_but_nul() -> None:
+    decomposed = "Hoa\u0300n Kie\u0302\u0301m"
+    assert clean_for_storage(decomposed) == "Hoàn Kiếm"
+    assert clean_for_storage("a\x00b\u202e") == "a\ufffdb\u202e"
+    assert is_blank(" \u200b\u2060\ufeff\n\t") and not is_blank(" x ")
+    assert fold("Phường Đống Đa!") == "phuong dong da"
+
+
+def test_callback_round_trip_and_rejections() -> None:
+    cb = Callback(Action.WARD, "70", "abc123")
+    assert parse(cb.encode()) == cb
+    for raw in ["", "1|abc123|wd", "1|ABC123|wd|70", "9|abc123|wd|70", "1|abc123|zz|70",
+                "1|abc123|wd|7 0", "1|-|m|" + "a" * 60, None]:
+        assert parse(raw) is None, raw
+    with pytest.raises(ValueError, match="out of bounds"):
+        Callback(Action.MENU, "x" * 70).encode()
+
+
+def test_catalogs_cover_every_key_in_both_languages_with_same_placeholders() -> None:
+    catalog = Catalog()
+    vi, en = catalog.messages["vi"], catalog.messages["en"]
+    assert set(vi) == set(en)
+    fields = string.Formatter()
+    for key in vi:
+        names_vi = {f for _, f, _, _ in fields.parse(vi[key]) if f}
+        names_en = {f for _, f, _, _ in fields.parse(en[key]) if f}
+        assert names_vi == names_en, key
+    source = "\n".join(p.read_text() for d in ("handlers", "bot") for p in (ROOT / d).rglob("*.py"))
+    used = set(re.findall(r'Msg\(\s*"([a-z_.0-9]+)"', source))
+    used |= set(re.findall(r'_choice\(\s*"([a-z_.0-9]+)"', source))
+    used = {k for k in used if not k.endswith(".")}  # prefixes completed at run time
+    assert used, "no keys found: the scan is broken"
+    missing = used - set(vi)
+    assert not missing
+    for c in CATEGORIES:
+        assert f"cat.{c.id}" in vi
+    for g in Group:
+        assert f"group.{g.value}" in vi
+    for prefix in ("status.", "emergency.line.", "when."):
+        assert any(k.startswith(prefix) for k in vi)
+
+
+def test_locale_resolution() -> None:
+    catalog = Catalog()
+    assert catalog.resolve_locale("en-US") == "en"
+    assert catalog.resolve_locale("vi") == "vi"
+    assert catalog.resolve_locale("fr") == "vi"
+    assert catalog.resolve_locale(None) == "vi"
+
+
+def test_places_come_from_the_2025_map() -> None:
+    hanoi = gazetteer("ha_noi")
+    assert len(hanoi) == 126
+    assert [p.name for p in hanoi.search("HOAN KIEM")] == ["Phường Hoàn Kiếm"]
+    assert hanoi.search("x") == []
+    with pytest.raises(ValueError, match="unknown province"):
+        gazetteer("atlantis")
+    assert len(gazetteer("ho_chi_minh")) > 100
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("0912345678", "+84912345678"), ("+84 912 345 678", "+84912345678"),
+    ("091-234-5678", "+84912345678"), ("12345", None), ("+1 415 555 2671", None),
+    ("", None), ("0" * 40, None), ("abc", None),
+])
+def test_vietnamese_phone_numbers(typed: str, expected: str | None) -> None:
+    assert parse_vn_phone(typed) == expected
+
+
+def test_codes_and_receipts() -> None:
+    codes = {receipts.new_code() for _ in range(200)}
+    assert len(codes) == 200
+    code = next(iter(codes))
+    assert receipts.normalise_code(code.lower().replace("-", " ")) == code
+    assert receipts.normalise_code("1 OR 1=1") is None
+    receipt = receipts.new_receipt()
+    assert len(receipt) == 16 and receipt.isdigit()
+    assert receipts.normalise_receipt(receipts.format_receipt(receipt)) == receipt
+
+
+async def test_receipt_hash_verifies_only_the_right_receipt() -> None:
+    hasher = receipts.ReceiptHasher(time_cost=1, memory_kib=1024)
+    stored = await hasher.hash("1234567812345678")
+    assert await hasher.verify(stored, "1234567812345678")
+    assert not await hasher.verify(stored, "1234567812345679")
+    assert not await hasher.verify(None, "1234567812345678")
+    assert not await hasher.verify("not-a-hash", "1234567812345678")
