@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from bot.web import build_web_app
 from handlers.context import Limits
 from handlers.i18n import Catalog
 from handlers.places import gazetteer
-from handlers.receipts import ReceiptHasher
+from handlers.receipts import ReceiptHasher, ReceiptMinter
 from handlers.router import Router
 from storage import inbox, outbox
 from storage.db import Database, SqliteOptions
@@ -45,6 +46,14 @@ class Overrides:
     telegram_request: Any = None  # a telegram.request.BaseRequest
     telegram_poll_transport: httpx.AsyncBaseTransport | None = None
     crash_at: str | None = None
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the service owns SIGINT/SIGTERM (cli.py)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class App:
@@ -73,12 +82,17 @@ class App:
         self.catalog = Catalog(fallback=s.default_locale)
         self.places = gazetteer(s.default_province)
         self.hasher = ReceiptHasher(s.receipt_hash_time_cost, s.receipt_hash_memory_kib)
+        self.minter = ReceiptMinter(self.hasher, s.receipt_stock)
         limits = Limits(
-            draft_ttl=timedelta(minutes=s.draft_ttl_minutes), tips_per_hour=s.tips_per_hour,
-            flood_burst=s.flood_burst, flood_rate_per_second=s.flood_rate_per_second,
+            draft_ttl=timedelta(minutes=s.draft_ttl_minutes),
+            tips_per_hour=s.tips_per_hour,
+            flood_burst=s.flood_burst,
+            flood_rate_per_second=s.flood_rate_per_second,
             status_checks_per_hour=s.status_checks_per_hour,
-            max_attachments=s.max_attachments, max_description_chars=s.max_description_chars,
-            max_download_mb=s.telegram_max_download_mb)
+            max_attachments=s.max_attachments,
+            max_description_chars=s.max_description_chars,
+            max_download_mb=s.telegram_max_download_mb,
+        )
 
         # Channels: Telegram only when a token is configured.
         self.channels: dict[str, Channel] = {}
@@ -87,29 +101,48 @@ class App:
             from bot.channels.telegram import TelegramChannel
 
             self.telegram = TelegramChannel(
-                token=s.telegram_bot_token.get_secret_value(), identity=self.identity,
-                base_url=s.telegram_api_base_url, file_url=s.telegram_file_url,
+                token=s.telegram_bot_token.get_secret_value(),
+                identity=self.identity,
+                base_url=s.telegram_api_base_url,
+                file_url=s.telegram_file_url,
                 max_download_mb=s.telegram_max_download_mb,
                 poll_timeout=s.telegram_poll_timeout_s,
                 request=self.overrides.telegram_request,
-                poll_transport=self.overrides.telegram_poll_transport)
+                poll_transport=self.overrides.telegram_poll_transport,
+            )
             self.channels[self.telegram.name] = self.telegram
 
         self.delivery = Delivery(
-            db=self.db, channels=self.channels, identity=self.identity, clock=self.clock,
+            db=self.db,
+            channels=self.channels,
+            identity=self.identity,
+            clock=self.clock,
             rates={"telegram": s.telegram_rate_per_second},
             chat_interval={"telegram": s.telegram_chat_interval_s},
-            max_attempts=s.delivery_max_attempts, concurrency=s.delivery_concurrency,
-            crash=self.crash)
+            max_attempts=s.delivery_max_attempts,
+            concurrency=s.delivery_concurrency,
+            crash=self.crash,
+        )
         self.pipeline = Pipeline(
-            db=self.db, channels=self.channels, identity=self.identity,
-            router=Router(self.catalog), renderer=Renderer(self.catalog), places=self.places,
-            hasher=self.hasher, limits=limits, clock=self.clock, crash=self.crash,
-            batch_size=s.inbox_batch_size, on_outbox=self.delivery.wake)
+            db=self.db,
+            channels=self.channels,
+            identity=self.identity,
+            router=Router(self.catalog),
+            renderer=Renderer(self.catalog),
+            places=self.places,
+            hasher=self.hasher,
+            minter=self.minter,
+            limits=limits,
+            clock=self.clock,
+            crash=self.crash,
+            batch_size=s.inbox_batch_size,
+            on_outbox=self.delivery.wake,
+        )
 
         # Workers: on start they pick up whatever a previous run left pending.
         self._spawn(self.pipeline.run(), "dispatcher")
         self._spawn(self.delivery.run(), "delivery")
+        self._spawn(self.minter.run(), "receipt-minter")
         if self.telegram is not None:
             await self.telegram.start()
             if s.telegram_mode is TelegramMode.POLLING:
@@ -119,15 +152,21 @@ class App:
             await self._serve_http()
         if self.telegram is not None and s.telegram_mode is TelegramMode.WEBHOOK:
             assert s.telegram_webhook_url is not None and s.telegram_webhook_secret is not None
-            await self.telegram.set_webhook(s.telegram_webhook_url,
-                                            s.telegram_webhook_secret.get_secret_value())
+            await self.telegram.set_webhook(
+                s.telegram_webhook_url, s.telegram_webhook_secret.get_secret_value()
+            )
 
-        self.scheduler = build_scheduler([
-            ("expire-drafts", timedelta(minutes=1), self.pipeline.expire_drafts),
-            ("wal-checkpoint", timedelta(minutes=10), self.db.checkpoint),
-            ("purge-inbox", timedelta(hours=1),
-             lambda: self.pipeline.purge_inbox(timedelta(hours=s.inbox_retention_hours))),
-        ])
+        self.scheduler = build_scheduler(
+            [
+                ("expire-drafts", timedelta(minutes=1), self.pipeline.expire_drafts),
+                ("wal-checkpoint", timedelta(minutes=10), self.db.checkpoint),
+                (
+                    "purge-inbox",
+                    timedelta(hours=1),
+                    lambda: self.pipeline.purge_inbox(timedelta(hours=s.inbox_retention_hours)),
+                ),
+            ]
+        )
         self.scheduler.start()
 
     async def _serve_http(self) -> None:
@@ -135,15 +174,19 @@ class App:
         webhook = None
         if self.telegram is not None and s.telegram_mode is TelegramMode.WEBHOOK:
             assert s.telegram_webhook_secret is not None
-            webhook = ("/telegram/webhook", self.telegram.webhook_endpoint(
-                self.pipeline, s.telegram_webhook_secret.get_secret_value(),
-                s.webhook_max_body_bytes))
+            webhook = (
+                "/telegram/webhook",
+                self.telegram.webhook_endpoint(
+                    self.pipeline,
+                    s.telegram_webhook_secret.get_secret_value(),
+                    s.webhook_max_body_bytes,
+                ),
+            )
         app = build_web_app(health=self.health, telegram_webhook=webhook)
-        config = uvicorn.Config(app, host=s.web_host, port=s.web_port, log_config=None,
-                                access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        # The service owns signals (see cli.py); uvicorn must not install its own.
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        config = uvicorn.Config(
+            app, host=s.web_host, port=s.web_port, log_config=None, access_log=False, lifespan="off"
+        )
+        self._server = _QuietServer(config)
         self._spawn(self._server.serve(), "http")
         while not self._server.started:
             await asyncio.sleep(0.02)
@@ -159,9 +202,12 @@ class App:
 
     async def health(self) -> dict[str, Any]:
         async with self.db.read() as conn:
-            return {"ok": True, "inbox": await inbox.counts(conn),
-                    "outbox": await outbox.counts(conn),
-                    "channels": sorted(self.channels)}
+            return {
+                "ok": True,
+                "inbox": await inbox.counts(conn),
+                "outbox": await outbox.counts(conn),
+                "channels": sorted(self.channels),
+            }
 
     async def wait(self) -> None:
         """Return when a worker dies (e.g. 409 Conflict), re-raising its error."""

@@ -1,4 +1,4 @@
-"""The `tipbot` command: run the service, migrate, list tips, benchmark."""
+"""The `tipbot` command: run the service, migrate, list tips."""
 
 from __future__ import annotations
 
@@ -22,11 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations and exit")
     tips = sub.add_parser("tips", help="list stored tips (no contact details)")
     tips.add_argument("--limit", type=int, default=50)
-    bench = sub.add_parser("bench", help="benchmarks")
-    bench.add_argument("which", choices=["intake"])
-    bench.add_argument("--citizens", type=int, default=2000)
-    bench.add_argument("--drafts", type=int, default=10_000,
-                       help="open drafts for the memory check")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -41,10 +36,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "tips":
         return asyncio.run(_list_tips(settings, args.limit))
-    if args.command == "bench":
-        from bot.bench import run_intake_bench
-
-        return asyncio.run(run_intake_bench(args.citizens, args.drafts))
     return 2
 
 
@@ -90,12 +81,16 @@ async def _list_tips(settings: Settings, limit: int) -> int:
     if not rows:
         print("no tips yet")
         return 0
-    print(f"{'code':<10} {'created (ICT)':<17} {'group':<19} {'category':<18} "
-          f"{'ward':>6} {'urgent':<6} {'files':>5} {'channel':<8} status")
+    print(
+        f"{'code':<10} {'created (ICT)':<17} {'group':<19} {'category':<18} "
+        f"{'ward':>6} {'urgent':<6} {'files':>5} {'channel':<8} status"
+    )
     for t in rows:
-        print(f"{t.code:<10} {t.created_at.astimezone(zone):%Y-%m-%d %H:%M} "
-              f"{t.category_group:<19} {t.category:<18} {t.ward_code or '-':>6} "
-              f"{'yes' if t.urgent else 'no':<6} {t.attachments:>5} {t.channel:<8} {t.status}")
+        print(
+            f"{t.code:<10} {t.created_at.astimezone(zone):%Y-%m-%d %H:%M} "
+            f"{t.category_group:<19} {t.category:<18} {t.ward_code or '-':>6} "
+            f"{'yes' if t.urgent else 'no':<6} {t.attachments:>5} {t.channel:<8} {t.status}"
+        )
     return 0
 
 

@@ -90,10 +90,20 @@ class DeliveryStats:
 
 
 class Delivery:
-    def __init__(self, *, db: Database, channels: dict[str, Channel], identity: Identity,
-                 clock: Clock, rates: dict[str, float], chat_interval: dict[str, float],
-                 max_attempts: int = 12, concurrency: int = 8, batch: int = 64,
-                 crash: CrashPoints | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: dict[str, Channel],
+        identity: Identity,
+        clock: Clock,
+        rates: dict[str, float],
+        chat_interval: dict[str, float],
+        max_attempts: int = 12,
+        concurrency: int = 8,
+        batch: int = 256,
+        crash: CrashPoints | None = None,
+    ) -> None:
         self.db = db
         self.channels = channels
         self.identity = identity
@@ -130,27 +140,45 @@ class Delivery:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
 
     async def deliver_once(self) -> int:
-        """Claim a batch (one message per chat), send it, record the outcomes."""
+        """Claim a batch, send each chat's messages in order, record the outcomes."""
         async with self.db.write() as conn:
             rows = await outbox.claim(conn, self.clock.now(), self.batch, LEASE)
         if not rows:
             return 0
-        results = await asyncio.gather(*(self._send(row) for row in rows))
+        by_chat: dict[tuple[str, str], list[OutboxRow]] = {}
+        for row in rows:
+            by_chat.setdefault((row.channel, row.chat_key), []).append(row)
+        outcomes = await asyncio.gather(*(self._send_chat(chat) for chat in by_chat.values()))
         self.crash.hit("after_send")
         now = self.clock.now()
         done: list[int] = []
         async with self.db.write() as conn:
-            for row, (result, paced) in zip(rows, results, strict=True):
-                if result.outcome == "ok":
-                    done.append(row.id)
-                elif paced:
-                    await outbox.reschedule(conn, row.id, now + timedelta(seconds=paced),
-                                            None, count_attempt=False)
-                else:
-                    await self._record_failure(conn, row, result, now)
+            for sent, stopped, unsent in outcomes:
+                done += sent
+                if stopped is not None:
+                    row, result, paced = stopped
+                    if paced:
+                        await outbox.reschedule(
+                            conn, row.id, now + timedelta(seconds=paced), None, count_attempt=False
+                        )
+                    else:
+                        await self._record_failure(conn, row, result, now)
+                    await outbox.release(conn, unsent, now)
             await outbox.delivered(conn, done)
         self.stats.sent += len(done)
         return len(rows)
+
+    async def _send_chat(
+        self, rows: list[OutboxRow]
+    ) -> tuple[list[int], tuple[OutboxRow, SendResult, float] | None, list[int]]:
+        """Send one chat's messages in order; stop at the first that does not go out."""
+        sent: list[int] = []
+        for index, row in enumerate(rows):
+            result, paced = await self._send(row)
+            if result.outcome != "ok":
+                return sent, (row, result, paced), [r.id for r in rows[index + 1 :]]
+            sent.append(row.id)
+        return sent, None, []
 
     async def _send(self, row: OutboxRow) -> tuple[SendResult, float]:
         channel = self.channels.get(row.channel)
@@ -170,8 +198,9 @@ class Delivery:
                 log.error("send raised type=%s", type(exc).__name__)
                 return SendResult("retry", error=type(exc).__name__[:64]), 0.0
 
-    async def _record_failure(self, conn: Any, row: OutboxRow, result: SendResult,
-                              now: datetime) -> None:
+    async def _record_failure(
+        self, conn: Any, row: OutboxRow, result: SendResult, now: datetime
+    ) -> None:
         if result.outcome == "blocked":
             self.stats.blocked += 1
             await outbox.mark_unreachable(conn, row.channel, row.chat_key, now)
@@ -185,7 +214,8 @@ class Delivery:
             self.stats.rate_limited += 1
             delay = result.retry_after
         else:
-            delay = min(300.0, 2.0 ** row.attempts) * (0.5 + random.random())
+            delay = min(300.0, 2.0**row.attempts) * (0.5 + random.random())
         self.stats.retried += 1
-        await outbox.reschedule(conn, row.id, now + timedelta(seconds=delay),
-                                result.error[:64] or None)
+        await outbox.reschedule(
+            conn, row.id, now + timedelta(seconds=delay), result.error[:64] or None
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -19,6 +20,11 @@ class Identity:
         self._mac_key = hashlib.sha256(b"tipbot/pseudonym\x00" + secret).digest()
         fernet_key = hashlib.sha256(b"tipbot/seal\x00" + secret).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(fernet_key))
+        # Every event and every outgoing message seals or unseals an address; a citizen's
+        # address is the same each time, so remember recent results (memory holds these
+        # addresses anyway while their messages are handled).
+        self._sealed: dict[str, bytes] = {}
+        self._unsealed: dict[bytes, str] = {}
 
     def pseudonym(self, channel: str, platform_id: str | int) -> str:
         """Stable, non-reversible key for a platform identity."""
@@ -26,10 +32,24 @@ class Identity:
         return hmac.new(self._mac_key, message, hashlib.sha256).hexdigest()[:40]
 
     def seal(self, address: str) -> bytes:
-        return self._fernet.encrypt(address.encode())
+        sealed = self._sealed.get(address)
+        if sealed is None:
+            sealed = self._fernet.encrypt(address.encode())
+            _remember(self._sealed, address, sealed)
+        return sealed
 
     def unseal(self, sealed: bytes) -> str | None:
-        try:
-            return self._fernet.decrypt(sealed).decode()
-        except InvalidToken:
-            return None  # sealed under another key: the message cannot be delivered
+        address = self._unsealed.get(sealed)
+        if address is None:
+            try:
+                address = self._fernet.decrypt(sealed).decode()
+            except InvalidToken:
+                return None  # sealed under another key: the message cannot be delivered
+            _remember(self._unsealed, sealed, address)
+        return address
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int = 50_000) -> None:
+    if len(cache) >= limit:
+        cache.clear()  # crude but bounded; a miss only costs one Fernet operation
+    cache[key] = value

@@ -29,7 +29,7 @@ from handlers.conversation import Conversation
 from handlers.events import Event, EventKind, Msg, Outgoing, Reply, Toast
 from handlers.i18n import Catalog
 from handlers.places import Gazetteer
-from handlers.receipts import ReceiptHasher
+from handlers.receipts import ReceiptHasher, ReceiptMinter
 from handlers.router import Router, expire
 from handlers.text import split_units
 from storage import conversations, inbox, outbox
@@ -61,8 +61,13 @@ class Renderer:
             text = self.catalog.text(locale, item.text) if item.text else None
             return [{"t": "answer", "id": item.callback_id, "text": text}]
         text = "\n\n".join(self.catalog.text(locale, part) for part in item.parts)
-        buttons = [[{"label": self.catalog.text(locale, c.label), "data": c.data,
-                     "request": c.request} for c in row] for row in item.choices]
+        buttons = [
+            [
+                {"label": self.catalog.text(locale, c.label), "data": c.data, "request": c.request}
+                for c in row
+            ]
+            for row in item.choices
+        ]
         chunks = split_units(text, MAX_TEXT_UNITS)
         payloads: list[Payload] = [{"t": "msg", "text": chunk} for chunk in chunks]
         if buttons:
@@ -71,11 +76,23 @@ class Renderer:
 
 
 class Pipeline:
-    def __init__(self, *, db: Database, channels: dict[str, Channel], identity: Identity,
-                 router: Router, renderer: Renderer, places: Gazetteer,
-                 hasher: ReceiptHasher, limits: Limits, clock: Clock,
-                 crash: CrashPoints | None = None, batch_size: int = 200,
-                 on_outbox: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: dict[str, Channel],
+        identity: Identity,
+        router: Router,
+        renderer: Renderer,
+        places: Gazetteer,
+        hasher: ReceiptHasher,
+        minter: ReceiptMinter,
+        limits: Limits,
+        clock: Clock,
+        crash: CrashPoints | None = None,
+        batch_size: int = 200,
+        on_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
         self.db = db
         self.channels = channels
         self.identity = identity
@@ -83,6 +100,7 @@ class Pipeline:
         self.renderer = renderer
         self.places = places
         self.hasher = hasher
+        self.minter = minter
         self.limits = limits
         self.clock = clock
         self.crash = crash or CrashPoints(None)
@@ -126,9 +144,10 @@ class Pipeline:
                 if not rows:
                     return 0
                 await self._process(conn, rows)
-        except _BatchFailed:
+        except _BatchFailed as failure:
             # One event broke the batch: replay the rows one per transaction, so the
             # broken one is isolated and counted, and the others go through.
+            log.warning("batch failed (%s); replaying its rows one by one", failure.kind)
             async with self.db.write() as conn:
                 rows = await inbox.pending(conn, self.batch_size)
             for row in rows:
@@ -144,14 +163,17 @@ class Pipeline:
                 await self._process(conn, [row])
         except _BatchFailed as failure:
             error_id = uuid.uuid4().hex[:12]
-            log.error("event failed: error_id=%s row=%s type=%s", error_id, row.id,
-                      failure.kind)
+            log.error("event failed: error_id=%s row=%s type=%s", error_id, row.id, failure.kind)
             self.stats.failed += 1
             async with self.db.write() as conn:
                 gave_up = await inbox.mark_failed(conn, row.id, self.clock.now())
                 if gave_up and failure.event is not None:
-                    await self._queue(conn, failure.event, failure.locale,
-                                      [Reply.of(Msg("error.generic", {"id": error_id}))])
+                    await self._queue(
+                        conn,
+                        failure.event,
+                        failure.locale,
+                        [Reply.of(Msg("error.generic", {"id": error_id}))],
+                    )
 
     async def _process(self, conn: Any, rows: list[InboxRow]) -> None:
         now = self.clock.now()
@@ -171,8 +193,14 @@ class Pipeline:
         stored = await conversations.load_many(conn, keys)
         live: dict[tuple[str, str], tuple[Conversation, Event]] = {}
         tips = TipRepository(conn)
-        ctx = FlowContext(now=now, limits=self.limits, places=self.places,
-                          hasher=self.hasher, tips=tips)
+        ctx = FlowContext(
+            now=now,
+            limits=self.limits,
+            places=self.places,
+            hasher=self.hasher,
+            minter=self.minter,
+            tips=tips,
+        )
         messages: list[OutboxMessage] = []
         reachable: dict[str, list[str]] = {}
 
@@ -180,10 +208,14 @@ class Pipeline:
             if isinstance(item, Ignored):
                 self.stats.ignored += 1
                 if item.leave_address and item.chat_key:
-                    messages.append(OutboxMessage(
-                        channel=row.channel, chat_key=item.chat_key,
-                        address=self.identity.seal(item.leave_address),
-                        payload={"t": "leave"}))
+                    messages.append(
+                        OutboxMessage(
+                            channel=row.channel,
+                            chat_key=item.chat_key,
+                            address=self.identity.seal(item.leave_address),
+                            payload={"t": "leave"},
+                        )
+                    )
                 continue
             event = item
             key = (event.channel, event.user_key)
@@ -206,18 +238,25 @@ class Pipeline:
             messages += self._render(event, conv.locale or "vi", replies)
             self.stats.processed += 1
 
-        for channel, chat_keys in reachable.items():
-            await outbox.mark_reachable(conn, channel, chat_keys)
-        await conversations.save_many(conn, [
-            StoredConversation(
-                channel=event.channel, user_key=event.user_key,
-                address=self.identity.seal(event.address), locale=conv.locale,
-                state=conv.state.value,
-                draft=conv.draft.model_dump(mode="json") if conv.draft else None,
-                flood=conv.flood.model_dump(mode="json"), updated_at=now,
-                expires_at=conv.expires_at)
-            for conv, event in live.values()
-        ])
+        for channel_name, chat_keys in reachable.items():
+            await outbox.mark_reachable(conn, channel_name, chat_keys)
+        await conversations.save_many(
+            conn,
+            [
+                StoredConversation(
+                    channel=event.channel,
+                    user_key=event.user_key,
+                    address=self.identity.seal(event.address),
+                    locale=conv.locale,
+                    state=conv.state.value,
+                    draft=conv.draft.model_dump(mode="json") if conv.draft else None,
+                    flood=conv.flood.model_dump(mode="json"),
+                    updated_at=now,
+                    expires_at=conv.expires_at,
+                )
+                for conv, event in live.values()
+            ],
+        )
         await outbox.enqueue(conn, messages, now)
         self.crash.hit("mid_txn")
         await inbox.mark_done(conn, [row.id for row, _ in parsed], now)
@@ -225,15 +264,17 @@ class Pipeline:
     def _render(self, event: Event, locale: str, replies: list[Outgoing]) -> list[OutboxMessage]:
         sealed = self.identity.seal(event.address)
         return [
-            OutboxMessage(channel=event.channel, chat_key=event.user_key, address=sealed,
-                          payload=payload)
-            for reply in replies for payload in self.renderer.render(reply, locale)
+            OutboxMessage(
+                channel=event.channel, chat_key=event.user_key, address=sealed, payload=payload
+            )
+            for reply in replies
+            for payload in self.renderer.render(reply, locale)
         ]
 
-    async def _queue(self, conn: Any, event: Event, locale: str | None,
-                     replies: list[Outgoing]) -> None:
-        await outbox.enqueue(conn, self._render(event, locale or "vi", replies),
-                             self.clock.now())
+    async def _queue(
+        self, conn: Any, event: Event, locale: str | None, replies: list[Outgoing]
+    ) -> None:
+        await outbox.enqueue(conn, self._render(event, locale or "vi", replies), self.clock.now())
 
     # ---- expiry -------------------------------------------------------------------
     async def expire_drafts(self) -> int:
@@ -248,11 +289,24 @@ class Pipeline:
                 replies = expire(conv)
                 for reply in replies:
                     for payload in self.renderer.render(reply, conv.locale or "vi"):
-                        messages.append(OutboxMessage(channel=s.channel, chat_key=s.user_key,
-                                                      address=s.address, payload=payload))
-                updated.append(s.model_copy(update={
-                    "state": conv.state.value, "draft": None, "expires_at": None,
-                    "updated_at": now}))
+                        messages.append(
+                            OutboxMessage(
+                                channel=s.channel,
+                                chat_key=s.user_key,
+                                address=s.address,
+                                payload=payload,
+                            )
+                        )
+                updated.append(
+                    s.model_copy(
+                        update={
+                            "state": conv.state.value,
+                            "draft": None,
+                            "expires_at": None,
+                            "updated_at": now,
+                        }
+                    )
+                )
             await conversations.save_many(conn, updated)
             await outbox.enqueue(conn, messages, now)
         if rows:

@@ -14,11 +14,15 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 
-def build_scheduler(jobs: list[tuple[str, timedelta, Callable[[], Awaitable[Any]]]]
-                    ) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone="Asia/Ho_Chi_Minh", job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+def build_scheduler(
+    jobs: list[tuple[str, timedelta, Callable[[], Awaitable[Any]]]],
+) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        timezone="Asia/Ho_Chi_Minh",
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+    )
     for job_id, every, func in jobs:
-        scheduler.add_job(func, "interval", seconds=every.total_seconds(), id=job_id,
-                          replace_existing=True)
+        scheduler.add_job(
+            func, "interval", seconds=every.total_seconds(), id=job_id, replace_existing=True
+        )
     return scheduler

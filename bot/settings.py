@@ -63,8 +63,10 @@ class Settings(BaseSettings):
     max_attachments: int = Field(default=30, ge=1)
     max_description_chars: int = Field(default=20_000, ge=100)
 
-    receipt_hash_time_cost: int = Field(default=2, ge=1)
-    receipt_hash_memory_kib: int = Field(default=19_456, ge=8)
+    # Argon2id cost for receipts; see docs/decisions/0005-receipt-hash-cost.md.
+    receipt_hash_time_cost: int = Field(default=1, ge=1)
+    receipt_hash_memory_kib: int = Field(default=8192, ge=8)
+    receipt_stock: int = Field(default=256, ge=0)
 
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_concurrency: int = Field(default=8, ge=1)

@@ -18,8 +18,11 @@ _HOME = """<!doctype html><html lang="vi"><meta charset="utf-8">
 <p>Khẩn cấp / Emergency: 113 · 114 · 115 · 111</p></body></html>"""
 
 
-def build_web_app(*, health: Callable[[], Awaitable[dict[str, Any]]],
-                  telegram_webhook: tuple[str, Any] | None = None) -> Starlette:
+def build_web_app(
+    *,
+    health: Callable[[], Awaitable[dict[str, Any]]],
+    telegram_webhook: tuple[str, Any] | None = None,
+) -> Starlette:
     async def home(_: Request) -> Response:
         return HTMLResponse(_HOME)
 

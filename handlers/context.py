@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from handlers.places import Gazetteer
-from handlers.receipts import ReceiptHasher
+from handlers.receipts import ReceiptHasher, ReceiptMinter
 from storage.models import NewTip, TipCheck
 
 
@@ -39,4 +39,5 @@ class FlowContext:
     limits: Limits
     places: Gazetteer
     hasher: ReceiptHasher
+    minter: ReceiptMinter
     tips: TipStore

@@ -62,8 +62,9 @@ class Draft(BaseModel):
     check_code: str | None = None
 
     def has_place(self) -> bool:
-        return bool(self.ward_code or self.address or self.latitude is not None
-                    or self.location_unknown)
+        return bool(
+            self.ward_code or self.address or self.latitude is not None or self.location_unknown
+        )
 
 
 class Flood(BaseModel):
@@ -81,8 +82,14 @@ class Conversation(BaseModel):
     expires_at: datetime | None = None
 
     @classmethod
-    def restore(cls, state: str, locale: str | None, draft: dict[str, Any] | None,
-                flood: dict[str, Any] | None, expires_at: datetime | None) -> Conversation:
+    def restore(
+        cls,
+        state: str,
+        locale: str | None,
+        draft: dict[str, Any] | None,
+        flood: dict[str, Any] | None,
+        expires_at: datetime | None,
+    ) -> Conversation:
         """Rebuild from stored columns; an unknown state (from a newer deploy) resets."""
         try:
             parsed = State(state)

@@ -96,8 +96,12 @@ class Reply:
     keyboard: Literal["inline", "reply"] = "inline"
 
     @classmethod
-    def of(cls, *parts: Msg, choices: list[list[Choice]] | None = None,
-           keyboard: Literal["inline", "reply"] = "inline") -> Reply:
+    def of(
+        cls,
+        *parts: Msg,
+        choices: list[list[Choice]] | None = None,
+        keyboard: Literal["inline", "reply"] = "inline",
+    ) -> Reply:
         return cls(tuple(parts), tuple(tuple(r) for r in (choices or [])), keyboard)
 
     def flat_choices(self) -> list[Choice]:

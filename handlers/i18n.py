@@ -21,9 +21,7 @@ class Catalog:
         for locale in LOCALES:
             with (directory / locale / "LC_MESSAGES" / "messages.po").open("rb") as fh:
                 catalog = read_po(fh, locale=locale)
-            self.messages[locale] = {
-                str(m.id): str(m.string) for m in catalog if m.id and m.string
-            }
+            self.messages[locale] = {str(m.id): str(m.string) for m in catalog if m.id and m.string}
 
     def resolve_locale(self, hint: str | None) -> str:
         """Map a client language hint (e.g. "en-US") to a supported locale."""

@@ -38,8 +38,9 @@ def accepts(state: State, action: Action) -> bool:
     return action is Action.CANCEL or action in ACTIONS.get(state, frozenset())
 
 
-def _choice(key: str, draft: Draft | None, action: Action, arg: str = "",
-            **params: str | int | Msg) -> Choice:
+def _choice(
+    key: str, draft: Draft | None, action: Action, arg: str = "", **params: str | int | Msg
+) -> Choice:
     tag = draft.tag if draft else "-"
     return Choice(Msg(key, params), Callback(action, arg, tag).encode())
 
@@ -53,28 +54,40 @@ def prompt(conv: Conversation, ctx: FlowContext) -> Reply:
     draft = conv.draft or Draft()
     state = conv.state
     if state is State.GROUP:
-        rows = [[_choice(f"group.{g.value}", draft, Action.GROUP, g.value)]
-                for g in taxonomy.Group]
+        rows = [[_choice(f"group.{g.value}", draft, Action.GROUP, g.value)] for g in taxonomy.Group]
         return Reply.of(Msg("report.group.ask"), choices=[*rows, _cancel_row(draft)])
     if state is State.CATEGORY:
         group = taxonomy.Group(draft.group or taxonomy.Group.OTHER)
-        rows = [[_choice(f"cat.{c.id}", draft, Action.CATEGORY, c.id)]
-                for c in taxonomy.in_group(group)]
+        rows = [
+            [_choice(f"cat.{c.id}", draft, Action.CATEGORY, c.id)] for c in taxonomy.in_group(group)
+        ]
         rows.append([_choice("btn.back", draft, Action.BACK)])
-        return Reply.of(Msg("report.category.ask", {"group": Msg(f"group.{group.value}")}),
-                        choices=rows)
+        return Reply.of(
+            Msg("report.category.ask", {"group": Msg(f"group.{group.value}")}), choices=rows
+        )
     if state is State.URGENT:
-        return Reply.of(Msg("report.urgent.ask"), choices=[
-            [_choice("btn.urgent_yes", draft, Action.URGENT, "yes")],
-            [_choice("btn.urgent_no", draft, Action.URGENT, "no")],
-        ])
+        return Reply.of(
+            Msg("report.urgent.ask"),
+            choices=[
+                [_choice("btn.urgent_yes", draft, Action.URGENT, "yes")],
+                [_choice("btn.urgent_no", draft, Action.URGENT, "no")],
+            ],
+        )
     if state is State.WHERE:
-        return Reply.of(Msg("report.where.ask", {"province": ctx.places.province_name}),
-                        choices=[
-            [Choice(Msg("btn.share_location"), Callback(Action.WHERE, "gps", draft.tag).encode(),
-                    request="location")],
-            [_choice("btn.place_unknown", draft, Action.WHERE, "unknown")],
-        ], keyboard="reply")
+        return Reply.of(
+            Msg("report.where.ask", {"province": ctx.places.province_name}),
+            choices=[
+                [
+                    Choice(
+                        Msg("btn.share_location"),
+                        Callback(Action.WHERE, "gps", draft.tag).encode(),
+                        request="location",
+                    )
+                ],
+                [_choice("btn.place_unknown", draft, Action.WHERE, "unknown")],
+            ],
+            keyboard="reply",
+        )
     if state is State.WARD_PICK:
         rows = []
         for code in draft.ward_matches:
@@ -85,21 +98,35 @@ def prompt(conv: Conversation, ctx: FlowContext) -> Reply:
         rows.append([_choice("btn.search_again", draft, Action.WHERE, "again")])
         return Reply.of(Msg("report.ward.pick", {"typed": draft.typed_place or ""}), choices=rows)
     if state is State.WHEN:
-        return Reply.of(Msg("report.when.ask"), choices=[
-            [_choice("when.now", draft, Action.WHEN, "now"),
-             _choice("when.today", draft, Action.WHEN, "today"),
-             _choice("when.earlier", draft, Action.WHEN, "earlier")],
-        ])
+        return Reply.of(
+            Msg("report.when.ask"),
+            choices=[
+                [
+                    _choice("when.now", draft, Action.WHEN, "now"),
+                    _choice("when.today", draft, Action.WHEN, "today"),
+                    _choice("when.earlier", draft, Action.WHEN, "earlier"),
+                ],
+            ],
+        )
     if state is State.DESCRIBE:
         if draft.description or draft.attachments:
             return _describe_more(draft)
         return Reply.of(Msg("report.describe.ask"))
     if state is State.CONTACT:
-        return Reply.of(Msg("report.contact.ask"), choices=[
-            [Choice(Msg("btn.share_phone"), Callback(Action.CONTACT, "share", draft.tag).encode(),
-                    request="contact")],
-            [_choice("btn.anonymous", draft, Action.CONTACT, "anon")],
-        ], keyboard="reply")
+        return Reply.of(
+            Msg("report.contact.ask"),
+            choices=[
+                [
+                    Choice(
+                        Msg("btn.share_phone"),
+                        Callback(Action.CONTACT, "share", draft.tag).encode(),
+                        request="contact",
+                    )
+                ],
+                [_choice("btn.anonymous", draft, Action.CONTACT, "anon")],
+            ],
+            keyboard="reply",
+        )
     if state is State.REVIEW:
         return _review(draft, ctx)
     raise ValueError(f"no report prompt for {state}")
@@ -107,16 +134,24 @@ def prompt(conv: Conversation, ctx: FlowContext) -> Reply:
 
 def _describe_more(draft: Draft) -> Reply:
     return Reply.of(
-        Msg("report.describe.more", {"chars": len(draft.description),
-                                     "files": len(draft.attachments)}),
+        Msg(
+            "report.describe.more",
+            {"chars": len(draft.description), "files": len(draft.attachments)},
+        ),
         choices=[[_choice("btn.done", draft, Action.DONE)]],
     )
 
 
 def _place_msg(draft: Draft, ctx: FlowContext) -> Msg:
     if draft.latitude is not None and draft.longitude is not None:
-        return Msg("place.gps", {"lat": f"{draft.latitude:.5f}", "lon": f"{draft.longitude:.5f}",
-                                 "label": draft.location_label or ""})
+        return Msg(
+            "place.gps",
+            {
+                "lat": f"{draft.latitude:.5f}",
+                "lon": f"{draft.longitude:.5f}",
+                "label": draft.location_label or "",
+            },
+        )
     if draft.ward_code:
         place = ctx.places.get(draft.ward_code)
         name = place.name if place else str(draft.ward_code)
@@ -136,25 +171,39 @@ def _when_msg(draft: Draft) -> Msg:
 
 def _review(draft: Draft, ctx: FlowContext) -> Reply:
     category = Msg(f"cat.{draft.category}") if draft.category else Msg("review.missing")
-    description = (cut(draft.description, REVIEW_DESCRIPTION_UNITS)
-                   if draft.description else "—")
-    contact = (Msg("review.contact_phone", {"phone": draft.contact_phone})
-               if draft.contact_phone else Msg("review.contact_anonymous"))
-    summary = Msg("report.review", {
-        "category": category,
-        "urgent": Msg("review.urgent_yes" if draft.urgent else "review.urgent_no"),
-        "place": _place_msg(draft, ctx),
-        "when": _when_msg(draft),
-        "description": description,
-        "files": len(draft.attachments),
-        "contact": contact,
-    })
-    edit = [("category", "btn.edit_category"), ("urgent", "btn.edit_urgent"),
-            ("place", "btn.edit_place"), ("when", "btn.edit_when"),
-            ("description", "btn.edit_description"), ("contact", "btn.edit_contact")]
-    rows = [[_choice(edit[i][1], draft, Action.EDIT, edit[i][0]),
-             _choice(edit[i + 1][1], draft, Action.EDIT, edit[i + 1][0])]
-            for i in range(0, len(edit), 2)]
+    description = cut(draft.description, REVIEW_DESCRIPTION_UNITS) if draft.description else "—"
+    contact = (
+        Msg("review.contact_phone", {"phone": draft.contact_phone})
+        if draft.contact_phone
+        else Msg("review.contact_anonymous")
+    )
+    summary = Msg(
+        "report.review",
+        {
+            "category": category,
+            "urgent": Msg("review.urgent_yes" if draft.urgent else "review.urgent_no"),
+            "place": _place_msg(draft, ctx),
+            "when": _when_msg(draft),
+            "description": description,
+            "files": len(draft.attachments),
+            "contact": contact,
+        },
+    )
+    edit = [
+        ("category", "btn.edit_category"),
+        ("urgent", "btn.edit_urgent"),
+        ("place", "btn.edit_place"),
+        ("when", "btn.edit_when"),
+        ("description", "btn.edit_description"),
+        ("contact", "btn.edit_contact"),
+    ]
+    rows = [
+        [
+            _choice(edit[i][1], draft, Action.EDIT, edit[i][0]),
+            _choice(edit[i + 1][1], draft, Action.EDIT, edit[i + 1][0]),
+        ]
+        for i in range(0, len(edit), 2)
+    ]
     rows.append([_choice("btn.confirm", draft, Action.CONFIRM)])
     rows.append([_choice("btn.cancel", draft, Action.CANCEL)])
     return Reply.of(summary, choices=rows)
@@ -167,8 +216,9 @@ def start(conv: Conversation, ctx: FlowContext) -> list[Outgoing]:
     return [prompt(conv, ctx)]
 
 
-def _advance(conv: Conversation, ctx: FlowContext, nxt: State,
-             before: list[Outgoing] | None = None) -> list[Outgoing]:
+def _advance(
+    conv: Conversation, ctx: FlowContext, nxt: State, before: list[Outgoing] | None = None
+) -> list[Outgoing]:
     """Go to the next step, or back to the review when the citizen was editing one part."""
     assert conv.draft is not None
     if conv.draft.editing and nxt not in (State.CATEGORY, State.WARD_PICK):
@@ -182,8 +232,9 @@ def _hint(conv: Conversation, ctx: FlowContext, key: str, **params: str | int) -
     return [Reply.of(Msg(key, dict(params))), prompt(conv, ctx)]
 
 
-async def on_event(conv: Conversation, event: Event, cb: Callback | None,
-                   ctx: FlowContext) -> list[Outgoing]:
+async def on_event(
+    conv: Conversation, event: Event, cb: Callback | None, ctx: FlowContext
+) -> list[Outgoing]:
     """Handle one event in a report state; `cb` is the parsed choice, if any."""
     assert conv.draft is not None
     draft = conv.draft
@@ -229,8 +280,12 @@ async def on_event(conv: Conversation, event: Event, cb: Callback | None,
         return _on_where(conv, event, cb, ctx)
 
     if state is State.WARD_PICK:
-        if cb and cb.action is Action.WARD and cb.arg.isdigit() \
-                and int(cb.arg) in draft.ward_matches:
+        if (
+            cb
+            and cb.action is Action.WARD
+            and cb.arg.isdigit()
+            and int(cb.arg) in draft.ward_matches
+        ):
             _clear_place(draft)
             draft.ward_code = int(cb.arg)
             place = ctx.places.get(draft.ward_code)
@@ -240,9 +295,9 @@ async def on_event(conv: Conversation, event: Event, cb: Callback | None,
             draft.ward_matches, draft.typed_place = [], None
             return _advance(conv, ctx, State.WHEN)
         if cb and cb.action is Action.WHERE and cb.arg == "address":
-            typed = draft.typed_place
+            as_typed = draft.typed_place
             _clear_place(draft)
-            draft.address = typed
+            draft.address = as_typed
             draft.ward_matches, draft.typed_place = [], None
             return _advance(conv, ctx, State.WHEN)
         if cb and cb.action is Action.WHERE and cb.arg == "again":
@@ -281,8 +336,9 @@ def _clear_place(draft: Draft) -> None:
     draft.location_unknown = False
 
 
-def _on_where(conv: Conversation, event: Event, cb: Callback | None,
-              ctx: FlowContext) -> list[Outgoing]:
+def _on_where(
+    conv: Conversation, event: Event, cb: Callback | None, ctx: FlowContext
+) -> list[Outgoing]:
     draft = conv.draft
     assert draft is not None
     if event.kind is EventKind.LOCATION and event.location is not None:
@@ -305,8 +361,12 @@ def _on_where(conv: Conversation, event: Event, cb: Callback | None,
         if not matches:
             _clear_place(draft)
             draft.address = typed
-            return _advance(conv, ctx, State.WHEN,
-                            [Reply.of(Msg("report.where.address_only", {"address": typed}))])
+            return _advance(
+                conv,
+                ctx,
+                State.WHEN,
+                [Reply.of(Msg("report.where.address_only", {"address": typed}))],
+            )
         draft.ward_matches = [p.code for p in matches]
         draft.typed_place = typed
         conv.state = State.WARD_PICK
@@ -314,18 +374,25 @@ def _on_where(conv: Conversation, event: Event, cb: Callback | None,
     return _hint(conv, ctx, "hint.where")
 
 
-def _attach(conv: Conversation, media: Media, caption: str | None,
-            ctx: FlowContext) -> list[Outgoing]:
+def _attach(
+    conv: Conversation, media: Media, caption: str | None, ctx: FlowContext
+) -> list[Outgoing]:
     draft = conv.draft
     assert draft is not None
     if len(draft.attachments) >= ctx.limits.max_attachments:
         return _hint(conv, ctx, "hint.too_many_files", max=ctx.limits.max_attachments)
-    draft.attachments.append(NewAttachment(
-        kind=media.kind, file_ref=media.file_ref, file_unique_id=media.file_unique_id,
-        file_size=media.size, mime_type=media.mime_type,
-        file_name=clean_for_storage(media.file_name) if media.file_name else None,
-        media_group=media.group, too_large=media.too_large,
-    ))
+    draft.attachments.append(
+        NewAttachment(
+            kind=media.kind,
+            file_ref=media.file_ref,
+            file_unique_id=media.file_unique_id,
+            file_size=media.size,
+            mime_type=media.mime_type,
+            file_name=clean_for_storage(media.file_name) if media.file_name else None,
+            media_group=media.group,
+            too_large=media.too_large,
+        )
+    )
     if caption and not is_blank(caption):
         _append_description(draft, clean_for_storage(caption))
     out: list[Outgoing] = []
@@ -344,8 +411,9 @@ def _append_description(draft: Draft, text: str) -> None:
     draft.description = f"{draft.description}\n\n{text}" if draft.description else text
 
 
-def _on_describe(conv: Conversation, event: Event, cb: Callback | None,
-                 ctx: FlowContext) -> list[Outgoing]:
+def _on_describe(
+    conv: Conversation, event: Event, cb: Callback | None, ctx: FlowContext
+) -> list[Outgoing]:
     draft = conv.draft
     assert draft is not None
     if cb and cb.action is Action.DONE:
@@ -358,15 +426,15 @@ def _on_describe(conv: Conversation, event: Event, cb: Callback | None,
         assert event.text is not None
         text = clean_for_storage(event.text)
         if len(draft.description) + len(text) > ctx.limits.max_description_chars:
-            return _hint(conv, ctx, "hint.describe_too_long",
-                         max=ctx.limits.max_description_chars)
+            return _hint(conv, ctx, "hint.describe_too_long", max=ctx.limits.max_description_chars)
         _append_description(draft, text)
         return [_describe_more(draft)]
     return _hint(conv, ctx, "hint.describe")
 
 
-def _on_contact(conv: Conversation, event: Event, cb: Callback | None,
-                ctx: FlowContext) -> list[Outgoing]:
+def _on_contact(
+    conv: Conversation, event: Event, cb: Callback | None, ctx: FlowContext
+) -> list[Outgoing]:
     draft = conv.draft
     assert draft is not None
     if cb and cb.action is Action.CONTACT and cb.arg == "anon":
@@ -375,8 +443,8 @@ def _on_contact(conv: Conversation, event: Event, cb: Callback | None,
     if event.kind is EventKind.CONTACT and event.contact is not None:
         if not event.contact.is_own:
             return _hint(conv, ctx, "hint.contact_not_own")
-        phone = parse_vn_phone(event.contact.phone) or event.contact.phone[:32]
-        draft.contact_phone, draft.contact_set = phone, True
+        shared = parse_vn_phone(event.contact.phone) or event.contact.phone[:32]
+        draft.contact_phone, draft.contact_set = shared, True
         return _advance(conv, ctx, State.REVIEW)
     if event.kind is EventKind.TEXT and event.text:
         phone = parse_vn_phone(event.text)
@@ -390,13 +458,18 @@ def _on_contact(conv: Conversation, event: Event, cb: Callback | None,
 
 
 _EDIT_TARGETS = {
-    "category": State.GROUP, "urgent": State.URGENT, "place": State.WHERE,
-    "when": State.WHEN, "description": State.DESCRIBE, "contact": State.CONTACT,
+    "category": State.GROUP,
+    "urgent": State.URGENT,
+    "place": State.WHERE,
+    "when": State.WHEN,
+    "description": State.DESCRIBE,
+    "contact": State.CONTACT,
 }
 
 
-async def _on_review(conv: Conversation, event: Event, cb: Callback | None,
-                     ctx: FlowContext) -> list[Outgoing]:
+async def _on_review(
+    conv: Conversation, event: Event, cb: Callback | None, ctx: FlowContext
+) -> list[Outgoing]:
     draft = conv.draft
     assert draft is not None
     if cb and cb.action is Action.EDIT and cb.arg in _EDIT_TARGETS:
@@ -413,44 +486,53 @@ async def _on_review(conv: Conversation, event: Event, cb: Callback | None,
 async def _submit(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
     draft = conv.draft
     assert draft is not None
-    missing = [part for part, ok in (
-        ("category", draft.category), ("place", draft.has_place()),
-        ("when", draft.occurred), ("description", draft.description or draft.attachments),
-    ) if not ok]
+    missing = [
+        part
+        for part, ok in (
+            ("category", draft.category),
+            ("place", draft.has_place()),
+            ("when", draft.occurred),
+            ("description", draft.description or draft.attachments),
+        )
+        if not ok
+    ]
     if missing:
         draft.editing = True
         conv.state = _EDIT_TARGETS[missing[0]]
         return [Reply.of(Msg("hint.review_incomplete")), prompt(conv, ctx)]
     since = ctx.now - timedelta(hours=1)
     if await ctx.tips.count_tips_since(event.user_key, since) >= ctx.limits.tips_per_hour:
-        return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})),
-                prompt(conv, ctx)]
+        return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})), prompt(conv, ctx)]
     category = taxonomy.BY_ID[draft.category or "other"]
-    code, receipt = receipts.new_code(), receipts.new_receipt()
-    await ctx.tips.add_tip(NewTip(
-        id=str(uuid.uuid4()),
-        code=code,
-        receipt_hash=await ctx.hasher.hash(receipt),
-        submission_key=f"{event.channel}:{event.user_key}:{draft.tag}",
-        channel=event.channel,
-        tipster_key=event.user_key,
-        locale=conv.locale or "vi",
-        category_group=category.group.value,
-        category=category.id,
-        urgent=bool(draft.urgent),
-        province_code=ctx.places.province_code if draft.ward_code else None,
-        ward_code=draft.ward_code,
-        address_text=draft.address,
-        latitude=draft.latitude,
-        longitude=draft.longitude,
-        location_label=draft.location_label,
-        occurred=draft.occurred or "now",
-        occurred_text=draft.occurred_text,
-        description=draft.description,
-        contact_phone=draft.contact_phone,
-        created_at=ctx.now,
-        attachments=draft.attachments,
-    ))
+    code = receipts.new_code()
+    receipt, receipt_hash = await ctx.minter.take()
+    await ctx.tips.add_tip(
+        NewTip(
+            id=str(uuid.uuid4()),
+            code=code,
+            receipt_hash=receipt_hash,
+            submission_key=f"{event.channel}:{event.user_key}:{draft.tag}",
+            channel=event.channel,
+            tipster_key=event.user_key,
+            locale=conv.locale or "vi",
+            category_group=category.group.value,
+            category=category.id,
+            urgent=bool(draft.urgent),
+            province_code=ctx.places.province_code if draft.ward_code else None,
+            ward_code=draft.ward_code,
+            address_text=draft.address,
+            latitude=draft.latitude,
+            longitude=draft.longitude,
+            location_label=draft.location_label,
+            occurred=draft.occurred or "now",
+            occurred_text=draft.occurred_text,
+            description=draft.description,
+            contact_phone=draft.contact_phone,
+            created_at=ctx.now,
+            attachments=draft.attachments,
+        )
+    )
     conv.reset()
-    return [Reply.of(Msg("report.done", {"code": code,
-                                         "receipt": receipts.format_receipt(receipt)}))]
+    return [
+        Reply.of(Msg("report.done", {"code": code, "receipt": receipts.format_receipt(receipt)}))
+    ]

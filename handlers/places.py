@@ -25,9 +25,7 @@ class Gazetteer:
     """Searches the wards/communes of one province by folded (diacritic-free) name."""
 
     def __init__(self, province_codename: str) -> None:
-        province = next(
-            (p for p in Province.iter_all() if p.codename == province_codename), None
-        )
+        province = next((p for p in Province.iter_all() if p.codename == province_codename), None)
         if province is None:
             raise ValueError(f"unknown province codename: {province_codename!r}")
         self.province_code = int(province.code)
@@ -52,7 +50,8 @@ class Gazetteer:
         exact = [p for p in self._places if p.folded == q]
         inside = [p for p in self._places if q in p.folded and p not in exact]
         mentioned = [
-            p for p in self._places
+            p
+            for p in self._places
             if len(p.folded) >= 4 and f" {p.folded} " in f" {q} " and p not in exact + inside
         ]
         return (exact + inside + mentioned)[:limit]
@@ -61,7 +60,7 @@ class Gazetteer:
 def _bare(folded: str) -> str:
     for prefix in _PREFIXES:
         if folded.startswith(prefix):
-            return folded[len(prefix):]
+            return folded[len(prefix) :]
     return folded
 
 

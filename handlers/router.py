@@ -31,10 +31,15 @@ def current_prompt(conv: Conversation, ctx: FlowContext) -> Reply:
 
 
 def language_choice() -> Reply:
-    return Reply.of(Msg("language.ask"), choices=[[
-        Choice(Msg("language.vi"), Callback(Action.LANG, "vi").encode()),
-        Choice(Msg("language.en"), Callback(Action.LANG, "en").encode()),
-    ]])
+    return Reply.of(
+        Msg("language.ask"),
+        choices=[
+            [
+                Choice(Msg("language.vi"), Callback(Action.LANG, "vi").encode()),
+                Choice(Msg("language.en"), Callback(Action.LANG, "en").encode()),
+            ]
+        ],
+    )
 
 
 def flood_check(conv: Conversation, now: datetime, limits: Limits) -> str:
@@ -87,8 +92,7 @@ class Router:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    async def handle(self, conv: Conversation, event: Event,
-                     ctx: FlowContext) -> list[Outgoing]:
+    async def handle(self, conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
         out: list[Outgoing] = []
         if event.kind in (EventKind.BLOCKED, EventKind.UNBLOCKED):
             return out  # reachability is recorded by the pipeline; nothing to say
@@ -102,8 +106,11 @@ class Router:
         if event.callback_id:
             out.append(Toast(event.callback_id))  # stop the client's spinner promptly
 
-        if conv.expires_at is not None and ctx.now >= conv.expires_at \
-                and conv.state is not State.MENU:
+        if (
+            conv.expires_at is not None
+            and ctx.now >= conv.expires_at
+            and conv.state is not State.MENU
+        ):
             out += expire(conv)
 
         out += await self._route(conv, event, ctx)
@@ -113,8 +120,7 @@ class Router:
             conv.expires_at = ctx.now + ctx.limits.draft_ttl
         return out
 
-    async def _route(self, conv: Conversation, event: Event,
-                     ctx: FlowContext) -> list[Outgoing]:
+    async def _route(self, conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
         cb: Callback | None = None
         if event.kind is EventKind.CHOICE:
             cb = callbacks.parse(event.choice)
@@ -153,11 +159,15 @@ class Router:
         """A pressed button must belong to the current draft (or be a menu button)."""
         if cb.action in (Action.MENU, Action.LANG):
             return cb.tag == callbacks.NO_DRAFT
-        return conv.draft is not None and cb.tag == conv.draft.tag \
+        return (
+            conv.draft is not None
+            and cb.tag == conv.draft.tag
             and intake.accepts(conv.state, cb.action)
+        )
 
-    async def _menu_action(self, conv: Conversation, action: str,
-                           ctx: FlowContext) -> list[Outgoing]:
+    async def _menu_action(
+        self, conv: Conversation, action: str, ctx: FlowContext
+    ) -> list[Outgoing]:
         if action == "emergency":
             return [Reply.of(Msg("emergency.list")), current_prompt(conv, ctx)]
         if action == "language":
@@ -171,8 +181,7 @@ class Router:
             return status.start(conv)
         return [menu(conv)]
 
-    async def _command(self, conv: Conversation, event: Event,
-                       ctx: FlowContext) -> list[Outgoing]:
+    async def _command(self, conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
         command = event.command or ""
         if command in ("start", "help", "menu"):
             if conv.state in REPORT_STATES and conv.draft is not None:
@@ -183,8 +192,10 @@ class Router:
         if command == "cancel":
             had_draft = conv.state is not State.MENU
             conv.reset()
-            return [Reply.of(Msg("report.cancelled" if had_draft else "nothing_to_cancel")),
-                    menu(conv, welcome=False)]
+            return [
+                Reply.of(Msg("report.cancelled" if had_draft else "nothing_to_cancel")),
+                menu(conv, welcome=False),
+            ]
         if command == "language":
             return [language_choice()]
         if command in ("emergency", "sos"):

@@ -40,8 +40,7 @@ async def on_text(conv: Conversation, text: str, ctx: FlowContext) -> list[Outgo
     return await check(conv, code or "", receipt, ctx)
 
 
-async def check(conv: Conversation, code: str, receipt: str,
-                ctx: FlowContext) -> list[Outgoing]:
+async def check(conv: Conversation, code: str, receipt: str, ctx: FlowContext) -> list[Outgoing]:
     """Verify code + receipt; unknown code and wrong receipt get the same answer."""
     window = ctx.now - timedelta(hours=1)
     failures = [t for t in conv.flood.failed_checks if t > window]
@@ -53,12 +52,20 @@ async def check(conv: Conversation, code: str, receipt: str,
         conv.flood.failed_checks = [*failures, ctx.now]
         return [Reply.of(Msg("check.not_found"))]
     conv.flood.failed_checks = failures
-    return [Reply.of(Msg("check.result", {
-        "code": tip.code,
-        "status": Msg(f"status.{tip.status}"),
-        "created": _local(tip.created_at).strftime("%d/%m/%Y"),
-        "updated": _local(tip.updated_at).strftime("%d/%m/%Y %H:%M"),
-    }), Msg("check.no_replies"))]
+    return [
+        Reply.of(
+            Msg(
+                "check.result",
+                {
+                    "code": tip.code,
+                    "status": Msg(f"status.{tip.status}"),
+                    "created": _local(tip.created_at).strftime("%d/%m/%Y"),
+                    "updated": _local(tip.updated_at).strftime("%d/%m/%Y %H:%M"),
+                },
+            ),
+            Msg("check.no_replies"),
+        )
+    ]
 
 
 _VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")

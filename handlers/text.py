@@ -73,7 +73,7 @@ def split_units(text: str, max_units: int) -> list[str]:
         if newline > len(head) // 2:
             head = head[: newline + 1]
         chunks.append(head)
-        rest = rest[len(head):]
+        rest = rest[len(head) :]
     if rest or not chunks:
         chunks.append(rest)
     return chunks

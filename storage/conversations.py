@@ -14,14 +14,17 @@ from storage.schema import conversations
 _COLUMNS = ("address", "locale", "state", "draft", "flood", "updated_at", "expires_at")
 
 
-async def load_many(conn: AsyncConnection,
-                    keys: list[tuple[str, str]]) -> dict[tuple[str, str], StoredConversation]:
+async def load_many(
+    conn: AsyncConnection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], StoredConversation]:
     """Load the conversations of (channel, user_key) pairs in one query."""
     if not keys:
         return {}
     result = await conn.execute(
         select(conversations).where(
-            tuple_(conversations.c.channel, conversations.c.user_key).in_(list(set(keys)))))
+            tuple_(conversations.c.channel, conversations.c.user_key).in_(list(set(keys)))
+        )
+    )
     rows = [StoredConversation.model_validate(row._asdict()) for row in result]
     return {(r.channel, r.user_key): r for r in rows}
 
@@ -41,6 +44,9 @@ async def save_many(conn: AsyncConnection, rows: list[StoredConversation]) -> No
 async def expired(conn: AsyncConnection, now: datetime, limit: int) -> list[StoredConversation]:
     """Conversations whose draft outlived its time to live."""
     result = await conn.execute(
-        select(conversations).where(conversations.c.expires_at <= now)
-        .order_by(conversations.c.expires_at).limit(limit))
+        select(conversations)
+        .where(conversations.c.expires_at <= now)
+        .order_by(conversations.c.expires_at)
+        .limit(limit)
+    )
     return [StoredConversation.model_validate(row._asdict()) for row in result]

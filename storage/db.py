@@ -43,13 +43,15 @@ class Database:
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(
-                self.url, hide_parameters=True,
+                self.url,
+                hide_parameters=True,
                 poolclass=NullPool if database == ":memory:" else None,
             )
             _install_sqlite_hooks(self.engine, options)
         else:
-            self.engine = create_async_engine(self.url, pool_size=10, max_overflow=10,
-                                              hide_parameters=True)
+            self.engine = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, hide_parameters=True
+            )
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:

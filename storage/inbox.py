@@ -15,26 +15,36 @@ from storage.schema import inbox
 MAX_ATTEMPTS = 5
 
 
-async def add(conn: AsyncConnection, channel: str, items: list[tuple[str, dict[str, Any]]],
-              now: datetime) -> None:
+async def add(
+    conn: AsyncConnection, channel: str, items: list[tuple[str, dict[str, Any]]], now: datetime
+) -> None:
     """Insert updates in one statement; a key seen before (a redelivery) is ignored."""
     if not items:
         return
-    stmt = insert_for(conn, inbox).on_conflict_do_nothing(
-        index_elements=["channel", "update_key"])
-    await conn.execute(stmt, [
-        {"channel": channel, "update_key": key, "payload": payload, "status": "pending",
-         "attempts": 0, "received_at": now}
-        for key, payload in items
-    ])
+    stmt = insert_for(conn, inbox).on_conflict_do_nothing(index_elements=["channel", "update_key"])
+    await conn.execute(
+        stmt,
+        [
+            {
+                "channel": channel,
+                "update_key": key,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "received_at": now,
+            }
+            for key, payload in items
+        ],
+    )
 
 
 async def pending(conn: AsyncConnection, limit: int) -> list[InboxRow]:
     """Return unprocessed rows in arrival order."""
     result = await conn.execute(
-        select(inbox.c.id, inbox.c.channel, inbox.c.update_key, inbox.c.payload,
-               inbox.c.attempts)
-        .where(inbox.c.status == "pending").order_by(inbox.c.id).limit(limit)
+        select(inbox.c.id, inbox.c.channel, inbox.c.update_key, inbox.c.payload, inbox.c.attempts)
+        .where(inbox.c.status == "pending")
+        .order_by(inbox.c.id)
+        .limit(limit)
     )
     return [InboxRow.model_validate(row._asdict()) for row in result]
 
@@ -42,20 +52,27 @@ async def pending(conn: AsyncConnection, limit: int) -> list[InboxRow]:
 async def mark_done(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
     """Mark rows processed and drop their payload: only the dedup key remains."""
     if ids:
-        await conn.execute(update(inbox).where(inbox.c.id.in_(ids))
-                           .values(status="done", payload=None, processed_at=now))
+        await conn.execute(
+            update(inbox)
+            .where(inbox.c.id.in_(ids))
+            .values(status="done", payload=None, processed_at=now)
+        )
 
 
 async def mark_failed(conn: AsyncConnection, row_id: int, now: datetime) -> bool:
     """Count a failed attempt; return True when the row is given up on (kept as 'dead')."""
     result = await conn.execute(
-        update(inbox).where(inbox.c.id == row_id)
-        .values(attempts=inbox.c.attempts + 1).returning(inbox.c.attempts))
+        update(inbox)
+        .where(inbox.c.id == row_id)
+        .values(attempts=inbox.c.attempts + 1)
+        .returning(inbox.c.attempts)
+    )
     attempts = result.scalar_one()
     if attempts >= MAX_ATTEMPTS:
         # The payload is kept so an operator can replay it after a fix; nothing is lost.
-        await conn.execute(update(inbox).where(inbox.c.id == row_id)
-                           .values(status="dead", processed_at=now))
+        await conn.execute(
+            update(inbox).where(inbox.c.id == row_id).values(status="dead", processed_at=now)
+        )
         return True
     return False
 
@@ -63,7 +80,8 @@ async def mark_failed(conn: AsyncConnection, row_id: int, now: datetime) -> bool
 async def purge_done(conn: AsyncConnection, before: datetime) -> int:
     """Forget processed rows older than `before` (their keys only guard redelivery)."""
     result = await conn.execute(
-        delete(inbox).where(inbox.c.status == "done", inbox.c.processed_at < before))
+        delete(inbox).where(inbox.c.status == "done", inbox.c.processed_at < before)
+    )
     return result.rowcount or 0
 
 

@@ -1,6 +1,7 @@
 """The outbox: messages committed with the state change that caused them, then sent.
 
-Order per chat is kept by only ever handing out the oldest unsent message of a chat.
+Order per chat is kept by never handing out a message while an earlier one of the same
+chat is still waiting.
 A claimed message carries a lease; if the sender dies, the lease runs out and the
 message is handed out again (at-least-once: a duplicate beats a lost reply).
 """
@@ -21,47 +22,85 @@ _LIVE = ("pending", "sending")
 
 async def enqueue(conn: AsyncConnection, messages: list[OutboxMessage], now: datetime) -> None:
     if messages:
-        await conn.execute(outbox.insert(), [
-            {**m.model_dump(), "status": "pending", "attempts": 0, "next_attempt_at": now,
-             "created_at": now}
-            for m in messages
-        ])
+        await conn.execute(
+            outbox.insert(),
+            [
+                {
+                    **m.model_dump(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for m in messages
+            ],
+        )
 
 
-async def claim(conn: AsyncConnection, now: datetime, limit: int,
-                lease: timedelta) -> list[OutboxRow]:
-    """Lease the oldest unsent message of up to `limit` chats whose next one is due."""
-    heads = (select(func.min(outbox.c.id)).where(outbox.c.status.in_(_LIVE))
-             .group_by(outbox.c.chat_key).scalar_subquery())
+async def claim(
+    conn: AsyncConnection, now: datetime, limit: int, lease: timedelta
+) -> list[OutboxRow]:
+    """Lease up to `limit` due messages, in order, skipping every chat that has an
+    earlier message still waiting (for a retry, or leased to a sender): a chat's
+    messages never overtake each other. Several messages of one chat may be handed out
+    together; the sender sends them in id order."""
+    waiting = or_(
+        and_(outbox.c.status == "pending", outbox.c.next_attempt_at > now),
+        and_(outbox.c.status == "sending", outbox.c.lease_until > now),
+    )
+    held = select(outbox.c.chat_key).where(waiting).distinct()
     due = or_(
         and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
         and_(outbox.c.status == "sending", outbox.c.lease_until <= now),
     )
-    ids = (await conn.execute(
-        select(outbox.c.id).where(outbox.c.id.in_(heads), due).order_by(outbox.c.id)
-        .limit(limit))).scalars().all()
+    ids = (
+        (
+            await conn.execute(
+                select(outbox.c.id)
+                .where(due, outbox.c.chat_key.not_in(held))
+                .order_by(outbox.c.id)
+                .limit(limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
     if not ids:
         return []
-    await conn.execute(update(outbox).where(outbox.c.id.in_(ids))
-                       .values(status="sending", lease_until=now + lease))
+    await conn.execute(
+        update(outbox).where(outbox.c.id.in_(ids)).values(status="sending", lease_until=now + lease)
+    )
     result = await conn.execute(
-        select(outbox.c.id, outbox.c.channel, outbox.c.chat_key, outbox.c.address,
-               outbox.c.payload, outbox.c.attempts)
-        .where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
+        select(
+            outbox.c.id,
+            outbox.c.channel,
+            outbox.c.chat_key,
+            outbox.c.address,
+            outbox.c.payload,
+            outbox.c.attempts,
+        )
+        .where(outbox.c.id.in_(ids))
+        .order_by(outbox.c.id)
+    )
     return [OutboxRow.model_validate(row._asdict()) for row in result]
 
 
 async def release_leases(conn: AsyncConnection) -> None:
     """Make every leased message pending again (only safe with a single instance)."""
-    await conn.execute(update(outbox).where(outbox.c.status == "sending")
-                       .values(status="pending", lease_until=None))
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.status == "sending")
+        .values(status="pending", lease_until=None)
+    )
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
     """When the earliest waiting message becomes due (to sleep exactly that long)."""
-    result = await conn.execute(select(func.min(outbox.c.next_attempt_at))
-                                .where(outbox.c.status == "pending"))
-    return result.scalar_one_or_none()
+    result = await conn.execute(
+        select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == "pending")
+    )
+    due: datetime | None = result.scalar_one_or_none()
+    return due
 
 
 async def delivered(conn: AsyncConnection, ids: list[int]) -> None:
@@ -70,54 +109,94 @@ async def delivered(conn: AsyncConnection, ids: list[int]) -> None:
         await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
 
 
-async def reschedule(conn: AsyncConnection, row_id: int, at: datetime, error: str | None,
-                     count_attempt: bool = True) -> None:
-    values: dict[str, object] = {"status": "pending", "next_attempt_at": at,
-                                 "lease_until": None, "last_error": error}
+async def reschedule(
+    conn: AsyncConnection, row_id: int, at: datetime, error: str | None, count_attempt: bool = True
+) -> None:
+    values: dict[str, object] = {
+        "status": "pending",
+        "next_attempt_at": at,
+        "lease_until": None,
+        "last_error": error,
+    }
     if count_attempt:
         values["attempts"] = outbox.c.attempts + 1
     await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
 
 
+async def release(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
+    """Hand claimed-but-unsent messages back (they queue behind a failed one)."""
+    if ids:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(ids))
+            .values(status="pending", next_attempt_at=now, lease_until=None)
+        )
+
+
 async def give_up(conn: AsyncConnection, row_id: int, status: str, error: str) -> None:
     """Stop trying a message (failed or blocked); its text is erased, the error kept."""
-    await conn.execute(update(outbox).where(outbox.c.id == row_id).values(
-        status=status, payload=None, lease_until=None, last_error=error,
-        attempts=outbox.c.attempts + 1))
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id)
+        .values(
+            status=status,
+            payload=None,
+            lease_until=None,
+            last_error=error,
+            attempts=outbox.c.attempts + 1,
+        )
+    )
 
 
-async def mark_unreachable(conn: AsyncConnection, channel: str, chat_key: str,
-                           now: datetime) -> None:
+async def mark_unreachable(
+    conn: AsyncConnection, channel: str, chat_key: str, now: datetime
+) -> None:
     """Record that a chat refuses messages and drop what was still queued for it."""
     stmt = insert_for(conn, unreachable_chats).on_conflict_do_nothing(
-        index_elements=["channel", "chat_key"])
+        index_elements=["channel", "chat_key"]
+    )
     await conn.execute(stmt, {"channel": channel, "chat_key": chat_key, "since": now})
     await conn.execute(
-        update(outbox).where(outbox.c.channel == channel, outbox.c.chat_key == chat_key,
-                             outbox.c.status.in_(_LIVE))
-        .values(status="blocked", payload=None, lease_until=None, last_error="blocked"))
+        update(outbox)
+        .where(
+            outbox.c.channel == channel, outbox.c.chat_key == chat_key, outbox.c.status.in_(_LIVE)
+        )
+        .values(status="blocked", payload=None, lease_until=None, last_error="blocked")
+    )
 
 
 async def mark_reachable(conn: AsyncConnection, channel: str, chat_keys: list[str]) -> None:
     if chat_keys:
-        await conn.execute(delete(unreachable_chats).where(
-            unreachable_chats.c.channel == channel,
-            unreachable_chats.c.chat_key.in_(chat_keys)))
+        await conn.execute(
+            delete(unreachable_chats).where(
+                unreachable_chats.c.channel == channel, unreachable_chats.c.chat_key.in_(chat_keys)
+            )
+        )
 
 
 async def unreachable(conn: AsyncConnection, channel: str, chat_keys: list[str]) -> set[str]:
     if not chat_keys:
         return set()
-    result = await conn.execute(select(unreachable_chats.c.chat_key).where(
-        unreachable_chats.c.channel == channel, unreachable_chats.c.chat_key.in_(chat_keys)))
+    result = await conn.execute(
+        select(unreachable_chats.c.chat_key).where(
+            unreachable_chats.c.channel == channel, unreachable_chats.c.chat_key.in_(chat_keys)
+        )
+    )
     return set(result.scalars().all())
 
 
 async def due_count(conn: AsyncConnection, now: datetime) -> int:
     """Messages that are being sent or could be sent right now."""
-    result = await conn.execute(select(func.count()).select_from(outbox).where(
-        or_(outbox.c.status == "sending",
-            and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now))))
+    result = await conn.execute(
+        select(func.count())
+        .select_from(outbox)
+        .where(
+            or_(
+                outbox.c.status == "sending",
+                and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
+            )
+        )
+    )
     return int(result.scalar_one())
 
 

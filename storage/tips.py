@@ -20,41 +20,69 @@ class TipRepository:
 
     async def count_tips_since(self, tipster_key: str, since: datetime) -> int:
         result = await self.conn.execute(
-            select(func.count()).select_from(tips)
-            .where(tips.c.tipster_key == tipster_key, tips.c.created_at >= since))
+            select(func.count())
+            .select_from(tips)
+            .where(tips.c.tipster_key == tipster_key, tips.c.created_at >= since)
+        )
         return int(result.scalar_one())
 
     async def add_tip(self, tip: NewTip) -> None:
         """Insert a tip once: a replayed submission (same submission_key) changes nothing."""
         values = tip.model_dump(exclude={"attachments"})
         values.update(status="new", updated_at=tip.created_at)
-        stmt = insert_for(self.conn, tips).on_conflict_do_nothing(
-            index_elements=["submission_key"]).returning(tips.c.id)
+        stmt = (
+            insert_for(self.conn, tips)
+            .on_conflict_do_nothing(index_elements=["submission_key"])
+            .returning(tips.c.id)
+        )
         inserted = (await self.conn.execute(stmt, values)).scalar_one_or_none()
         if inserted is None or not tip.attachments:
             return
-        await self.conn.execute(attachments.insert(), [
-            {**a.model_dump(), "tip_id": tip.id, "position": i, "channel": tip.channel}
-            for i, a in enumerate(tip.attachments)
-        ])
+        await self.conn.execute(
+            attachments.insert(),
+            [
+                {**a.model_dump(), "tip_id": tip.id, "position": i, "channel": tip.channel}
+                for i, a in enumerate(tip.attachments)
+            ],
+        )
 
     async def tip_for_check(self, code: str) -> TipCheck | None:
         result = await self.conn.execute(
-            select(tips.c.code, tips.c.receipt_hash, tips.c.status, tips.c.created_at,
-                   tips.c.updated_at).where(tips.c.code == code))
+            select(
+                tips.c.code,
+                tips.c.receipt_hash,
+                tips.c.status,
+                tips.c.created_at,
+                tips.c.updated_at,
+            ).where(tips.c.code == code)
+        )
         row = result.first()
         return TipCheck.model_validate(row._asdict()) if row else None
 
     async def recent(self, limit: int = 50) -> list[TipSummary]:
         """List recent tips for operators: no description, no contact details."""
-        n_files = (select(func.count()).where(attachments.c.tip_id == tips.c.id)
-                   .scalar_subquery().label("attachments"))
+        n_files = (
+            select(func.count())
+            .where(attachments.c.tip_id == tips.c.id)
+            .scalar_subquery()
+            .label("attachments")
+        )
         result = await self.conn.execute(
-            select(tips.c.code, tips.c.category_group, tips.c.category, tips.c.urgent,
-                   tips.c.ward_code, tips.c.channel, tips.c.status, tips.c.created_at, n_files)
-            .order_by(tips.c.created_at.desc()).limit(limit))
+            select(
+                tips.c.code,
+                tips.c.category_group,
+                tips.c.category,
+                tips.c.urgent,
+                tips.c.ward_code,
+                tips.c.channel,
+                tips.c.status,
+                tips.c.created_at,
+                n_files,
+            )
+            .order_by(tips.c.created_at.desc())
+            .limit(limit)
+        )
         return [TipSummary.model_validate(row._asdict()) for row in result]
 
     async def count(self) -> int:
-        return int((await self.conn.execute(select(func.count()).select_from(tips)))
-                   .scalar_one())
+        return int((await self.conn.execute(select(func.count()).select_from(tips))).scalar_one())

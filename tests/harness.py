@@ -102,5 +102,6 @@ class Harness:
                     if label_part.lower() in b["text"].lower():
                         return b
                 raise AssertionError(
-                    f"no button with {label_part!r}: {[b['text'] for b in buttons]}")
+                    f"no button with {label_part!r}: {[b['text'] for b in buttons]}"
+                )
         raise AssertionError("no message with buttons")

@@ -97,8 +97,14 @@ async def test_stale_and_forged_callbacks(bot: Harness) -> None:
     await walk_to(bot, who, "urgent")
     old_category_button = bot.button(who, "Có, đang xảy ra")["callback_data"]
     forged = [
-        "x" * 64, "1|zzzzzz|u|yes", "2|abcdef|u|yes", "1|abcdef|u|" + "y" * 80,
-        "1|-|m|report'; DROP TABLE tips;--", "", "1|-|zz|", "🙂",
+        "x" * 64,
+        "1|zzzzzz|u|yes",
+        "2|abcdef|u|yes",
+        "1|abcdef|u|" + "y" * 80,
+        "1|-|m|report'; DROP TABLE tips;--",
+        "",
+        "1|-|zz|",
+        "🙂",
         Callback(Action.WARD, "70", "-").encode(),
     ]
     for data in forged:

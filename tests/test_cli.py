@@ -17,8 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def tipbot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
     env.update(DATA_DIR=str(cwd), PYTHONPATH=str(ROOT), TIPBOT_SECRET_KEY="s" * 40)
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 async def test_tips_lists_codes_without_contact_details(bot: Harness, tmp_path: Path) -> None:
@@ -37,8 +44,14 @@ async def test_tips_lists_codes_without_contact_details(bot: Harness, tmp_path: 
 def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
     env.update(DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT), WEB_PORT="0")
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -47,7 +60,7 @@ def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
         url = first.split("Web: ")[1].split()[0]
         import urllib.request
 
-        with urllib.request.urlopen(url + "healthz", timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(url + "healthz", timeout=10) as response:
             assert b'"ok":true' in response.read()
     finally:
         proc.terminate()
@@ -62,6 +75,13 @@ def test_prod_refuses_a_placeholder_secret(tmp_path: Path) -> None:
     env_file.write_text("TIPBOT_ENV=prod\nTIPBOT_SECRET_KEY=change-me\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
     env.update(PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "migrate"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode != 0 and "TIPBOT_SECRET_KEY" in result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage import outbox
-from tests.fakes.botapi import FakeBotAPI, Failure
+from tests.fakes.botapi import Failure, FakeBotAPI
 from tests.fakes.updates import Citizen
 from tests.harness import Harness, make_settings
 
@@ -23,8 +23,7 @@ async def outbox_counts(bot: Harness) -> dict[str, int]:
 
 async def test_429_waits_retry_after_then_delivers(bot: Harness) -> None:
     who = Citizen(6001)
-    bot.api.fail("sendMessage", Failure(429, "Too Many Requests: retry after 5",
-                                        retry_after=5))
+    bot.api.fail("sendMessage", Failure(429, "Too Many Requests: retry after 5", retry_after=5))
     await bot.send(who.text("/start"))
     assert bot.api.sent(who.user_id) == []
     assert await outbox_counts(bot) == {"pending": 1}
@@ -68,7 +67,8 @@ async def test_5xx_and_timeouts_back_off_and_retry(api: FakeBotAPI, tmp_path: Pa
 
 
 async def test_timeout_after_delivery_is_retried_duplicate_counted(
-        api: FakeBotAPI, tmp_path: Path) -> None:
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
     bot = Harness(api, make_settings(tmp_path, api))
     await bot.start()
     try:
@@ -123,8 +123,9 @@ async def test_400_is_not_retried(bot: Harness) -> None:
 
 @pytest.fixture
 async def paced(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Harness]:
-    harness = Harness(api, make_settings(tmp_path, api, telegram_chat_interval_s=1.0,
-                                         telegram_rate_per_second=30))
+    harness = Harness(
+        api, make_settings(tmp_path, api, telegram_chat_interval_s=1.0, telegram_rate_per_second=30)
+    )
     await harness.start()
     yield harness
     await harness.stop()

@@ -212,8 +212,9 @@ async def test_review_edit_each_part_and_cancel(bot: Harness) -> None:
 
 
 async def test_cancel_works_at_every_step(bot: Harness) -> None:
-    for n, step in enumerate(["group", "category", "urgent", "where", "when", "describe",
-                              "contact", "review"]):
+    for n, step in enumerate(
+        ["group", "category", "urgent", "where", "when", "describe", "contact", "review"]
+    ):
         who = Citizen(2000 + n)
         await walk_to(bot, who, step)
         replies = await bot.say(who, who.text("/cancel"))
@@ -233,8 +234,10 @@ async def test_someone_elses_contact_is_refused(bot: Harness) -> None:
 async def test_album_of_ten_photos_is_one_tip_with_ten_attachments(bot: Harness) -> None:
     tu = Citizen(1011)
     await walk_to(bot, tu, "describe")
-    album = [tu.photo(i, group="album-1", caption="Biển số 29A-12345" if i == 0 else None)
-             for i in range(10)]
+    album = [
+        tu.photo(i, group="album-1", caption="Biển số 29A-12345" if i == 0 else None)
+        for i in range(10)
+    ]
     # Split across two getUpdates batches: the bot fetches the first half alone.
     replies = []
     for part in (album[:4], album[4:]):

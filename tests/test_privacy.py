@@ -20,8 +20,15 @@ SECRET_TEXT = "Ông Nguyễn Văn Bí Mật bán ma túy ở số 9 ngõ Hẻo"
 
 
 def identifiers(who: Citizen) -> list[str]:
-    return [str(who.user_id), who.first_name, who.username or "", "912345678", TOKEN,
-            TOKEN.split(":")[1], SECRET_TEXT]
+    return [
+        str(who.user_id),
+        who.first_name,
+        who.username or "",
+        "912345678",
+        TOKEN,
+        TOKEN.split(":")[1],
+        SECRET_TEXT,
+    ]
 
 
 async def file_identified_tip(bot: Harness, who: Citizen) -> str:
@@ -36,7 +43,7 @@ async def file_identified_tip(bot: Harness, who: Citizen) -> str:
 
 
 async def test_logs_hold_no_identifiers_even_when_a_handler_fails(
-        bot: Harness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    bot: Harness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     logs.configure("DEBUG")  # even at DEBUG, the chatty libraries stay at INFO
     who = Citizen(987654321987, first_name="Zephyrine", username="zephy_secret_user")
@@ -62,8 +69,9 @@ async def test_logs_hold_no_identifiers_even_when_a_handler_fails(
         assert needle not in log_text, needle
 
 
-async def test_database_file_holds_no_ids_contacts_or_receipts(bot: Harness,
-                                                               tmp_path: Path) -> None:
+async def test_database_file_holds_no_ids_contacts_or_receipts(
+    bot: Harness, tmp_path: Path
+) -> None:
     who = Citizen(987654321988, first_name="Zephyrine", username="zephy_secret_user")
     receipt = await file_identified_tip(bot, who)
     assert bot.app is not None
@@ -71,6 +79,12 @@ async def test_database_file_holds_no_ids_contacts_or_receipts(bot: Harness,
     blobs = b"".join(p.read_bytes() for p in tmp_path.glob("tipbot.db*"))
     assert SECRET_TEXT.encode() in blobs  # the tip itself is stored (the scan works)
     assert b"+84912345678" in blobs  # contact left on purpose is kept with the tip
-    for needle in (str(who.user_id), who.first_name, who.username or "",
-                   receipt.replace(" ", ""), receipt, TOKEN):
+    for needle in (
+        str(who.user_id),
+        who.first_name,
+        who.username or "",
+        receipt.replace(" ", ""),
+        receipt,
+        TOKEN,
+    ):
         assert needle.encode() not in blobs, needle

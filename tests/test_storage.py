@@ -29,13 +29,29 @@ async def db(db_url: str) -> AsyncIterator[Database]:
 
 def make_tip(n: int, **over: object) -> NewTip:
     values: dict[str, object] = dict(
-        id=f"00000000-0000-4000-8000-{n:012d}", code=f"AAAA-{n:04d}", receipt_hash="h",
-        submission_key=f"s-{n}", channel="telegram", tipster_key="k1", locale="vi",
-        category_group="criminal", category="fraud", urgent=False, province_code=1,
-        ward_code=70, address_text=None, latitude=None, longitude=None,
-        location_label=None, occurred="today", occurred_text=None,
-        description="mô tả", contact_phone=None, created_at=NOW,
-        attachments=[NewAttachment(kind="photo", file_ref="f1")])
+        id=f"00000000-0000-4000-8000-{n:012d}",
+        code=f"AAAA-{n:04d}",
+        receipt_hash="h",
+        submission_key=f"s-{n}",
+        channel="telegram",
+        tipster_key="k1",
+        locale="vi",
+        category_group="criminal",
+        category="fraud",
+        urgent=False,
+        province_code=1,
+        ward_code=70,
+        address_text=None,
+        latitude=None,
+        longitude=None,
+        location_label=None,
+        occurred="today",
+        occurred_text=None,
+        description="mô tả",
+        contact_phone=None,
+        created_at=NOW,
+        attachments=[NewAttachment(kind="photo", file_ref="f1")],
+    )
     values.update(over)
     return NewTip.model_validate(values)
 
@@ -48,7 +64,11 @@ async def test_inbox_dedups_on_channel_and_key_and_keeps_order(db: Database) -> 
     async with db.write() as conn:
         rows = await inbox.pending(conn, 10)
         assert [(r.channel, r.update_key) for r in rows] == [
-            ("telegram", "1"), ("telegram", "2"), ("telegram", "3"), ("web", "1")]
+            ("telegram", "1"),
+            ("telegram", "2"),
+            ("telegram", "3"),
+            ("web", "1"),
+        ]
         assert rows[1].payload == {"a": 2}  # the redelivery did not overwrite
         await inbox.mark_done(conn, [rows[0].id], NOW)
     async with db.write() as conn:
@@ -91,48 +111,65 @@ async def test_tip_insert_is_idempotent_and_keeps_nul_free_text(db: Database) ->
 
 async def test_conversations_upsert_many(db: Database) -> None:
     def conv(user: str, state: str) -> StoredConversation:
-        return StoredConversation(channel="telegram", user_key=user, address=b"sealed",
-                                  locale="vi", state=state, draft={"tag": "abc123"},
-                                  flood=None, updated_at=NOW,
-                                  expires_at=NOW + timedelta(hours=1))
+        return StoredConversation(
+            channel="telegram",
+            user_key=user,
+            address=b"sealed",
+            locale="vi",
+            state=state,
+            draft={"tag": "abc123"},
+            flood=None,
+            updated_at=NOW,
+            expires_at=NOW + timedelta(hours=1),
+        )
 
     async with db.write() as conn:
         await conversations.save_many(conn, [conv("a", "menu"), conv("b", "report.where")])
         await conversations.save_many(conn, [conv("b", "report.when")])
-        loaded = await conversations.load_many(conn, [("telegram", "a"), ("telegram", "b"),
-                                                      ("telegram", "zz")])
+        loaded = await conversations.load_many(
+            conn, [("telegram", "a"), ("telegram", "b"), ("telegram", "zz")]
+        )
         assert loaded[("telegram", "b")].state == "report.when"
         assert set(loaded) == {("telegram", "a"), ("telegram", "b")}
         expired = await conversations.expired(conn, NOW + timedelta(hours=2), 10)
         assert {c.user_key for c in expired} == {"a", "b"}
 
 
-async def test_outbox_hands_out_one_message_per_chat_in_order(db: Database) -> None:
+async def test_outbox_keeps_each_chats_order(db: Database) -> None:
     def msg(chat: str, n: int) -> OutboxMessage:
-        return OutboxMessage(channel="telegram", chat_key=chat, address=b"x",
-                             payload={"t": "msg", "text": str(n)})
+        return OutboxMessage(
+            channel="telegram", chat_key=chat, address=b"x", payload={"t": "msg", "text": str(n)}
+        )
 
+    lease = timedelta(seconds=60)
     async with db.write() as conn:
         await outbox.enqueue(conn, [msg("a", 1), msg("a", 2), msg("b", 3)], NOW)
-        first = await outbox.claim(conn, NOW, 10, timedelta(seconds=60))
-        assert [r.payload["text"] for r in first if r.payload] == ["1", "3"]
-        assert await outbox.claim(conn, NOW, 10, timedelta(seconds=60)) == []
+        first = await outbox.claim(conn, NOW, 10, lease)
+        assert [r.payload["text"] for r in first if r.payload] == ["1", "2", "3"]
+        assert await outbox.claim(conn, NOW, 10, lease) == []  # all leased
+        # "1" failed: it waits for its retry and "2" goes back behind it.
         await outbox.reschedule(conn, first[0].id, NOW + timedelta(seconds=5), "429")
-        await outbox.delivered(conn, [first[1].id])
-        # Chat a's head is waiting for its retry: its second message must not overtake it.
-        assert await outbox.claim(conn, NOW, 10, timedelta(seconds=60)) == []
-        again = await outbox.claim(conn, NOW + timedelta(seconds=6), 10, timedelta(seconds=60))
-        assert [r.payload["text"] for r in again if r.payload] == ["1"]
-        assert again[0].attempts == 1
+        await outbox.release(conn, [first[1].id], NOW)
+        await outbox.delivered(conn, [first[2].id])
+        await outbox.enqueue(conn, [msg("b", 4)], NOW)
+        # Chat a's head is waiting: its second message must not overtake it; b goes on.
+        again = await outbox.claim(conn, NOW, 10, lease)
+        assert [r.payload["text"] for r in again if r.payload] == ["4"]
+        later = await outbox.claim(conn, NOW + timedelta(seconds=6), 10, lease)
+        assert [r.payload["text"] for r in later if r.payload] == ["1", "2"]
+        assert later[0].attempts == 1 and later[1].attempts == 0
         # A lease that ran out (the sender died) is handed out again.
-        late = await outbox.claim(conn, NOW + timedelta(seconds=120), 10, timedelta(seconds=60))
-        assert [r.id for r in late] == [again[0].id]
+        expired = await outbox.claim(conn, NOW + timedelta(seconds=120), 10, lease)
+        assert sorted(r.id for r in expired) == sorted(r.id for r in [*again, *later])
 
 
 async def test_outbox_unreachable_chat_drops_its_queue(db: Database) -> None:
     async with db.write() as conn:
-        await outbox.enqueue(conn, [OutboxMessage(channel="telegram", chat_key="a",
-                                                  address=b"x", payload={"t": "msg"})], NOW)
+        await outbox.enqueue(
+            conn,
+            [OutboxMessage(channel="telegram", chat_key="a", address=b"x", payload={"t": "msg"})],
+            NOW,
+        )
         await outbox.mark_unreachable(conn, "telegram", "a", NOW)
         assert await outbox.claim(conn, NOW, 10, timedelta(seconds=60)) == []
         assert await outbox.counts(conn) == {"blocked": 1}
@@ -154,7 +191,8 @@ def test_migrations_match_the_schema_and_round_trip(db_url: str) -> None:
         engine = create_async_engine(db_url)
         async with engine.connect() as conn:
             result = await conn.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata))
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
         await engine.dispose()
         return list(result)
 

@@ -11,8 +11,8 @@ import pytest
 from handlers import receipts
 from handlers.callbacks import Action, Callback, parse
 from handlers.i18n import Catalog
-from handlers.places import gazetteer
 from handlers.phones import parse_vn_phone
+from handlers.places import gazetteer
 from handlers.taxonomy import CATEGORIES, Group
 from handlers.text import clean_for_storage, cut, fold, is_blank, split_units, utf16_len
 
@@ -42,8 +42,16 @@ def test_cleaning_keeps_text_but_nul() -> None:
 def test_callback_round_trip_and_rejections() -> None:
     cb = Callback(Action.WARD, "70", "abc123")
     assert parse(cb.encode()) == cb
-    for raw in ["", "1|abc123|wd", "1|ABC123|wd|70", "9|abc123|wd|70", "1|abc123|zz|70",
-                "1|abc123|wd|7 0", "1|-|m|" + "a" * 60, None]:
+    for raw in [
+        "",
+        "1|abc123|wd",
+        "1|ABC123|wd|70",
+        "9|abc123|wd|70",
+        "1|abc123|zz|70",
+        "1|abc123|wd|7 0",
+        "1|-|m|" + "a" * 60,
+        None,
+    ]:
         assert parse(raw) is None, raw
     with pytest.raises(ValueError, match="out of bounds"):
         Callback(Action.MENU, "x" * 70).encode()
@@ -91,11 +99,19 @@ def test_places_come_from_the_2025_map() -> None:
     assert len(gazetteer("ho_chi_minh")) > 100
 
 
-@pytest.mark.parametrize(("typed", "expected"), [
-    ("0912345678", "+84912345678"), ("+84 912 345 678", "+84912345678"),
-    ("091-234-5678", "+84912345678"), ("12345", None), ("+1 415 555 2671", None),
-    ("", None), ("0" * 40, None), ("abc", None),
-])
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("0912345678", "+84912345678"),
+        ("+84 912 345 678", "+84912345678"),
+        ("091-234-5678", "+84912345678"),
+        ("12345", None),
+        ("+1 415 555 2671", None),
+        ("", None),
+        ("0" * 40, None),
+        ("abc", None),
+    ],
+)
 def test_vietnamese_phone_numbers(typed: str, expected: str | None) -> None:
     assert parse_vn_phone(typed) == expected
 

@@ -20,9 +20,14 @@ SECRET = "s3cret-token_ABC"
 
 @pytest.fixture
 async def hooked(api: FakeBotAPI, tmp_path: Path) -> AsyncIterator[Harness]:
-    settings = make_settings(tmp_path, api, telegram_mode="webhook",
-                             telegram_webhook_url="https://example.invalid/telegram/webhook",
-                             telegram_webhook_secret=SECRET, webhook_max_body_bytes=4096)
+    settings = make_settings(
+        tmp_path,
+        api,
+        telegram_mode="webhook",
+        telegram_webhook_url="https://example.invalid/telegram/webhook",
+        telegram_webhook_secret=SECRET,
+        webhook_max_body_bytes=4096,
+    )
     harness = Harness(api, settings)
     await harness.start(serve_http=True)
     yield harness
@@ -45,8 +50,7 @@ async def test_webhook_bad_requests_enqueue_nothing(hooked: Harness) -> None:
     assert hooked.app is not None and hooked.app.web_url
     url = hooked.app.web_url + "telegram/webhook"
     body = json.dumps({"update_id": 1, **Citizen(1).text("/start")}).encode()
-    ok_headers = {"x-telegram-bot-api-secret-token": SECRET,
-                  "content-type": "application/json"}
+    ok_headers = {"x-telegram-bot-api-secret-token": SECRET, "content-type": "application/json"}
     async with httpx.AsyncClient() as client:
         cases = [
             ({"content-type": "application/json"}, body, 403),
@@ -80,8 +84,9 @@ async def test_webhook_update_runs_the_flow_and_dedups(hooked: Harness) -> None:
     headers = {"x-telegram-bot-api-secret-token": SECRET}
     async with httpx.AsyncClient() as client:
         for _ in range(2):  # Telegram retrying after a slow answer
-            response = await client.post(hooked.app.web_url + "telegram/webhook",
-                                         json=update, headers=headers)
+            response = await client.post(
+                hooked.app.web_url + "telegram/webhook", json=update, headers=headers
+            )
             assert response.status_code == 200
     await hooked.settle()
     assert await inbox_total(hooked) == 1

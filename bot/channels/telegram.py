@@ -16,6 +16,7 @@ import logging
 import socket
 import unicodedata
 import warnings
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -71,11 +72,19 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 class TelegramChannel:
     name = NAME
 
-    def __init__(self, *, token: str, identity: Identity, base_url: str | None = None,
-                 file_url: str | None = None, max_download_mb: int = 20,
-                 poll_timeout: int = 30, allowed_groups: frozenset[int] = frozenset(),
-                 request: BaseRequest | None = None,
-                 poll_transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        identity: Identity,
+        base_url: str | None = None,
+        file_url: str | None = None,
+        max_download_mb: int = 20,
+        poll_timeout: int = 30,
+        allowed_groups: frozenset[int] = frozenset(),
+        request: BaseRequest | None = None,
+        poll_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.identity = identity
         self.max_download_bytes = max_download_mb * 1024 * 1024
         self.poll_timeout = poll_timeout
@@ -87,12 +96,13 @@ class TelegramChannel:
             kwargs["base_file_url"] = file_url
         self.bot = Bot(
             token,
-            request=request or HTTPXRequest(connection_pool_size=16, read_timeout=15,
-                                            socket_options=_NODELAY),
+            request=request
+            or HTTPXRequest(connection_pool_size=16, read_timeout=15, socket_options=_NODELAY),
             **kwargs,
         )
         self._poll_client = httpx.AsyncClient(
-            transport=poll_transport or httpx.AsyncHTTPTransport(socket_options=_NODELAY))
+            transport=poll_transport or httpx.AsyncHTTPTransport(socket_options=_NODELAY)
+        )
         self.username: str | None = None
 
     async def start(self) -> None:
@@ -110,8 +120,10 @@ class TelegramChannel:
         offset: int | None = None
         backoff = 1.0
         while True:
-            params: dict[str, Any] = {"timeout": self.poll_timeout,
-                                      "allowed_updates": ALLOWED_UPDATES}
+            params: dict[str, Any] = {
+                "timeout": self.poll_timeout,
+                "allowed_updates": ALLOWED_UPDATES,
+            }
             if offset is not None:
                 params["offset"] = offset
             try:
@@ -138,8 +150,8 @@ class TelegramChannel:
         """
         try:
             response = await self._poll_client.post(
-                f"{self.bot.base_url}/getUpdates", json=params,
-                timeout=self.poll_timeout + 10)
+                f"{self.bot.base_url}/getUpdates", json=params, timeout=self.poll_timeout + 10
+            )
         except httpx.HTTPError as exc:
             raise _Retry(type(exc).__name__) from None
         try:
@@ -163,8 +175,9 @@ class TelegramChannel:
         return [u for u in result if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
 
     async def set_webhook(self, url: str, secret: str) -> None:
-        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES,
-                                   max_connections=40)
+        await self.bot.set_webhook(
+            url, secret_token=secret, allowed_updates=ALLOWED_UPDATES, max_connections=40
+        )
 
     def webhook_endpoint(self, pipeline: Pipeline, secret: str, max_body: int) -> Any:
         """A Starlette endpoint that answers 200 only once the update is in the inbox."""
@@ -174,8 +187,7 @@ class TelegramChannel:
             given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
             if not hmac.compare_digest(given, expected):
                 return PlainTextResponse("forbidden", status_code=403)
-            if request.headers.get("content-type", "").split(";")[0].strip() \
-                    != "application/json":
+            if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
                 return PlainTextResponse("expected application/json", status_code=415)
             declared = request.headers.get("content-length")
             if declared is not None and (not declared.isdigit() or int(declared) > max_body):
@@ -207,23 +219,34 @@ class TelegramChannel:
             if chat is None or chat.type != ChatType.PRIVATE or query.from_user.is_bot:
                 return Ignored("callback-outside-private-chat")
             user = query.from_user
-            return Event(EventKind.CHOICE, NAME, self.identity.pseudonym(NAME, user.id),
-                         str(chat.id), user.language_code, choice=query.data or "",
-                         callback_id=query.id)
+            return Event(
+                EventKind.CHOICE,
+                NAME,
+                self.identity.pseudonym(NAME, user.id),
+                str(chat.id),
+                user.language_code,
+                choice=query.data or "",
+                callback_id=query.id,
+            )
         edited = update.edited_message is not None
         message = update.message or update.edited_message
         if message is None:
             return Ignored("unsupported-update")
         if message.chat.type != ChatType.PRIVATE:
             return Ignored("not-a-private-chat")
-        user = message.from_user
-        if user is None or user.is_bot or message.sender_chat is not None:
+        sender = message.from_user
+        if sender is None or sender.is_bot or message.sender_chat is not None:
             return Ignored("no-human-sender")
-        base = {"channel": NAME, "user_key": self.identity.pseudonym(NAME, user.id),
-                "address": str(message.chat.id), "language": user.language_code}
+        base = Event(
+            EventKind.EDITED,
+            NAME,
+            self.identity.pseudonym(NAME, sender.id),
+            str(message.chat.id),
+            sender.language_code,
+        )
         if edited:
-            return Event(EventKind.EDITED, **base)
-        return self._message_event(message, user.id, base)
+            return base
+        return self._message_event(message, sender.id, base)
 
     def _membership(self, update: Update) -> Event | Ignored:
         change = update.my_chat_member
@@ -231,39 +254,56 @@ class TelegramChannel:
         chat = change.chat
         status = change.new_chat_member.status
         if chat.type == ChatType.PRIVATE:
-            kind = EventKind.BLOCKED if status in (ChatMemberStatus.BANNED, "kicked") \
+            kind = (
+                EventKind.BLOCKED
+                if status in (ChatMemberStatus.BANNED, "kicked")
                 else EventKind.UNBLOCKED
+            )
             return Event(kind, NAME, self.identity.pseudonym(NAME, chat.id), str(chat.id))
         joined = status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR)
         if joined and chat.id not in self.allowed_groups:
-            return Ignored("added-to-group", chat_key=self.identity.pseudonym(NAME, chat.id),
-                           leave_address=str(chat.id))
+            return Ignored(
+                "added-to-group",
+                chat_key=self.identity.pseudonym(NAME, chat.id),
+                leave_address=str(chat.id),
+            )
         return Ignored("group-membership")
 
-    def _message_event(self, message: Message, user_id: int,
-                       base: dict[str, Any]) -> Event:
+    def _message_event(self, message: Message, user_id: int, base: Event) -> Event:
         if message.text is not None:
             command = _command(message.text, self.username)
             if command is not None:
                 name, args = command
-                return Event(EventKind.COMMAND, command=name, args=args, **base)
-            return Event(EventKind.TEXT, text=message.text, **base)
+                return replace(base, kind=EventKind.COMMAND, command=name, args=args)
+            return replace(base, kind=EventKind.TEXT, text=message.text)
         if message.venue is not None:
             venue = message.venue
-            return Event(EventKind.LOCATION, location=Location(
-                venue.location.latitude, venue.location.longitude,
-                f"{venue.title}, {venue.address}"), **base)
+            return replace(
+                base,
+                kind=EventKind.LOCATION,
+                location=Location(
+                    venue.location.latitude,
+                    venue.location.longitude,
+                    f"{venue.title}, {venue.address}",
+                ),
+            )
         if message.location is not None:
-            return Event(EventKind.LOCATION, location=Location(
-                message.location.latitude, message.location.longitude), **base)
+            return replace(
+                base,
+                kind=EventKind.LOCATION,
+                location=Location(message.location.latitude, message.location.longitude),
+            )
         if message.contact is not None:
             contact = message.contact
-            return Event(EventKind.CONTACT, contact=Contact(
-                contact.phone_number, is_own=contact.user_id == user_id), **base)
+            return replace(
+                base,
+                kind=EventKind.CONTACT,
+                contact=Contact(contact.phone_number, is_own=contact.user_id == user_id),
+            )
         media = self._media(message)
         if media is not None:
-            return Event(EventKind.MEDIA, media=media, text=message.caption, **base)
-        return Event(EventKind.UNSUPPORTED, **base)
+            return replace(base, kind=EventKind.MEDIA, media=media, text=message.caption)
+        return replace(base, kind=EventKind.UNSUPPORTED)
 
     def _media(self, message: Message) -> Media | None:
         found: Any = None
@@ -279,9 +319,13 @@ class TelegramChannel:
             return None
         size = getattr(found, "file_size", None)
         return Media(
-            kind=kind, file_ref=found.file_id, file_unique_id=found.file_unique_id,
-            size=size, mime_type=getattr(found, "mime_type", None),
-            file_name=getattr(found, "file_name", None), group=message.media_group_id,
+            kind=kind,
+            file_ref=found.file_id,
+            file_unique_id=found.file_unique_id,
+            size=size,
+            mime_type=getattr(found, "mime_type", None),
+            file_name=getattr(found, "file_name", None),
+            group=message.media_group_id,
             too_large=bool(size and size > self.max_download_bytes),
         )
 
@@ -294,8 +338,9 @@ class TelegramChannel:
             elif kind == "leave":
                 await self.bot.leave_chat(int(address))
             elif kind == "msg":
-                await self.bot.send_message(int(address), payload["text"],
-                                            reply_markup=_markup(payload))
+                await self.bot.send_message(
+                    int(address), payload["text"], reply_markup=_markup(payload)
+                )
             else:
                 return SendResult("failed", error="unknown-payload")
         except RetryAfter as exc:
@@ -338,13 +383,23 @@ def _markup(payload: Payload) -> Any:
         return ReplyKeyboardRemove()
     if payload.get("kb") == "reply":
         return ReplyKeyboardMarkup(
-            [[KeyboardButton(b["label"], request_location=b.get("request") == "location",
-                             request_contact=b.get("request") == "contact") for b in row]
-             for row in rows],
-            resize_keyboard=True, one_time_keyboard=True)
+            [
+                [
+                    KeyboardButton(
+                        b["label"],
+                        request_location=b.get("request") == "location",
+                        request_contact=b.get("request") == "contact",
+                    )
+                    for b in row
+                ]
+                for row in rows
+            ],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b["label"], callback_data=b["data"]) for b in row]
-         for row in rows])
+        [[InlineKeyboardButton(b["label"], callback_data=b["data"]) for b in row] for row in rows]
+    )
 
 
 def _command(text: str, username: str | None) -> tuple[str, str] | None:
@@ -360,7 +415,10 @@ def _command(text: str, username: str | None) -> tuple[str, str] | None:
     name, _, target = name.partition("@")
     if target and username and target.lower() != username.lower():
         return ("", args)  # addressed to another bot
-    if any(unicodedata.category(ch) in _INVISIBLE for ch in name) \
-            or not name.isascii() or not name.replace("_", "").isalnum():
+    if (
+        any(unicodedata.category(ch) in _INVISIBLE for ch in name)
+        or not name.isascii()
+        or not name.replace("_", "").isalnum()
+    ):
         return ("", args)
     return (name.lower(), args.strip())

@@ -27,8 +27,15 @@ from starlette.routing import Route
 TOKEN = "123456789:AAH-fakeTOKENfakeTOKENfakeTOKEN12345"
 BOT_ID = 123456789
 JSON_PARAMS = {"reply_markup", "allowed_updates", "link_preview_options", "reply_parameters"}
-EXPECTED = {"getMe", "getUpdates", "deleteWebhook", "setWebhook", "sendMessage",
-            "answerCallbackQuery", "leaveChat"}
+EXPECTED = {
+    "getMe",
+    "getUpdates",
+    "deleteWebhook",
+    "setWebhook",
+    "sendMessage",
+    "answerCallbackQuery",
+    "leaveChat",
+}
 
 
 @dataclass
@@ -74,9 +81,11 @@ class FakeBotAPI:
         self._new = asyncio.Event()
         self.server: uvicorn.Server | None = None
         self.port = 0
-        self.app = Starlette(routes=[
-            Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+            ]
+        )
 
     @property
     def base_url(self) -> str:
@@ -89,7 +98,6 @@ class FakeBotAPI:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
         while not self.server.started:
             await asyncio.sleep(0.01)
@@ -115,14 +123,18 @@ class FakeBotAPI:
 
     # ---- queries ----------------------------------------------------------------------
     def sent(self, chat_id: int | None = None, method: str = "sendMessage") -> list[Call]:
-        return [c for c in self.calls if c.method == method
-                and (chat_id is None or c.chat_id == chat_id)]
+        return [
+            c
+            for c in self.calls
+            if c.method == method and (chat_id is None or c.chat_id == chat_id)
+        ]
 
     # ---- the API ------------------------------------------------------------------------
     async def _endpoint(self, request: Request) -> Response:
         if request.path_params["token"] != self.token:
-            return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"},
-                                status_code=404)
+            return JSONResponse(
+                {"ok": False, "error_code": 404, "description": "Not Found"}, status_code=404
+            )
         method = request.path_params["method"]
         params = await self._params(request)
         if method == "getUpdates":
@@ -135,17 +147,21 @@ class FakeBotAPI:
                 self.calls.append(call)
             if failure.delay:
                 await asyncio.sleep(failure.delay)
-            body: dict[str, Any] = {"ok": False, "error_code": failure.status,
-                                    "description": failure.description}
+            body: dict[str, Any] = {
+                "ok": False,
+                "error_code": failure.status,
+                "description": failure.description,
+            }
             if failure.retry_after is not None:
                 body["parameters"] = {"retry_after": failure.retry_after}
             return JSONResponse(body, status_code=failure.status)
         self.calls.append(call)
         if method not in EXPECTED:
             self.unexpected.append(call)
-            return JSONResponse({"ok": False, "error_code": 400,
-                                 "description": "Bad Request: unexpected method"},
-                                status_code=400)
+            return JSONResponse(
+                {"ok": False, "error_code": 400, "description": "Bad Request: unexpected method"},
+                status_code=400,
+            )
         return JSONResponse({"ok": True, "result": self._result(method, params)})
 
     async def _params(self, request: Request) -> dict[str, Any]:
@@ -165,23 +181,33 @@ class FakeBotAPI:
         if not self.pending:
             self._new.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new.wait(),
-                                       timeout=min(float(params.get("timeout", 0)), 0.5))
+                await asyncio.wait_for(
+                    self._new.wait(), timeout=min(float(params.get("timeout", 0)), 0.5)
+                )
         batch = list(self.pending[:100])
         if self.confirm_on_fetch:
-            self.pending = self.pending[len(batch):]
+            self.pending = self.pending[len(batch) :]
         return JSONResponse({"ok": True, "result": batch})
 
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
-            return {"id": BOT_ID, "is_bot": True, "first_name": "Tipbot",
-                    "username": "tip_test_bot", "can_join_groups": True,
-                    "can_read_all_group_messages": False, "supports_inline_queries": False}
+            return {
+                "id": BOT_ID,
+                "is_bot": True,
+                "first_name": "Tipbot",
+                "username": "tip_test_bot",
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
         if method == "sendMessage":
             self.next_message_id += 1
             chat_id = int(params["chat_id"])
-            return {"message_id": self.next_message_id, "date": int(time.time()),
-                    "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
-                    "from": {"id": BOT_ID, "is_bot": True, "first_name": "Tipbot"},
-                    "text": params.get("text", "")}
+            return {
+                "message_id": self.next_message_id,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Tipbot"},
+                "text": params.get("text", ""),
+            }
         return True

@@ -1,0 +1,389 @@
+"""Intake benchmark: the durable pipeline vs a bare python-telegram-bot Application.
+
+Both sides run in this one process, one after the other, against the same in-process
+fake Bot API (getUpdates serves canned JSON; replies are recorded, no sockets), driven
+by the same simulated citizens: each round, every citizen sends its next update (read
+off the bot's last reply, as a real client would), interleaved, in getUpdates batches
+of 100. Compare the ratio, not the absolute numbers: this machine is shared and noisy.
+
+    python bench/intake.py [--citizens 2000] [--drafts 10000]
+
+Pipeline side: the real service (Telegram adapter, inbox, dispatcher, SQLite with WAL
+and synchronous=FULL, outbox, delivery) completing the whole report flow, receipt
+hash included. Bare side: an Application with an in-memory 5-step ConversationHandler
+and no database. Rate limits are off on both sides (the fake API enforces none).
+Last line: ratio=<pipeline updates/s ÷ bare PTB updates/s>
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict, deque
+from pathlib import Path
+from typing import Any
+
+import httpx
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest, RequestData
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import App, Overrides
+from bot.settings import Settings
+
+TOKEN = "123456789:AAH-benchTOKENbenchTOKENbenchTOK12"
+BOT = {"id": 123456789, "is_bot": True, "first_name": "Tipbot", "username": "bench_bot"}
+
+
+class FakeAPI:
+    """Serves getUpdates from a queue and records replies per chat (the network edge)."""
+
+    def __init__(self) -> None:
+        self.queue: deque[dict[str, Any]] = deque()
+        self.new = asyncio.Event()
+        self.update_id = 0
+        self.message_id = 0
+        self.last_reply: dict[int, dict[str, Any]] = {}
+        self.replies = 0
+        self.waiting: dict[int, deque[float]] = defaultdict(deque)
+        self.latencies: list[float] = []
+
+    def push(self, update: dict[str, Any]) -> None:
+        self.update_id += 1
+        self.queue.append({"update_id": self.update_id, **update})
+        self.new.set()
+
+    async def get_updates(self, timeout: float) -> list[dict[str, Any]]:
+        if not self.queue:
+            self.new.clear()
+            try:
+                await asyncio.wait_for(self.new.wait(), timeout=min(timeout, 1.0))
+            except TimeoutError:
+                return []
+        batch = [self.queue.popleft() for _ in range(min(100, len(self.queue)))]
+        now = time.perf_counter()
+        for update in batch:
+            self.waiting[_chat_of(update)].append(now)
+        return batch
+
+    def answer(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT
+        if method == "sendMessage":
+            chat = int(params["chat_id"])
+            self.last_reply[chat] = params
+            self.replies += 1
+            self._answered(chat)
+            self.message_id += 1
+            return {
+                "message_id": self.message_id,
+                "date": 0,
+                "text": params.get("text", ""),
+                "chat": {"id": chat, "type": "private"},
+                "from": BOT,
+            }
+        return True
+
+    def _answered(self, chat: int) -> None:
+        pending = self.waiting.get(chat)
+        if pending:
+            self.latencies.append(time.perf_counter() - pending.popleft())
+
+
+def _chat_of(update: dict[str, Any]) -> int:
+    body = update.get("message") or update.get("callback_query", {}).get("message", {})
+    return int(body["chat"]["id"])
+
+
+class FakeRequest(BaseRequest):
+    """PTB's network layer, answered in-process by FakeAPI."""
+
+    def __init__(self, api: FakeAPI) -> None:
+        self.api = api
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 5.0
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> tuple[int, bytes]:
+        endpoint = url.rsplit("/", 1)[1]
+        params = request_data.parameters if request_data else {}
+        if endpoint == "getUpdates":
+            result: Any = await self.api.get_updates(float(params.get("timeout", 0)))
+        else:
+            result = self.api.answer(endpoint, dict(params))
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+
+def poll_transport(api: FakeAPI) -> httpx.MockTransport:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        params = json.loads(request.content or b"{}")
+        updates = await api.get_updates(float(params.get("timeout", 0)))
+        return httpx.Response(200, json={"ok": True, "result": updates})
+
+    return httpx.MockTransport(handler)
+
+
+# ---- simulated citizens ---------------------------------------------------------------
+def _message(uid: int, **content: Any) -> dict[str, Any]:
+    user = {"id": uid, "is_bot": False, "first_name": "C", "language_code": "vi"}
+    return {
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "from": user,
+            "chat": {"id": uid, "type": "private"},
+            **content,
+        }
+    }
+
+
+def _text(uid: int, text: str) -> dict[str, Any]:
+    extra = (
+        {"entities": [{"type": "bot_command", "offset": 0, "length": len(text)}]}
+        if text.startswith("/")
+        else {}
+    )
+    return _message(uid, text=text, **extra)
+
+
+def _press(uid: int, data: str) -> dict[str, Any]:
+    user = {"id": uid, "is_bot": False, "first_name": "C", "language_code": "vi"}
+    return {
+        "callback_query": {
+            "id": str(uid),
+            "from": user,
+            "chat_instance": "x",
+            "data": data,
+            "message": {"message_id": 1, "date": 0, "chat": {"id": uid, "type": "private"}},
+        }
+    }
+
+
+def _button(reply: dict[str, Any] | None, label: str) -> dict[str, Any]:
+    markup = (reply or {}).get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    for row in markup.get("inline_keyboard") or markup.get("keyboard") or []:
+        for button in row:
+            if label in button["text"]:
+                return dict(button)
+    raise RuntimeError(f"no button {label!r} in the last reply")
+
+
+PIPELINE_SCRIPT: list[tuple[str, str]] = [
+    ("text", "/start"),
+    ("press", "Gửi tin báo"),
+    ("press", "Tội phạm"),
+    ("press", "Trộm cắp"),
+    ("press", "Không"),
+    ("text", "hoan kiem"),
+    ("press", "Phường Hoàn Kiếm"),
+    ("press", "Hôm nay"),
+    ("text", "Xe máy bị lấy trộm trước cửa hàng lúc 9 giờ tối."),
+    ("press", "Xong"),
+    ("press", "Ẩn danh"),
+    ("press", "Gửi tin báo"),
+]
+
+
+def pipeline_update(api: FakeAPI, uid: int, step: int) -> dict[str, Any]:
+    kind, value = PIPELINE_SCRIPT[step]
+    if kind == "text":
+        return _text(uid, value)
+    button = _button(api.last_reply.get(uid), value)
+    if "callback_data" in button:
+        return _press(uid, button["callback_data"])
+    return _text(uid, button["text"])  # a reply-keyboard button sends its label
+
+
+def bare_update(api: FakeAPI, uid: int, step: int) -> dict[str, Any]:
+    # /start then four answers (button presses where our flow presses, text where it
+    # types): a 5-step conversation, repeated to the same number of updates.
+    if step % 5 == 0:
+        return _text(uid, "/start")
+    if PIPELINE_SCRIPT[step][0] == "press":
+        return _press(uid, "ok")
+    return _text(uid, f"answer {step}")
+
+
+async def drive(api: FakeAPI, citizens: int, steps: int, make: Any) -> float:
+    """Run all rounds; return the elapsed wall time."""
+    started = time.perf_counter()
+    for step in range(steps):
+        expected = api.replies + citizens
+        for uid in range(1, citizens + 1):
+            api.push(make(api, 10_000 + uid, step))
+        while api.replies < expected:
+            await asyncio.sleep(0.002)
+    return time.perf_counter() - started
+
+
+def bench_settings(data_dir: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        data_dir=data_dir,
+        tipbot_secret_key="bench-" + "k" * 40,
+        telegram_bot_token=TOKEN,
+        telegram_rate_per_second=0,
+        telegram_chat_interval_s=0,
+        flood_burst=10_000,
+        tips_per_hour=10,
+        log_level="WARNING",
+    )
+
+
+async def run_pipeline(citizens: int) -> tuple[float, int, list[float]]:
+    api = FakeAPI()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = App(
+            bench_settings(Path(tmp)),
+            Overrides(
+                telegram_request=FakeRequest(api), telegram_poll_transport=poll_transport(api)
+            ),
+        )
+        await app.start(serve_http=False)
+        try:
+            steps = len(PIPELINE_SCRIPT)
+            # The last step's receipt follows the answer to the press; wait for both.
+            elapsed = await drive(api, citizens, steps, pipeline_update)
+            async with app.db.read() as conn:
+                from storage.tips import TipRepository
+
+                stored = await TipRepository(conn).count()
+            assert stored == citizens, f"{stored} tips for {citizens} citizens"
+        finally:
+            await app.stop()
+    return elapsed, citizens * steps, api.latencies
+
+
+async def run_bare(citizens: int, steps: int) -> tuple[float, int, list[float]]:
+    api = FakeAPI()
+
+    async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+        assert update.effective_message is not None
+        if update.callback_query is not None:
+            await update.callback_query.answer()  # as our flow answers every press
+        state = (context.user_data or {}).get("step", 0) + 1  # type: ignore[union-attr]
+        context.user_data["step"] = state  # type: ignore[index]
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("OK", callback_data="ok")]])
+        await update.effective_message.reply_text(f"step {state}", reply_markup=keyboard)
+        return state if state < 5 else ConversationHandler.END
+
+    async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+        context.user_data["step"] = 0  # type: ignore[index]
+        return await ask(update, context)
+
+    text = MessageHandler(filters.TEXT & ~filters.COMMAND, ask)
+    with warnings.catch_warnings():  # per_message=False is what we want here
+        warnings.simplefilter("ignore")
+        conversation = ConversationHandler(
+            entry_points=[CommandHandler("start", start)],
+            states={n: [text, CallbackQueryHandler(ask)] for n in range(1, 5)},
+            fallbacks=[CommandHandler("start", start)],
+        )
+    application = (
+        Application.builder()
+        .token(TOKEN)
+        .request(FakeRequest(api))
+        .get_updates_request(FakeRequest(api))
+        .build()
+    )
+    application.add_handler(conversation)
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(timeout=1, poll_interval=0)
+        try:
+            elapsed = await drive(api, citizens, steps, bare_update)
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    return elapsed, citizens * steps, api.latencies
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+async def open_drafts(count: int) -> float:
+    """RSS growth (MB) while `count` citizens each hold an open draft."""
+    api = FakeAPI()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = App(
+            bench_settings(Path(tmp)),
+            Overrides(
+                telegram_request=FakeRequest(api), telegram_poll_transport=poll_transport(api)
+            ),
+        )
+        await app.start(serve_http=False)
+        try:
+            await drive(api, 200, 2, pipeline_update)  # warm up every code path first
+            before = rss_mb()
+            await drive(api, count, 2, lambda a, uid, step: pipeline_update(a, uid + 1000, step))
+            after = rss_mb()
+        finally:
+            await app.stop()
+    return after - before
+
+
+def describe(name: str, elapsed: float, updates: int, latencies: list[float]) -> float:
+    rate = updates / elapsed
+    q = statistics.quantiles(latencies, n=100)
+    print(
+        f"{name:<9} {updates} updates in {elapsed:.2f}s = {rate:,.0f} updates/s  "
+        f"update→reply p50={q[49] * 1000:.1f}ms p99={q[98] * 1000:.1f}ms"
+    )
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--citizens", type=int, default=2000)
+    parser.add_argument("--drafts", type=int, default=10_000)
+    args = parser.parse_args()
+    print(f"{args.citizens} citizens × {len(PIPELINE_SCRIPT)} updates each, interleaved")
+    pipe = describe("pipeline", *await run_pipeline(args.citizens))
+    bare = describe("bare PTB", *await run_bare(args.citizens, len(PIPELINE_SCRIPT)))
+    growth = await open_drafts(args.drafts)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"peak RSS {peak:.0f} MB; {args.drafts} open drafts grew RSS by {growth:.1f} MB "
+        f"(limit 50 MB)"
+    )
+    print(f"ratio={pipe / bare:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
