@@ -151,7 +151,8 @@ class App:
         if serve_http:
             await self._serve_http()
         if self.telegram is not None and s.telegram_mode is TelegramMode.WEBHOOK:
-            assert s.telegram_webhook_url is not None and s.telegram_webhook_secret is not None
+            assert s.telegram_webhook_url is not None  # the settings validator ensures it
+            assert s.telegram_webhook_secret is not None
             await self.telegram.set_webhook(
                 s.telegram_webhook_url, s.telegram_webhook_secret.get_secret_value()
             )

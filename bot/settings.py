@@ -5,9 +5,9 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,16 +73,25 @@ class Settings(BaseSettings):
     inbox_batch_size: int = Field(default=200, ge=1)
     inbox_retention_hours: int = Field(default=48, ge=1)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        # `.env.example` lists every key; an empty value means "not set", not "".
+        field = cls.model_fields.get(info.field_name or "")
+        if value == "" and field is not None and field.default is None:
+            return None
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Self:
         if self.tipbot_env is Environment.PROD:
             key = self.tipbot_secret_key.get_secret_value() if self.tipbot_secret_key else ""
             if key.strip().lower() in _PLACEHOLDERS or len(key) < 32:
                 raise ValueError("TIPBOT_SECRET_KEY must be set to 32+ random characters in prod")
-            if self.telegram_mode is TelegramMode.WEBHOOK and not self.telegram_webhook_secret:
-                raise ValueError("TELEGRAM_WEBHOOK_SECRET is required in webhook mode")
-        if self.telegram_mode is TelegramMode.WEBHOOK and not self.telegram_webhook_url:
-            raise ValueError("TELEGRAM_WEBHOOK_URL is required in webhook mode")
+        if self.telegram_mode is TelegramMode.WEBHOOK and not (
+            self.telegram_webhook_url and self.telegram_webhook_secret
+        ):
+            raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
         return self
 
     @property

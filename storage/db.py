@@ -3,10 +3,10 @@
 SQLite: WAL, `synchronous=FULL` by default (a confirmed tip must survive power loss),
 `busy_timeout`, and `BEGIN IMMEDIATE` for every write transaction so a reader never has
 to upgrade to a writer mid-transaction (that upgrade fails at once with "database is
-locked", whatever the busy timeout). SQL parameters are hidden from error messages: they would carry tip text into logs.
-Writes in this process are also serialised by a
+locked", whatever the busy timeout). Writes in this process are also serialised by a
 lock, because SQLite has one writer anyway and queueing in asyncio is cheaper than
-queueing in a thread blocked on the file lock.
+queueing in a thread blocked on the file lock. SQL parameters are hidden from error
+messages: they would carry tip text into logs.
 """
 
 from __future__ import annotations

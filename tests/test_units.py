@@ -134,3 +134,23 @@ async def test_receipt_hash_verifies_only_the_right_receipt() -> None:
     assert not await hasher.verify(stored, "1234567812345679")
     assert not await hasher.verify(None, "1234567812345678")
     assert not await hasher.verify("not-a-hash", "1234567812345678")
+
+
+def test_env_example_mirrors_every_setting_and_parses(tmp_path: Path) -> None:
+    from bot.settings import Settings
+
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    keys = {line.split("=")[0] for line in lines if line and not line.startswith("#")}
+    assert keys == {name.upper() for name in Settings.model_fields}
+    settings = Settings(_env_file=ROOT / ".env.example", data_dir=tmp_path)  # type: ignore[call-arg]
+    assert settings.telegram_bot_token is None and settings.tipbot_secret_key is None
+    assert settings.resolved_database_url.startswith("sqlite+aiosqlite:///")
+    assert len(settings.secret_key()) > 32  # generated into the data dir in dev
+    assert settings.telegram_file_url is None
+
+
+def test_file_url_is_derived_from_the_api_url() -> None:
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, telegram_api_base_url="http://127.0.0.1:8081/bot")  # type: ignore[call-arg]
+    assert settings.telegram_file_url == "http://127.0.0.1:8081/file/bot"
