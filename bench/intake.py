@@ -88,7 +88,9 @@ class FakeAPI:
             return BOT
         if method == "sendMessage":
             chat = int(params["chat_id"])
-            self.last_reply[chat] = params
+            # Keep only the buttons: the simulated client needs nothing else, and the
+            # memory check should measure the service, not this fake.
+            self.last_reply[chat] = {"reply_markup": params.get("reply_markup")}
             self.replies += 1
             self._answered(chat)
             self.message_id += 1
