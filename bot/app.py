@@ -18,6 +18,7 @@ import httpx
 import uvicorn
 
 from bot.channels.base import Channel
+from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.delivery import Delivery
@@ -64,6 +65,7 @@ class App:
         self.crash = CrashPoints(self.overrides.crash_at)
         self.tasks: list[asyncio.Task[Any]] = []
         self.web_url: str | None = None
+        self.chat_url: str | None = None
         self._server: uvicorn.Server | None = None
 
     async def start(self, *, serve_http: bool = True) -> None:
@@ -94,8 +96,22 @@ class App:
             max_download_mb=s.telegram_max_download_mb,
         )
 
-        # Channels: Telegram only when a token is configured.
-        self.channels: dict[str, Channel] = {}
+        # Channels: the web chat always; Telegram only when a token is configured.
+        self.web = WebChannel(
+            identity=self.identity,
+            secret=s.secret_key(),
+            catalog=self.catalog,
+            uploads=s.data_dir / "uploads",
+            limits=WebLimits(
+                messages_per_minute=s.web_messages_per_minute,
+                uploads_per_hour=s.web_uploads_per_hour,
+                sessions_per_hour_per_client=s.web_sessions_per_hour,
+                max_upload_mb=s.web_max_upload_mb,
+                pow_bits=s.web_pow_bits,
+                secure_cookie=s.web_secure_cookie,
+            ),
+        )
+        self.channels: dict[str, Channel] = {self.web.name: self.web}
         self.telegram = None
         if s.telegram_bot_token is not None:
             from bot.channels.telegram import TelegramChannel
@@ -183,7 +199,11 @@ class App:
                     s.webhook_max_body_bytes,
                 ),
             )
-        app = build_web_app(health=self.health, telegram_webhook=webhook)
+        app = build_web_app(
+            health=self.health,
+            routes=list(self.web.routes(self.pipeline)),
+            telegram_webhook=webhook,
+        )
         config = uvicorn.Config(
             app, host=s.web_host, port=s.web_port, log_config=None, access_log=False, lifespan="off"
         )
@@ -196,6 +216,7 @@ class App:
                     raise RuntimeError("web server failed to start") from task.exception()
         host, port = self._server.servers[0].sockets[0].getsockname()[:2]
         self.web_url = s.public_url or f"http://{host}:{port}/"
+        self.chat_url = self.web_url.rstrip("/") + "/chat"
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)

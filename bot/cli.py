@@ -47,7 +47,7 @@ async def _run(settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     await app.start()
     channels = ", ".join(sorted(app.channels)) or "none"
-    print(f"tipbot is running. Web: {app.web_url}  (channels: {channels})", flush=True)
+    print(f"tipbot is running. Web chat: {app.chat_url}  (channels: {channels})", flush=True)
     if app.telegram is None:
         print("No TELEGRAM_BOT_TOKEN set: Telegram is off.", flush=True)
     waiter = asyncio.create_task(app.wait())

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.aio import cancelling
 from bot.channels.base import Channel, SendResult
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -131,6 +132,8 @@ class Delivery:
                 async with self.db.read() as conn:
                     due = await outbox.next_due(conn)
             except Exception:
+                if cancelling():
+                    raise
                 log.exception("delivery pass failed; retrying")
                 due = None
             timeout = 1.0

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.aio import cancelling
 from bot.channels.base import Channel, Ignored, Payload
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -130,6 +131,8 @@ class Pipeline:
                 while await self.process_pending():
                     pass
             except Exception:
+                if cancelling():
+                    raise
                 # A database outage: keep the rows, wait, try again (nothing is lost).
                 log.exception("dispatcher pass failed; retrying")
                 await asyncio.sleep(1.0)

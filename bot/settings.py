@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
     webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    web_pow_bits: int = Field(default=16, ge=0, le=28)
+    web_secure_cookie: bool = False
+    web_max_upload_mb: int = Field(default=20, ge=1)
+    web_messages_per_minute: int = Field(default=30, ge=1)
+    web_uploads_per_hour: int = Field(default=20, ge=1)
+    web_sessions_per_hour: int = Field(default=20, ge=1)
 
     default_locale: str = Field(default="vi", pattern="^(vi|en)$")
     default_province: str = "ha_noi"

@@ -42,16 +42,19 @@ class Database:
             database = self.url.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(
-                self.url,
-                hide_parameters=True,
-                poolclass=NullPool if database == ":memory:" else None,
+            pool: dict[str, Any] = {"poolclass": NullPool} if database == ":memory:" else {}
+            self.engine: AsyncEngine = create_async_engine(self.url, hide_parameters=True, **pool)
+            # Writes get their own engine, whose transactions begin IMMEDIATE.
+            self.write_engine = create_async_engine(
+                self.url, hide_parameters=True, **(pool or {"pool_size": 1})
             )
-            _install_sqlite_hooks(self.engine, options)
+            _install_sqlite_hooks(self.engine, options, begin="BEGIN")
+            _install_sqlite_hooks(self.write_engine, options, begin="BEGIN IMMEDIATE")
         else:
             self.engine = create_async_engine(
                 self.url, pool_size=10, max_overflow=10, hide_parameters=True
             )
+            self.write_engine = self.engine
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -60,13 +63,8 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
-            conn.info["immediate"] = True
-            try:
-                async with conn.begin():
-                    yield conn
-            finally:
-                conn.info.pop("immediate", None)
+        async with self._write_lock, self.write_engine.begin() as conn:
+            yield conn
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -86,9 +84,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, options: SqliteOptions) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, options: SqliteOptions, begin: str) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Autocommit at the driver level: we emit BEGIN ourselves (see Database.write);
@@ -109,4 +109,4 @@ def _install_sqlite_hooks(engine: AsyncEngine, options: SqliteOptions) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Reads take a deferred transaction; writes take the write lock up front.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
+        conn.exec_driver_sql(begin)

@@ -33,7 +33,7 @@ def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> S
 
 
 class Harness:
-    def __init__(self, api: FakeBotAPI, settings: Settings) -> None:
+    def __init__(self, api: FakeBotAPI | None, settings: Settings) -> None:
         self.api = api
         self.settings = settings
         self.clock = Clock()
@@ -42,7 +42,7 @@ class Harness:
     async def start(self, *, serve_http: bool = False) -> App:
         self.app = App(self.settings, Overrides(clock=self.clock))
         await self.app.start(serve_http=serve_http)
-        if self.app.telegram is not None and self.settings.telegram_mode == "polling":
+        if self.api is not None and self.settings.telegram_mode == "polling":
             # Polling has begun once the webhook is cleared.
             mark = len([c for c in self.api.calls if c.method == "deleteWebhook"])
             deadline = time.monotonic() + 10
@@ -65,17 +65,19 @@ class Harness:
         assert self.app is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.api.pending or self.api.confirm_on_fetch:
+            fetched = self.api is None or not self.api.pending or self.api.confirm_on_fetch
+            if fetched:
                 async with self.app.db.read() as conn:
                     waiting = (await inbox.counts(conn)).get("pending", 0)
                     due = await outbox.due_count(conn, self.clock.now())
-                if waiting == 0 and due == 0 and not self.api.pending:
+                if waiting == 0 and due == 0 and (self.api is None or not self.api.pending):
                     return
             await asyncio.sleep(0.01)
         raise TimeoutError("the bot did not settle")
 
     async def send(self, update: dict[str, Any]) -> list[Call]:
         """Feed one update; return the calls the bot made because of it."""
+        assert self.api is not None
         mark = len(self.api.calls)
         self.api.push(update)
         await self.settle()
@@ -95,6 +97,7 @@ class Harness:
         return await self.say(citizen, citizen.text(button["text"]))
 
     def button(self, citizen: Citizen, label_part: str) -> dict[str, Any]:
+        assert self.api is not None
         for call in reversed(self.api.sent(citizen.user_id)):
             buttons = call.buttons()
             if buttons:

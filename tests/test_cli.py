@@ -55,9 +55,9 @@ def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert "Web: http://127.0.0.1:" in first
+        assert "Web chat: http://127.0.0.1:" in first
         assert "TELEGRAM_BOT_TOKEN" in proc.stdout.readline()
-        url = first.split("Web: ")[1].split()[0]
+        url = first.split("Web chat: ")[1].split()[0].removesuffix("chat")
         import urllib.request
 
         with urllib.request.urlopen(url + "healthz", timeout=10) as response:

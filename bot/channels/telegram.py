@@ -14,7 +14,6 @@ import hmac
 import json
 import logging
 import socket
-import unicodedata
 import warnings
 from dataclasses import replace
 from datetime import timedelta
@@ -47,6 +46,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.channels.base import Ignored, Payload, SendResult
 from bot.identity import Identity
+from handlers.commands import parse_command
 from handlers.events import Contact, Event, EventKind, Location, Media
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ log = logging.getLogger(__name__)
 
 NAME = "telegram"
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
-_INVISIBLE = {"Cf", "Cc"}
 # Requests are written as headers then body; without TCP_NODELAY, Nagle's algorithm
 # holds the body until the peer's delayed ACK (~40 ms on every call).
 _NODELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
@@ -271,7 +270,7 @@ class TelegramChannel:
 
     def _message_event(self, message: Message, user_id: int, base: Event) -> Event:
         if message.text is not None:
-            command = _command(message.text, self.username)
+            command = parse_command(message.text, self.username)
             if command is not None:
                 name, args = command
                 return replace(base, kind=EventKind.COMMAND, command=name, args=args)
@@ -400,25 +399,3 @@ def _markup(payload: Payload) -> Any:
     return InlineKeyboardMarkup(
         [[InlineKeyboardButton(b["label"], callback_data=b["data"]) for b in row] for row in rows]
     )
-
-
-def _command(text: str, username: str | None) -> tuple[str, str] | None:
-    """Return (command, args) for "/cmd[@bot] args"; invisible characters never hide one.
-
-    "/ad\u200bmin" does not become "/admin": the name is NFKC-normalised with format
-    characters stripped and must then be plain ASCII letters.
-    """
-    if not text.startswith("/"):
-        return None
-    head, _, args = text.partition(" ")
-    name = unicodedata.normalize("NFKC", head[1:])
-    name, _, target = name.partition("@")
-    if target and username and target.lower() != username.lower():
-        return ("", args)  # addressed to another bot
-    if (
-        any(unicodedata.category(ch) in _INVISIBLE for ch in name)
-        or not name.isascii()
-        or not name.replace("_", "").isalnum()
-    ):
-        return ("", args)
-    return (name.lower(), args.strip())

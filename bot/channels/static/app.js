@@ -1,0 +1,162 @@
+// Web chat client: no framework, no third-party code. Text is always inserted with
+// textContent, never as HTML, so whatever a message holds is shown as typed.
+"use strict";
+(function () {
+  const S = JSON.parse(document.body.dataset.strings);
+  const lang = document.body.dataset.lang;
+  const log = document.getElementById("log");
+  const statusLine = document.getElementById("status");
+  const text = document.getElementById("text");
+  let csrf = "";
+  let after = 0;
+
+  const id = () => crypto.randomUUID().replace(/-/g, "");
+
+  async function api(path, body, isForm) {
+    const headers = { "X-CSRF-Token": csrf };
+    if (!isForm) headers["Content-Type"] = "application/json";
+    const response = await fetch("/chat/api/" + path, {
+      method: "POST", headers, credentials: "same-origin",
+      body: isForm ? body : JSON.stringify(body),
+    });
+    if (response.status === 428) { await open(); return api(path, body, isForm); }
+    if (!response.ok) throw new Error(String(response.status));
+    return response.json();
+  }
+
+  async function solve(challenge) {
+    statusLine.textContent = S.verifying;
+    const encoder = new TextEncoder();
+    for (let answer = 0; ; answer++) {
+      const digest = new Uint8Array(await crypto.subtle.digest(
+        "SHA-256", encoder.encode(challenge.nonce + ":" + answer)));
+      let zeros = 0;
+      for (const byte of digest) {
+        if (byte === 0) { zeros += 8; continue; }
+        zeros += Math.clz32(byte) - 24; break;
+      }
+      if (zeros >= challenge.bits) return String(answer);
+    }
+  }
+
+  async function open() {
+    const response = await fetch("/chat/api/open?lang=" + lang,
+      { method: "POST", credentials: "same-origin" });
+    if (!response.ok) { statusLine.textContent = S.error; return; }
+    const session = await response.json();
+    csrf = session.csrf;
+    if (session.challenge) {
+      const answer = await solve(session.challenge);
+      await api("pow", { nonce: session.challenge.nonce, sig: session.challenge.sig, answer });
+    }
+    statusLine.textContent = "";
+  }
+
+  function bubble(content, mine) {
+    const div = document.createElement("div");
+    div.className = mine ? "msg me" : "msg";
+    div.textContent = content;
+    log.appendChild(div);
+    toBottom();
+    return div;
+  }
+
+  function toBottom() {
+    requestAnimationFrame(() => window.scrollTo(0, document.body.scrollHeight));
+  }
+
+  function show(message) {
+    const div = bubble(message.text, false);
+    const code = message.text.match(/[0-9A-Z]{4}-[0-9A-Z]{4}/);
+    const receipt = message.text.match(/\d{4} \d{4} \d{4} \d{4}/);
+    if (code && receipt) {
+      const copy = document.createElement("button");
+      copy.type = "button"; copy.className = "copy"; copy.textContent = S.copy;
+      copy.addEventListener("click", async () => {
+        await navigator.clipboard.writeText(code[0] + " " + receipt[0]);
+        copy.textContent = S.copied;
+      });
+      div.appendChild(document.createElement("br"));
+      div.appendChild(copy);
+    }
+    if ((message.buttons || []).length) {
+      // Only the newest question's buttons are live; older ones would be stale.
+      for (const old of log.querySelectorAll(".choices button")) old.disabled = true;
+    }
+    for (const row of message.buttons || []) {
+      const group = document.createElement("div");
+      group.className = "choices";
+      for (const choice of row) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = choice.label;
+        button.addEventListener("click", () => press(choice));
+        group.appendChild(button);
+      }
+      log.appendChild(group);
+    }
+    toBottom();
+  }
+
+  async function press(choice) {
+    bubble(choice.label, true);
+    if (choice.request === "location") return locate();
+    await api("send", { id: id(), choice: choice.data, lang });
+  }
+
+  function locate() {
+    if (!navigator.geolocation) { statusLine.textContent = S.no_location; return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => api("send", { id: id(), lang,
+        location: { lat: p.coords.latitude, lon: p.coords.longitude } }),
+      () => { statusLine.textContent = S.no_location; });
+  }
+
+  async function poll() {
+    for (;;) {
+      try {
+        const response = await fetch("/chat/api/messages?after=" + after,
+          { credentials: "same-origin" });
+        if (response.status === 403) { await open(); continue; }
+        const data = await response.json();
+        for (const message of data.messages) {
+          if (message.seq > after) { after = message.seq; show(message); }
+        }
+        statusLine.textContent = "";
+      } catch (e) {
+        statusLine.textContent = S.connecting;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  document.getElementById("composer").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = text.value;
+    if (!value.trim()) return;
+    text.value = "";
+    bubble(value, true);
+    try { await api("send", { id: id(), text: value, lang }); }
+    catch (e) { statusLine.textContent = S.error; text.value = value; }
+  });
+  text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      document.getElementById("composer").requestSubmit();
+    }
+  });
+  document.getElementById("locate").addEventListener("click", locate);
+  document.getElementById("file").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    bubble("📎 " + file.name, true);
+    const form = new FormData();
+    form.append("file", file); form.append("id", id());
+    statusLine.textContent = S.uploading;
+    try { await api("upload", form, true); statusLine.textContent = ""; }
+    catch (e) { statusLine.textContent = S.upload_failed; }
+    event.target.value = "";
+  });
+
+  open().then(poll);
+})();

@@ -1,0 +1,105 @@
+"""Files uploaded through the web chat: type by content, metadata stripped for staff.
+
+The original is kept untouched as evidence; the copy shown to staff has EXIF/XMP/
+comment segments removed (JPEG) or text/EXIF chunks removed (PNG), so a photo's GPS
+position and device do not travel further than they must. Nothing is decoded: the
+bytes are only walked, so a decompression bomb costs nothing here.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Sniffed:
+    kind: str  # photo · video · audio · document
+    mime: str
+
+
+def sniff(head: bytes) -> Sniffed | None:
+    """Identify an allowed type from its first bytes; None for anything else."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return Sniffed("photo", "image/jpeg")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return Sniffed("photo", "image/png")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return Sniffed("photo", "image/gif")
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return Sniffed("photo", "image/webp")
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"M4A ", b"M4B "):
+            return Sniffed("audio", "audio/mp4")
+        return Sniffed("video", "video/quicktime" if brand == b"qt  " else "video/mp4")
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return Sniffed("video", "video/webm")
+    if head.startswith(b"OggS"):
+        return Sniffed("audio", "audio/ogg")
+    if head.startswith(b"ID3") or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return Sniffed("audio", "audio/mpeg")
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return Sniffed("audio", "audio/wav")
+    if head.startswith(b"%PDF-"):
+        return Sniffed("document", "application/pdf")
+    return None
+
+
+def strip_jpeg(data: bytes) -> bytes:
+    """Drop APP1–APP15 (EXIF, XMP, …) and COM segments; keep the image data."""
+    out = bytearray(data[:2])
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xDA:  # start of scan: the rest is image data
+            out += data[i:]
+            return bytes(out)
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        segment = data[i : i + 2 + length]
+        if not (0xE1 <= marker <= 0xEF or marker == 0xFE):
+            out += segment
+        i += 2 + length
+    out += data[i:]
+    return bytes(out)
+
+
+_PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+
+
+def strip_png(data: bytes) -> bytes:
+    """Drop text, EXIF and time chunks."""
+    out = bytearray(data[:8])
+    i = 8
+    while i + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        kind = data[i + 4 : i + 8]
+        chunk = data[i : i + 12 + length]
+        if kind not in _PNG_DROP:
+            out += chunk
+        i += 12 + length
+    return bytes(out)
+
+
+class UploadStore:
+    """Keeps originals and staff copies under a directory, named by random ids."""
+
+    def __init__(self, root: Path) -> None:
+        self.originals = root / "originals"
+        self.clean = root / "clean"
+
+    def save(self, data: bytes, sniffed: Sniffed) -> str:
+        self.originals.mkdir(parents=True, exist_ok=True)
+        self.clean.mkdir(parents=True, exist_ok=True)
+        upload_id = secrets.token_hex(16)
+        (self.originals / upload_id).write_bytes(data)
+        if sniffed.mime == "image/jpeg":
+            cleaned = strip_jpeg(data)
+        elif sniffed.mime == "image/png":
+            cleaned = strip_png(data)
+        else:
+            cleaned = data  # video/audio/PDF metadata is not stripped yet
+        (self.clean / upload_id).write_bytes(cleaned)
+        return upload_id

@@ -1,0 +1,459 @@
+"""Web chat channel: the same flows in a browser, served by our own Starlette app.
+
+The browser talks to a small JSON API under /chat/api; every request it makes that
+changes something carries the CSRF token (an HMAC of the session id) in a header, and
+a new session first solves a proof-of-work challenge. Inbound messages go into the
+same durable inbox as Telegram updates (keyed by a client-chosen id, so a replayed
+request is a no-op); replies come back through the outbox into a per-session mailbox
+that the page long-polls. The mailbox lives in memory: after a restart the page asks
+again and the flow answers with the step the citizen is on (state is in the database).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot.channels.base import Ignored, Payload, SendResult
+from bot.channels.uploads import UploadStore, sniff
+from bot.identity import Identity
+from handlers.commands import parse_command
+from handlers.events import Event, EventKind, Location, Media, Msg
+from handlers.i18n import Catalog
+
+if TYPE_CHECKING:
+    from bot.pipeline import Pipeline
+
+NAME = "web"
+COOKIE = "tipbot_session"
+STATIC = Path(__file__).parent / "static"
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors *"
+)
+MAX_JSON = 16 * 1024
+MAILBOX = 100
+
+
+@dataclass
+class WebLimits:
+    messages_per_minute: int = 30
+    uploads_per_hour: int = 20
+    sessions_per_hour_per_client: int = 20
+    max_upload_mb: int = 20
+    pow_bits: int = 16
+    secure_cookie: bool = False  # True behind HTTPS; needed (SameSite=None) for embedding
+
+
+@dataclass
+class Mailbox:
+    messages: deque[tuple[int, Payload]] = field(default_factory=lambda: deque(maxlen=MAILBOX))
+    seq: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    touched: float = field(default_factory=time.monotonic)
+
+
+class Buckets:
+    """Sliding-window counters in memory; keys are never written anywhere."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.hits: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        hits = self.hits.setdefault(key, deque())
+        while hits and now - hits[0] > self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return False
+        hits.append(now)
+        if len(self.hits) > 100_000:
+            self.hits = {k: v for k, v in self.hits.items() if v and now - v[-1] < self.window}
+        return True
+
+
+class WebChannel:
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        identity: Identity,
+        secret: bytes,
+        catalog: Catalog,
+        uploads: Path,
+        limits: WebLimits | None = None,
+    ) -> None:
+        self.identity = identity
+        self.catalog = catalog
+        self.limits = limits or WebLimits()
+        self.store = UploadStore(uploads)
+        self._key = hashlib.sha256(b"tipbot/web\x00" + secret).digest()
+        self._salt = secrets.token_bytes(16)  # client addresses hashed per process
+        self.mailboxes: dict[str, Mailbox] = {}
+        self.verified: set[str] = set()
+        self.message_limit = Buckets(self.limits.messages_per_minute, 60)
+        self.upload_limit = Buckets(self.limits.uploads_per_hour, 3600)
+        self.session_limit = Buckets(self.limits.sessions_per_hour_per_client, 3600)
+        self.pipeline: Pipeline | None = None
+
+    # ---- the channel contract ------------------------------------------------------
+    def parse(self, payload: dict[str, Any]) -> Event | Ignored:
+        session = str(payload.get("session", ""))
+        if not session:
+            return Ignored("no-session")
+        lang = payload.get("lang") if payload.get("lang") in ("vi", "en") else None
+        base = Event(EventKind.TEXT, NAME, self.identity.pseudonym(NAME, session), session, lang)
+        kind = payload.get("kind")
+        if kind == "open":
+            return _with(base, kind=EventKind.COMMAND, command="start")
+        if kind == "choice":
+            return _with(
+                base, kind=EventKind.CHOICE, choice=str(payload.get("data", "")), callback_id="web"
+            )
+        if kind == "location":
+            return _with(
+                base,
+                kind=EventKind.LOCATION,
+                location=Location(float(payload["lat"]), float(payload["lon"])),
+            )
+        if kind == "media":
+            media = payload["media"]
+            return _with(
+                base,
+                kind=EventKind.MEDIA,
+                text=payload.get("text"),
+                media=Media(
+                    kind=media["kind"],
+                    file_ref=media["ref"],
+                    size=media["size"],
+                    mime_type=media["mime"],
+                    file_name=media.get("name"),
+                ),
+            )
+        text = str(payload.get("text", ""))
+        command = parse_command(text)
+        if command is not None:
+            return _with(base, kind=EventKind.COMMAND, command=command[0], args=command[1])
+        return _with(base, kind=EventKind.TEXT, text=text)
+
+    async def send(self, address: str, payload: Payload) -> SendResult:
+        if payload.get("t") != "msg":
+            return SendResult("ok")  # button answers and group exits mean nothing here
+        box = self._mailbox(address)
+        box.seq += 1
+        buttons = [
+            [
+                {"label": b["label"], "data": b["data"], "request": b.get("request")}
+                for b in row
+                if b.get("request") != "contact"
+            ]  # no contact sharing here
+            for row in payload.get("buttons") or []
+        ]
+        box.messages.append(
+            (box.seq, {"text": payload["text"], "buttons": [r for r in buttons if r]})
+        )
+        box.changed.set()
+        return SendResult("ok")
+
+    def _mailbox(self, session: str) -> Mailbox:
+        box = self.mailboxes.get(session)
+        if box is None:
+            if len(self.mailboxes) > 20_000:  # forget sessions idle for two hours
+                cutoff = time.monotonic() - 7200
+                self.mailboxes = {k: v for k, v in self.mailboxes.items() if v.touched > cutoff}
+            box = self.mailboxes[session] = Mailbox()
+        box.touched = time.monotonic()
+        return box
+
+    # ---- HTTP ------------------------------------------------------------------------
+    def routes(self, pipeline: Pipeline) -> list[Route]:
+        self.pipeline = pipeline
+        return [
+            Route("/chat", self.page),
+            Route("/chat/app.js", self.static("app.js", "text/javascript")),
+            Route("/chat/app.css", self.static("app.css", "text/css")),
+            Route("/embed.js", self.embed),
+            Route("/chat/api/open", self.open, methods=["POST"]),
+            Route("/chat/api/pow", self.proof, methods=["POST"]),
+            Route("/chat/api/send", self.send_message, methods=["POST"]),
+            Route("/chat/api/upload", self.upload, methods=["POST"]),
+            Route("/chat/api/messages", self.messages),
+        ]
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Content-Security-Policy": CSP,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-store",
+        }
+
+    async def page(self, request: Request) -> Response:
+        locale = self._locale(request)
+        strings = {
+            key.split(".", 1)[1]: self.catalog.text(locale, Msg(key))
+            for key in self.catalog.messages["vi"]
+            if key.startswith("web.")
+        }
+        html = (STATIC / "chat.html").read_text()
+        html = html.replace("{{lang}}", locale).replace(
+            "{{strings}}", escape(json.dumps(strings, ensure_ascii=False), quote=True)
+        )
+        for name, value in strings.items():
+            html = html.replace("{{" + name + "}}", escape(value))
+        return HTMLResponse(html, headers=self._headers())
+
+    def static(self, name: str, media_type: str) -> Any:
+        body = (STATIC / name).read_bytes()
+
+        async def endpoint(_: Request) -> Response:
+            return Response(body, media_type=media_type, headers=self._headers())
+
+        return endpoint
+
+    async def embed(self, request: Request) -> Response:
+        origin = f"{request.url.scheme}://{request.url.netloc}"
+        script = (
+            "(function(){var f=document.createElement('iframe');"
+            f"f.src={json.dumps(origin + '/chat')};f.title='Chat';"
+            "f.style.cssText='border:0;width:100%;max-width:420px;height:640px';"
+            "var s=document.currentScript;s.parentNode.insertBefore(f,s);})();"
+        )
+        return Response(script, media_type="text/javascript", headers=self._headers())
+
+    def _locale(self, request: Request) -> str:
+        asked = request.query_params.get("lang")
+        if asked in ("vi", "en"):
+            return asked
+        accept = request.headers.get("accept-language", "")
+        return "en" if accept.lower().startswith("en") else "vi"
+
+    def _csrf(self, session: str) -> str:
+        return hmac.new(self._key, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
+
+    def _session(self, request: Request, *, check_csrf: bool = True) -> str | None:
+        session = request.cookies.get(COOKIE, "")
+        if len(session) != 43:
+            return None
+        if check_csrf and not hmac.compare_digest(
+            request.headers.get("x-csrf-token", ""), self._csrf(session)
+        ):
+            return None
+        return session
+
+    def _client(self, request: Request) -> str:
+        host = request.client.host if request.client else "?"
+        return hashlib.sha256(self._salt + host.encode()).hexdigest()
+
+    def _challenge(self, session: str) -> dict[str, Any]:
+        nonce = secrets.token_hex(16)
+        signature = hmac.new(
+            self._key, f"pow:{session}:{nonce}".encode(), hashlib.sha256
+        ).hexdigest()
+        return {"nonce": nonce, "sig": signature, "bits": self.limits.pow_bits}
+
+    async def open(self, request: Request) -> Response:
+        """Start or resume a session; a fresh page load asks the flow where we are."""
+        # No CSRF token is needed here: the page has none yet, and opening only hands
+        # out a token and a challenge (and re-asks the current step of a verified one).
+        session = self._session(request, check_csrf=False)
+        new = session is None
+        if session is None:
+            if not self.session_limit.allow(self._client(request)):
+                return _error(429, "too many new sessions")
+            session = secrets.token_urlsafe(32)
+        box = self._mailbox(session)
+        if not box.messages and session in self.verified:
+            await self._ingest(
+                session, secrets.token_hex(8), {"kind": "open", "lang": self._locale(request)}
+            )
+        body = {
+            "csrf": self._csrf(session),
+            "after": 0,
+            "challenge": None if session in self.verified else self._challenge(session),
+        }
+        response = JSONResponse(body, headers=self._headers())
+        if new:
+            response.set_cookie(
+                COOKIE,
+                session,
+                max_age=7 * 24 * 3600,
+                httponly=True,
+                samesite="none" if self.limits.secure_cookie else "lax",
+                secure=self.limits.secure_cookie,
+                path="/chat",
+            )
+        return response
+
+    async def proof(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return _error(403, "no session")
+        body = await _json(request)
+        if isinstance(body, Response):
+            return body
+        nonce, sig, answer = (str(body.get(k, "")) for k in ("nonce", "sig", "answer"))
+        expected = hmac.new(
+            self._key, f"pow:{session}:{nonce}".encode(), hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(sig, expected) or not _solves(
+            nonce, answer, self.limits.pow_bits
+        ):
+            return _error(403, "wrong answer")
+        self.verified.add(session)
+        await self._ingest(
+            session, secrets.token_hex(8), {"kind": "open", "lang": self._locale(request)}
+        )
+        return JSONResponse({"ok": True}, headers=self._headers())
+
+    async def send_message(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return _error(403, "no session")
+        if session not in self.verified:
+            return _error(428, "challenge first")
+        if not self.message_limit.allow(session):
+            return _error(429, "slow down")
+        body = await _json(request)
+        if isinstance(body, Response):
+            return body
+        request_id = str(body.get("id", ""))
+        if not (8 <= len(request_id) <= 64) or not request_id.replace("-", "").isalnum():
+            return _error(400, "bad id")
+        if "choice" in body:
+            payload: dict[str, Any] = {"kind": "choice", "data": str(body["choice"])[:64]}
+        elif "location" in body:
+            try:
+                lat, lon = float(body["location"]["lat"]), float(body["location"]["lon"])
+            except (KeyError, TypeError, ValueError):
+                return _error(400, "bad location")
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                return _error(400, "bad location")
+            payload = {"kind": "location", "lat": lat, "lon": lon}
+        else:
+            text = body.get("text")
+            if not isinstance(text, str) or len(text) > 8000:
+                return _error(400, "bad text")
+            payload = {"kind": "text", "text": text}
+        payload["lang"] = body.get("lang")
+        await self._ingest(session, request_id, payload)
+        return JSONResponse({"ok": True}, status_code=202, headers=self._headers())
+
+    async def upload(self, request: Request) -> Response:
+        session = self._session(request)
+        if session is None:
+            return _error(403, "no session")
+        if session not in self.verified:
+            return _error(428, "challenge first")
+        cap = self.limits.max_upload_mb * 1024 * 1024
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > cap + 64 * 1024:
+            return _error(413, "too large")
+        if not self.upload_limit.allow(session):
+            return _error(429, "too many uploads")
+        form = await request.form(max_files=1, max_fields=4, max_part_size=cap)
+        upload = form.get("file")
+        request_id = str(form.get("id", ""))
+        if upload is None or isinstance(upload, str) or not (8 <= len(request_id) <= 64):
+            return _error(400, "no file")
+        data = await upload.read(cap + 1)
+        if len(data) > cap:
+            return _error(413, "too large")
+        if not data:
+            return _error(400, "empty file")
+        sniffed = sniff(data[:32])
+        if sniffed is None:
+            return _error(415, "type not allowed")
+        ref = await asyncio.to_thread(self.store.save, data, sniffed)
+        name = (upload.filename or "")[:200]
+        caption = form.get("caption")
+        await self._ingest(
+            session,
+            request_id,
+            {
+                "kind": "media",
+                "text": caption if isinstance(caption, str) else None,
+                "media": {
+                    "kind": sniffed.kind,
+                    "ref": ref,
+                    "size": len(data),
+                    "mime": sniffed.mime,
+                    "name": name,
+                },
+            },
+        )
+        return JSONResponse({"ok": True}, status_code=202, headers=self._headers())
+
+    async def messages(self, request: Request) -> Response:
+        # A read: no CSRF token needed (another site cannot read the answer anyway).
+        session = self._session(request, check_csrf=False)
+        if session is None:
+            return _error(403, "no session")
+        try:
+            after = int(request.query_params.get("after", "0"))
+        except ValueError:
+            return _error(400, "bad cursor")
+        box = self._mailbox(session)
+        if box.seq <= after:
+            box.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(box.changed.wait(), timeout=20)
+        out = [{"seq": seq, **msg} for seq, msg in box.messages if seq > after]
+        return JSONResponse({"messages": out}, headers=self._headers())
+
+    async def _ingest(self, session: str, request_id: str, payload: dict[str, Any]) -> None:
+        assert self.pipeline is not None
+        await self.pipeline.ingest(
+            NAME, [(f"{session[:16]}:{request_id}", {"session": session, **payload})]
+        )
+
+
+def _with(base: Event, **changes: Any) -> Event:
+    return replace(base, **changes)
+
+
+def _error(status: int, reason: str) -> Response:
+    return PlainTextResponse(reason, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+async def _json(request: Request) -> dict[str, Any] | Response:
+    """Read a small JSON object, or the 4xx answer for what was sent instead."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return _error(415, "expected application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_JSON):
+        return _error(413, "too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON:
+            return _error(413, "too large")
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "bad json")
+    return data if isinstance(data, dict) else _error(400, "expected an object")
+
+
+def _solves(nonce: str, answer: str, bits: int) -> bool:
+    if not answer.isdigit() or len(answer) > 12:
+        return False
+    digest = hashlib.sha256(f"{nonce}:{answer}".encode()).digest()
+    return int.from_bytes(digest, "big") >> (256 - bits) == 0 if bits else True

@@ -1,0 +1,245 @@
+"""The web chat channel through its HTTP API: the same flows, and a public endpoint's
+defences (CSRF, challenge, limits, upload checks, bad input)."""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage.schema import attachments
+from tests.fakes.webclient import WebCitizen
+from tests.harness import Harness, make_settings
+from tests.test_intake_flow import stored_tips
+
+GPS = b"GPS-48.8584N-2.2945E-device-Pixel"
+
+
+def jpeg_with_exif() -> bytes:
+    """A tiny JPEG byte stream: SOI, APP0, an APP1 'Exif' segment, then scan data."""
+    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    exif = b"Exif\x00\x00" + GPS
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    return (
+        b"\xff\xd8"
+        + app0
+        + app1
+        + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
+        + b"\x12\x34" * 50
+        + b"\xff\xd9"
+    )
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[tuple[Harness, str]]:
+    harness = Harness(
+        None, make_settings(tmp_path, None, web_pow_bits=4, web_messages_per_minute=1000)
+    )
+    await harness.start(serve_http=True)
+    assert harness.app is not None and harness.app.web_url
+    yield harness, harness.app.web_url.rstrip("/")
+    await harness.stop()
+
+
+async def act(bot: Harness, who: WebCitizen, response: object = None) -> list[dict]:
+    await bot.settle()
+    return await who.fetch()
+
+
+async def walk_to_review(bot: Harness, who: WebCitizen) -> None:
+    await who.open()
+    await act(bot, who)
+    for label in ("Gửi tin báo", "Tệ nạn", "Cờ bạc", "Không"):
+        (await who.choose(who.button(label)["data"])).raise_for_status()
+        await act(bot, who)
+    await who.say("hoan kiem")
+    await act(bot, who)
+    await who.choose(who.button("Phường Hoàn Kiếm")["data"])
+    await act(bot, who)
+    await who.choose(who.button("Hôm nay")["data"])
+    await act(bot, who)
+    await who.say("<script>alert(1)</script> sòng bạc")
+    await act(bot, who)
+
+
+async def test_full_report_with_photo_through_the_web(
+    web: tuple[Harness, str], tmp_path: Path
+) -> None:
+    bot, base = web
+    who = WebCitizen(base)
+    try:
+        await walk_to_review(bot, who)
+        response = await who.client.post(
+            "/chat/api/upload",
+            headers={"X-CSRF-Token": who.csrf},
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg")},
+        )
+        assert response.status_code == 202
+        new = await act(bot, who)
+        assert "1 tệp" in new[-1]["text"]
+        await who.choose(who.button("Xong")["data"])
+        new = await act(bot, who)
+        labels = [b["label"] for row in new[-1]["buttons"] for b in row]
+        assert labels == ["🔒 Ẩn danh"]  # no "share my phone" button on the web
+        await who.choose(who.button("Ẩn danh")["data"])
+        review = (await act(bot, who))[-1]["text"]
+        assert "<script>alert(1)</script> sòng bạc" in review  # shown as text
+        await who.choose(who.button("Gửi tin báo")["data"])
+        done = (await act(bot, who))[-1]["text"]
+    finally:
+        await who.close()
+    tips = await stored_tips(bot)
+    assert len(tips) == 1 and tips[0].code in done and tips[0].channel == "web"
+    assert tips[0].attachments == 1
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        row = (await conn.execute(attachments.select())).one()
+    assert row.kind == "photo" and row.mime_type == "image/jpeg"
+    original = (tmp_path / "uploads" / "originals" / row.file_ref).read_bytes()
+    clean = (tmp_path / "uploads" / "clean" / row.file_ref).read_bytes()
+    assert GPS in original  # evidence kept as sent
+    assert GPS not in clean and clean.startswith(b"\xff\xd8") and clean.endswith(b"\xff\xd9")
+
+
+async def test_page_is_self_contained_and_bilingual(web: tuple[Harness, str]) -> None:
+    _, base = web
+    who = WebCitizen(base)
+    try:
+        page = await who.client.get("/chat")
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "script-src 'self'" in csp
+        assert 'lang="vi"' in page.text and "Gửi tin báo cho Công an" in page.text
+        assert "https://" not in page.text and "http://" not in page.text
+        english = await who.client.get("/chat?lang=en")
+        assert 'lang="en"' in english.text and "Report to the police" in english.text
+        script = await who.client.get("/chat/app.js")
+        assert "innerHTML" not in script.text and "textContent" in script.text
+        embed = await who.client.get("/embed.js")
+        assert "/chat" in embed.text and "iframe" in embed.text
+    finally:
+        await who.close()
+
+
+async def test_requests_without_session_csrf_or_challenge_are_refused(
+    web: tuple[Harness, str],
+) -> None:
+    _bot, base = web
+    who = WebCitizen(base)
+    try:
+        assert (await who.say("hi")).status_code == 403  # no session cookie
+        await who.open(solve_challenge=False)
+        assert (await who.say("hi")).status_code == 428  # challenge first
+        wrong = await who.post("pow", {"nonce": "x", "sig": "y", "answer": "1"})
+        assert wrong.status_code == 403
+        await who.open()
+        who_csrf, who.csrf = who.csrf, "forged"
+        assert (await who.say("hi")).status_code == 403
+        who.csrf = who_csrf
+        assert (await who.say("hi")).status_code == 202
+    finally:
+        await who.close()
+
+
+async def test_bad_bodies_get_4xx_and_nothing_is_stored(web: tuple[Harness, str]) -> None:
+    bot, base = web
+    who = WebCitizen(base)
+    try:
+        await who.open()
+        headers = {"X-CSRF-Token": who.csrf, "Content-Type": "application/json"}
+        cases = [
+            (b"\xff\xfe{", 400),
+            (b"[1,2]", 400),
+            (b"{" + b" " * 20_000 + b"}", 413),
+            (b'{"id": "short", "text": "x"}', 400),
+            (b'{"id": "abcdefgh12", "text": 5}', 400),
+            (b'{"id": "abcdefgh12", "location": {"lat": 91, "lon": 0}}', 400),
+        ]
+        for body, status in cases:
+            response = await who.client.post("/chat/api/send", content=body, headers=headers)
+            assert response.status_code == status, body[:30]
+        response = await who.client.post(
+            "/chat/api/send",
+            content=b"{}",
+            headers={"X-CSRF-Token": who.csrf, "Content-Type": "text/plain"},
+        )
+        assert response.status_code == 415
+        upload_headers = {"X-CSRF-Token": who.csrf}
+        exe = b"MZ\x90\x00" + b"\x00" * 100
+        response = await who.client.post(
+            "/chat/api/upload",
+            headers=upload_headers,
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("photo.jpg", exe, "image/jpeg")},
+        )
+        assert response.status_code == 415  # judged by content, not by name
+        response = await who.client.post(
+            "/chat/api/upload",
+            headers=upload_headers,
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("empty.jpg", b"", "image/jpeg")},
+        )
+        assert response.status_code == 400
+        await bot.settle()
+        assert await stored_tips(bot) == []
+    finally:
+        await who.close()
+
+
+async def test_forged_choice_and_replayed_request(web: tuple[Harness, str]) -> None:
+    bot, base = web
+    who = WebCitizen(base)
+    try:
+        await who.open()
+        await act(bot, who)
+        new = await who.post("send", {"id": "forged-0001", "choice": "1|abcdef|ok|"})
+        assert new.status_code == 202
+        replies = await act(bot, who)
+        assert "không còn dùng được" in replies[0]["text"]
+        data = who.button("Gửi tin báo")["data"]
+        for _ in range(3):  # a flaky network replays the same request
+            await who.post("send", {"id": "same-request-1", "choice": data})
+        replies = await act(bot, who)
+        assert len(replies) == 1 and "Bước 1/6" in replies[0]["text"]
+    finally:
+        await who.close()
+
+
+async def test_message_rate_limit_per_session(tmp_path: Path) -> None:
+    bot = Harness(None, make_settings(tmp_path, None, web_pow_bits=0, web_messages_per_minute=3))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.web_url
+    who = WebCitizen(bot.app.web_url.rstrip("/"))
+    try:
+        await who.open()
+        codes = [(await who.say(f"m{i}")).status_code for i in range(5)]
+        assert codes == [202, 202, 202, 429, 429]
+    finally:
+        await who.close()
+        await bot.stop()
+
+
+async def test_conversation_survives_a_restart(web: tuple[Harness, str]) -> None:
+    bot, base = web
+    who = WebCitizen(base)
+    try:
+        await who.open()
+        await act(bot, who)
+        await who.choose(who.button("Gửi tin báo")["data"])
+        await act(bot, who)
+        await who.choose(who.button("Tội phạm")["data"])
+        await act(bot, who)
+        await bot.stop()
+        await bot.start(serve_http=True)
+        assert bot.app is not None and bot.app.web_url
+        who.client.base_url = bot.app.web_url.rstrip("/")  # type: ignore[assignment]
+        who.after = 0
+        await who.open()  # the page reloads: the session cookie is still there
+        replies = await act(bot, who)
+        assert "chưa gửi xong" in replies[0]["text"] and "Cụ thể là việc gì" in replies[1]["text"]
+    finally:
+        await who.close()

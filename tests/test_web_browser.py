@@ -1,0 +1,92 @@
+"""End to end in a real browser: Debian's headless Chromium driven by Playwright files a
+complete tip with a photo, and the code on screen is the stored tip's code."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.harness import Harness, make_settings
+from tests.test_intake_flow import stored_tips
+from tests.test_web import jpeg_with_exif
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = Path(os.environ.get("TIPBOT_TEST_OUTPUT", ROOT / "test-output"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    bot = Harness(None, make_settings(tmp_path, None, web_pow_bits=8))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.chat_url
+    photo = tmp_path / "anh-hien-truong.jpg"
+    photo.write_bytes(jpeg_with_exif())
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            page = await browser.new_page(viewport={"width": 360, "height": 780}, locale="vi-VN")
+            await page.goto(bot.app.chat_url)
+            log = page.locator("#log")
+
+            async def press(name: str) -> None:
+                await page.get_by_role("button", name=name, exact=True).last.click()
+
+            async def type_and_send(text: str) -> None:
+                await page.locator("#text").fill(text)
+                await page.locator("#text").press("Enter")
+
+            await expect(log).to_contain_text("Bạn muốn làm gì?", timeout=20_000)
+            await press("📝 Gửi tin báo")
+            await expect(log).to_contain_text("Bước 1/6")
+            await press("Tệ nạn xã hội")
+            await press("Cờ bạc, cá độ")
+            await expect(log).to_contain_text("Bước 2/6")
+            await press("Không")
+            await expect(log).to_contain_text("Bước 3/6")
+            await type_and_send("hoan kiem")
+            await press("Phường Hoàn Kiếm")
+            await expect(log).to_contain_text("Bước 4/6")
+            await press("Hôm nay")
+            await expect(log).to_contain_text("Bước 5/6")
+            await type_and_send("Sòng bạc <b>trái phép</b> trong nhà kho số 3.")
+            await expect(log).to_contain_text("0 tệp")
+            await page.locator("#file").set_input_files(str(photo))
+            await expect(log).to_contain_text("1 tệp")
+            await press("✅ Xong, tiếp tục")
+            await press("🔒 Ẩn danh")
+            await expect(log).to_contain_text("Kiểm tra lại tin báo")
+            stale = page.get_by_role("button", name="Không", exact=True).first
+            await expect(stale).to_be_disabled()  # answered questions cannot be re-pressed
+            await expect(log).to_contain_text("Sòng bạc <b>trái phép</b>")  # text, not HTML
+            await press("📨 Gửi tin báo")
+            await expect(log).to_contain_text("Mã tin báo", timeout=20_000)
+            shown = await log.inner_text()
+            await page.wait_for_timeout(500)  # let the last scroll settle before the picture
+            await page.screenshot(path=str(OUTPUT / "web-chat-final.png"))
+            await browser.close()
+        tips = await stored_tips(bot)
+    finally:
+        await bot.stop()
+    code = re.search(r"Mã tin báo: ([0-9A-Z]{4}-[0-9A-Z]{4})", shown)
+    assert code is not None
+    assert [t.code for t in tips] == [code.group(1)]
+    assert tips[0].attachments == 1 and tips[0].channel == "web"
