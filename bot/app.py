@@ -26,6 +26,7 @@ from bot.identity import Identity
 from bot.pipeline import Pipeline, Renderer
 from bot.scheduler import build_scheduler
 from bot.settings import Settings, TelegramMode
+from bot.staff import StaffPortal
 from bot.web import build_web_app
 from handlers.context import Limits
 from handlers.i18n import Catalog
@@ -199,9 +200,16 @@ class App:
                     s.webhook_max_body_bytes,
                 ),
             )
+        self.staff = StaffPortal(
+            db=self.db,
+            catalog=self.catalog,
+            clock=self.clock,
+            secret=s.secret_key(),
+            secure_cookie=s.web_secure_cookie,
+        )
         app = build_web_app(
             health=self.health,
-            routes=list(self.web.routes(self.pipeline)),
+            routes=[*self.web.routes(self.pipeline), *self.staff.routes()],
             telegram_webhook=webhook,
         )
         config = uvicorn.Config(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
 import os
 import signal
 import sys
@@ -22,6 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations and exit")
     tips = sub.add_parser("tips", help="list stored tips (no contact details)")
     tips.add_argument("--limit", type=int, default=50)
+    staff = sub.add_parser("staff", help="manage officer and admin accounts")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_sub.add_parser(
+        "add", help="create an account or set a new password (from stdin, or asked for)"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", choices=["officer", "admin"], default="officer")
+    disable = staff_sub.add_parser("disable", help="deactivate an account at once")
+    disable.add_argument("username")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -36,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "tips":
         return asyncio.run(_list_tips(settings, args.limit))
+    if args.command == "staff":
+        return asyncio.run(_staff(settings, args))
     return 2
 
 
@@ -92,6 +104,38 @@ async def _list_tips(settings: Settings, limit: int) -> int:
             f"{'yes' if t.urgent else 'no':<6} {t.attachments:>5} {t.channel:<8} {t.status}"
         )
     return 0
+
+
+async def _staff(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.clock import Clock
+    from bot.staff import hash_password
+    from storage import staff
+    from storage.db import Database
+    from storage.migrate import upgrade_async
+
+    await upgrade_async(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)
+    try:
+        if args.staff_command == "add":
+            if sys.stdin.isatty():
+                password = getpass.getpass("Password (12+ characters): ")
+            else:
+                password = sys.stdin.readline().rstrip("\n")
+            try:
+                hashed = hash_password(password)
+            except ValueError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            async with db.write() as conn:
+                member = await staff.upsert(conn, args.username, hashed, args.role, Clock().now())
+            print(f"{member.username} ({member.role}) can sign in at /staff/login")
+            return 0
+        async with db.write() as conn:
+            found = await staff.deactivate(conn, args.username)
+        print("deactivated" if found else "no such account")
+        return 0 if found else 1
+    finally:
+        await db.dispose()
 
 
 if __name__ == "__main__":

@@ -167,3 +167,27 @@ unreachable_chats = Table(
     Column("chat_key", String(64), primary_key=True),
     Column("since", UtcDateTime(), nullable=False),
 )
+
+
+# Officers and admins. Passwords only as Argon2id hashes.
+staff = Table(
+    "staff",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+# Browser sessions bound to a staff account; only a hash of the cookie's token is kept.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("staff_id", String(36), ForeignKey("staff.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_staff_sessions_staff_id", "staff_id"),
+)
