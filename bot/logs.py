@@ -29,9 +29,12 @@ def configure(level: str = "INFO") -> None:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     for noisy in ("httpx", "httpcore", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # These log message bodies or SQL parameters (tip text) at DEBUG: never below INFO,
-    # whatever the root level. PTB logs whole updates; aiosqlite every statement.
-    for chatty in ("telegram", "aiosqlite", "sqlalchemy", "asyncpg", "uvicorn"):
+    # PTB logs whole updates at DEBUG: never below INFO, whatever the root level.
+    for chatty in ("telegram", "uvicorn"):
         logging.getLogger(chatty).setLevel(max(logging.INFO, root.level))
+    # The database layers log every statement (aiosqlite with its parameters, so tip
+    # text) at DEBUG, and SQLAlchemy echoes SQL at INFO: warnings only.
+    for chatty in ("aiosqlite", "sqlalchemy", "asyncpg"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     # uvicorn's access log would record client addresses.
     logging.getLogger("uvicorn.access").disabled = True
