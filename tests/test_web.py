@@ -246,8 +246,17 @@ async def test_conversation_survives_a_restart(web: tuple[Harness, str]) -> None
 
 
 async def test_session_and_upload_limits(tmp_path: Path) -> None:
-    bot = Harness(None, make_settings(tmp_path, None, web_pow_bits=0, web_sessions_per_hour=2,
-                                      web_uploads_per_hour=1, web_max_upload_mb=1))
+    bot = Harness(
+        None,
+        make_settings(
+            tmp_path,
+            None,
+            web_pow_bits=0,
+            web_sessions_per_hour=2,
+            web_uploads_per_hour=1,
+            web_max_upload_mb=1,
+        ),
+    )
     await bot.start(serve_http=True)
     assert bot.app is not None and bot.app.web_url
     base = bot.app.web_url.rstrip("/")
@@ -260,16 +269,25 @@ async def test_session_and_upload_limits(tmp_path: Path) -> None:
         who = people[0]
         headers = {"X-CSRF-Token": who.csrf}
         big = b"\xff\xd8\xff" + b"\x00" * (2 * 1024 * 1024)
-        response = await who.client.post("/chat/api/upload", headers=headers,
-                                          data={"id": uuid.uuid4().hex},
-                                          files={"file": ("big.jpg", big, "image/jpeg")})
+        response = await who.client.post(
+            "/chat/api/upload",
+            headers=headers,
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("big.jpg", big, "image/jpeg")},
+        )
         assert response.status_code == 413
-        ok = await who.client.post("/chat/api/upload", headers=headers,
-                                   data={"id": uuid.uuid4().hex},
-                                   files={"file": ("a.jpg", jpeg_with_exif(), "image/jpeg")})
-        again = await who.client.post("/chat/api/upload", headers=headers,
-                                      data={"id": uuid.uuid4().hex},
-                                      files={"file": ("b.jpg", jpeg_with_exif(), "image/jpeg")})
+        ok = await who.client.post(
+            "/chat/api/upload",
+            headers=headers,
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("a.jpg", jpeg_with_exif(), "image/jpeg")},
+        )
+        again = await who.client.post(
+            "/chat/api/upload",
+            headers=headers,
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("b.jpg", jpeg_with_exif(), "image/jpeg")},
+        )
         assert (ok.status_code, again.status_code) == (202, 429)
     finally:
         for person in people:

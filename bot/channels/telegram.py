@@ -44,6 +44,7 @@ from telegram.error import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
+from bot.aio import cancelling
 from bot.channels.base import Ignored, Payload, SendResult
 from bot.identity import Identity
 from handlers.commands import parse_command
@@ -138,7 +139,16 @@ class TelegramChannel:
             backoff = 1.0
             if not updates:
                 continue
-            await pipeline.ingest(NAME, [(str(u["update_id"]), u) for u in updates])
+            try:
+                await pipeline.ingest(NAME, [(str(u["update_id"]), u) for u in updates])
+            except Exception as exc:
+                if cancelling():
+                    raise
+                # Not stored, so not confirmed: the offset stays and Telegram hands the
+                # same updates out again on the next call.
+                log.warning("could not store updates (%s); fetching them again", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
             offset = max(int(u["update_id"]) for u in updates) + 1
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -202,7 +212,12 @@ class TelegramChannel:
                 return PlainTextResponse("bad json", status_code=400)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 return PlainTextResponse("not an update", status_code=400)
-            await pipeline.ingest(NAME, [(str(data["update_id"]), data)])
+            try:
+                await pipeline.ingest(NAME, [(str(data["update_id"]), data)])
+            except Exception as exc:
+                # Not stored: answer 5xx so that Telegram delivers it again later.
+                log.warning("could not store an update (%s)", type(exc).__name__)
+                return PlainTextResponse("try again", status_code=503)
             return Response(status_code=200)
 
         return endpoint
