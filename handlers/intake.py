@@ -224,6 +224,8 @@ def _advance(
     if conv.draft.editing and nxt not in (State.CATEGORY, State.WARD_PICK):
         conv.draft.editing = False
         nxt = State.REVIEW
+    if nxt is State.REVIEW:
+        ctx.minter.reserve(conv.draft.tag)
     conv.state = nxt
     return [*(before or []), prompt(conv, ctx)]
 
@@ -505,7 +507,7 @@ async def _submit(conv: Conversation, event: Event, ctx: FlowContext) -> list[Ou
         return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})), prompt(conv, ctx)]
     category = taxonomy.BY_ID[draft.category or "other"]
     code = receipts.new_code()
-    receipt, receipt_hash = await ctx.minter.take()
+    receipt, receipt_hash = await ctx.minter.take(draft.tag)
     await ctx.tips.add_tip(
         NewTip(
             id=str(uuid.uuid4()),

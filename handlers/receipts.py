@@ -84,12 +84,28 @@ class ReceiptMinter:
         self.capacity = capacity
         self._stock: deque[tuple[str, str]] = deque()
         self._wanted = asyncio.Event()
+        self._reserved: dict[str, asyncio.Task[tuple[str, str]]] = {}
 
-    async def take(self) -> tuple[str, str]:
-        """Return a fresh (receipt, hash) pair."""
+    def reserve(self, key: str) -> None:
+        """Start hashing a pair for a draft that reached its review, so that pressing
+        Send finds it ready (a person reads the review for seconds; the hash takes ms)."""
+        if key in self._reserved:
+            return
+        if len(self._reserved) >= 10_000:  # drafts abandoned at the review: forget the oldest
+            self._reserved.pop(next(iter(self._reserved)))
+        self._reserved[key] = asyncio.ensure_future(self._mint())
+
+    async def take(self, key: str | None = None) -> tuple[str, str]:
+        """Return a fresh (receipt, hash) pair: the draft's reserved one, else from stock."""
+        reserved = self._reserved.pop(key, None) if key else None
+        if reserved is not None:
+            return await reserved
         self._wanted.set()
         if self._stock:
             return self._stock.popleft()
+        return await self._mint()
+
+    async def _mint(self) -> tuple[str, str]:
         receipt = new_receipt()
         return receipt, await self.hasher.hash(receipt)
 
@@ -97,7 +113,6 @@ class ReceiptMinter:
         """Refill the stock whenever it runs low (a background task)."""
         while True:
             while len(self._stock) < self.capacity:
-                receipt = new_receipt()
-                self._stock.append((receipt, await self.hasher.hash(receipt)))
+                self._stock.append(await self._mint())
             self._wanted.clear()
             await self._wanted.wait()

@@ -154,3 +154,16 @@ def test_file_url_is_derived_from_the_api_url() -> None:
 
     settings = Settings(_env_file=None, telegram_api_base_url="http://127.0.0.1:8081/bot")  # type: ignore[call-arg]
     assert settings.telegram_file_url == "http://127.0.0.1:8081/file/bot"
+
+
+async def test_minter_hands_out_the_pair_reserved_for_a_draft() -> None:
+    hasher = receipts.ReceiptHasher(time_cost=1, memory_kib=1024)
+    minter = receipts.ReceiptMinter(hasher, capacity=0)
+    minter.reserve("draft1")
+    minter.reserve("draft1")  # idempotent: one pair per draft
+    reserved = minter._reserved["draft1"]
+    receipt, stored = await minter.take("draft1")
+    assert reserved.done() and reserved.result() == (receipt, stored)
+    assert await hasher.verify(stored, receipt)
+    other, other_hash = await minter.take("never-reserved")  # made on the spot
+    assert other != receipt and await hasher.verify(other_hash, other)
