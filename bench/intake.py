@@ -265,16 +265,20 @@ def bench_settings(data_dir: Path) -> Settings:
     )
 
 
+async def start_service(api: FakeAPI, data_dir: Path) -> App:
+    """The real service, its Bot API answered in-process by `api`."""
+    app = App(
+        bench_settings(data_dir),
+        Overrides(telegram_request=FakeRequest(api), telegram_poll_transport=poll_transport(api)),
+    )
+    await app.start(serve_http=False)
+    return app
+
+
 async def run_pipeline(citizens: int) -> tuple[float, int, list[float]]:
     api = FakeAPI()
     with tempfile.TemporaryDirectory() as tmp:
-        app = App(
-            bench_settings(Path(tmp)),
-            Overrides(
-                telegram_request=FakeRequest(api), telegram_poll_transport=poll_transport(api)
-            ),
-        )
-        await app.start(serve_http=False)
+        app = await start_service(api, Path(tmp))
         try:
             steps = len(PIPELINE_SCRIPT)
             # The last step's receipt follows the answer to the press; wait for both.
@@ -343,13 +347,7 @@ async def open_drafts(count: int) -> float:
     """RSS growth (MB) while `count` citizens each hold an open draft."""
     api = FakeAPI()
     with tempfile.TemporaryDirectory() as tmp:
-        app = App(
-            bench_settings(Path(tmp)),
-            Overrides(
-                telegram_request=FakeRequest(api), telegram_poll_transport=poll_transport(api)
-            ),
-        )
-        await app.start(serve_http=False)
+        app = await start_service(api, Path(tmp))
         try:
             await drive(api, 200, 2, pipeline_update)  # warm up every code path first
             before = rss_mb()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,11 +17,36 @@ from storage import inbox, outbox
 from tests.fakes.botapi import TOKEN, Call, FakeBotAPI
 from tests.fakes.updates import Citizen
 
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-secret-" + "k" * 40
+
+
+def process_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment for running `tipbot` as its own process on `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), TIPBOT_SECRET_KEY=SECRET)
+    env.update(settings)
+    return env
+
+
+def tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run a `tipbot` command to completion, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        env=process_env(cwd),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
 
 def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "tipbot_secret_key": "test-secret-" + "k" * 40,
+        "tipbot_secret_key": SECRET,
         "telegram_poll_timeout_s": 1,
         "telegram_rate_per_second": 0,
         "telegram_chat_interval_s": 0,

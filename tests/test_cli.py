@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.fakes.updates import Citizen
-from tests.harness import Harness
+from tests.harness import Harness, process_env, tipbot
 from tests.test_intake_flow import walk_to
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def tipbot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
-    env.update(DATA_DIR=str(cwd), PYTHONPATH=str(ROOT), TIPBOT_SECRET_KEY="s" * 40)
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 async def test_tips_lists_codes_without_contact_details(bot: Harness, tmp_path: Path) -> None:
@@ -42,8 +25,8 @@ async def test_tips_lists_codes_without_contact_details(bot: Harness, tmp_path: 
 
 
 def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
-    env.update(DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT), WEB_PORT="0")
+    env = process_env(tmp_path, WEB_PORT="0")
+    del env["TIPBOT_SECRET_KEY"]  # as on a fresh machine: dev generates one
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run"],
         cwd=tmp_path,
@@ -73,8 +56,8 @@ def test_prod_refuses_a_placeholder_secret(tmp_path: Path) -> None:
     assert result.returncode == 0
     env_file = tmp_path / ".env"
     env_file.write_text("TIPBOT_ENV=prod\nTIPBOT_SECRET_KEY=change-me\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
-    env.update(PYTHONPATH=str(ROOT))
+    env = process_env(tmp_path)
+    del env["TIPBOT_SECRET_KEY"], env["DATA_DIR"]  # both come from .env here
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "migrate"],
         cwd=tmp_path,

@@ -8,7 +8,6 @@ After the restart the tip must exist exactly once and the citizen must get the r
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -19,28 +18,22 @@ from storage.db import Database
 from storage.tips import TipRepository
 from tests.fakes.botapi import TOKEN, FakeBotAPI
 from tests.fakes.updates import Citizen
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, make_settings, process_env
 from tests.test_intake_flow import walk_to
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def bot_env(api: FakeBotAPI, data_dir: Path, crash_at: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
-    env.update(
-        {
-            "DATA_DIR": str(data_dir),
-            "TIPBOT_SECRET_KEY": "test-secret-" + "k" * 40,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE_URL": api.base_url,
-            "TELEGRAM_POLL_TIMEOUT_S": "1",
-            "TELEGRAM_RATE_PER_SECOND": "0",
-            "TELEGRAM_CHAT_INTERVAL_S": "0",
-            "WEB_PORT": "0",
-            "FLOOD_BURST": "1000",
-            "PYTHONPATH": str(ROOT),
-        }
+    env = process_env(
+        data_dir,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=api.base_url,
+        TELEGRAM_POLL_TIMEOUT_S="1",
+        TELEGRAM_RATE_PER_SECOND="0",
+        TELEGRAM_CHAT_INTERVAL_S="0",
+        WEB_PORT="0",
+        FLOOD_BURST="1000",
     )
     if crash_at:
         env["TIPBOT_CRASH_AT"] = crash_at

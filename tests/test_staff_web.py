@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,27 +11,13 @@ import httpx
 import pytest
 
 from storage.schema import staff
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, make_settings, tipbot
 
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery staple"
 
 
 def cli(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
-    env.update(
-        DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT), TIPBOT_SECRET_KEY="test-secret-" + "k" * 40
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=tmp_path,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return tipbot(*args, cwd=tmp_path, stdin=stdin)
 
 
 @pytest.fixture
