@@ -89,3 +89,26 @@ async def test_database_file_holds_no_ids_contacts_or_receipts(
         TOKEN,
     ):
         assert needle.encode() not in blobs, needle
+
+
+async def test_forwarded_message_keeps_text_but_not_who_it_came_from(
+    bot: Harness, tmp_path: Path
+) -> None:
+    who = Citizen(987654321989)
+    await walk_to(bot, who, "describe")
+    forwarded = who.text("Tin nhắn dọa nạt tôi nhận được")
+    forwarded["message"]["forward_origin"] = {
+        "type": "user",
+        "date": 0,
+        "sender_user": {"id": 555000111, "is_bot": False, "first_name": "Quasimodo"},
+    }
+    replies = await bot.say(who, forwarded)
+    assert "Đã ghi" in replies[0].text
+    await bot.press(who, "Xong")
+    await bot.press(who, "Ẩn danh")
+    await bot.press(who, "Gửi tin báo")
+    assert bot.app is not None
+    await bot.app.db.checkpoint()
+    blobs = b"".join(p.read_bytes() for p in tmp_path.glob("tipbot.db*"))
+    assert "Tin nhắn dọa nạt tôi nhận được".encode() in blobs
+    assert b"Quasimodo" not in blobs and b"555000111" not in blobs
