@@ -16,7 +16,6 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -41,14 +40,6 @@ from storage.tips import TipRepository
 log = logging.getLogger(__name__)
 
 MAX_TEXT_UNITS = 4096
-
-
-@dataclass
-class PipelineStats:
-    processed: int = 0
-    ignored: int = 0
-    failed: int = 0
-    batches: int = 0
 
 
 class Renderer:
@@ -107,7 +98,6 @@ class Pipeline:
         self.crash = crash or CrashPoints(None)
         self.batch_size = batch_size
         self.on_outbox = on_outbox
-        self.stats = PipelineStats()
         self._wake = asyncio.Event()
 
     # ---- intake -------------------------------------------------------------------
@@ -155,7 +145,6 @@ class Pipeline:
                 rows = await inbox.pending(conn, self.batch_size)
             for row in rows:
                 await self._process_alone(row)
-        self.stats.batches += 1
         self.crash.hit("after_commit")
         self.on_outbox()
         return len(rows)
@@ -167,7 +156,6 @@ class Pipeline:
         except _BatchFailed as failure:
             error_id = uuid.uuid4().hex[:12]
             log.error("event failed: error_id=%s row=%s type=%s", error_id, row.id, failure.kind)
-            self.stats.failed += 1
             async with self.db.write() as conn:
                 gave_up = await inbox.mark_failed(conn, row.id, self.clock.now())
                 if gave_up and failure.event is not None:
@@ -209,7 +197,6 @@ class Pipeline:
 
         for row, item in parsed:
             if isinstance(item, Ignored):
-                self.stats.ignored += 1
                 if item.leave_address and item.chat_key:
                     messages.append(
                         OutboxMessage(
@@ -239,7 +226,6 @@ class Pipeline:
                 raise _BatchFailed(type(exc).__name__, event, conv.locale) from exc
             live[key] = (conv, event)
             messages += self._render(event, conv.locale or "vi", replies)
-            self.stats.processed += 1
 
         for channel_name, chat_keys in reachable.items():
             await outbox.mark_reachable(conn, channel_name, chat_keys)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Literal
 
 from handlers import receipts, taxonomy
 from handlers.callbacks import Action, Callback
@@ -39,10 +40,15 @@ def accepts(state: State, action: Action) -> bool:
 
 
 def _choice(
-    key: str, draft: Draft | None, action: Action, arg: str = "", **params: str | int | Msg
+    key: str,
+    draft: Draft | None,
+    action: Action,
+    arg: str = "",
+    request: Literal["location", "contact"] | None = None,
+    **params: str | int | Msg,
 ) -> Choice:
     tag = draft.tag if draft else "-"
-    return Choice(Msg(key, params), Callback(action, arg, tag).encode())
+    return Choice(Msg(key, params), Callback(action, arg, tag).encode(), request)
 
 
 def _cancel_row(draft: Draft) -> list[Choice]:
@@ -77,13 +83,7 @@ def prompt(conv: Conversation, ctx: FlowContext) -> Reply:
         return Reply.of(
             Msg("report.where.ask", {"province": ctx.places.province_name}),
             choices=[
-                [
-                    Choice(
-                        Msg("btn.share_location"),
-                        Callback(Action.WHERE, "gps", draft.tag).encode(),
-                        request="location",
-                    )
-                ],
+                [_choice("btn.share_location", draft, Action.WHERE, "gps", "location")],
                 [_choice("btn.place_unknown", draft, Action.WHERE, "unknown")],
             ],
             keyboard="reply",
@@ -116,13 +116,7 @@ def prompt(conv: Conversation, ctx: FlowContext) -> Reply:
         return Reply.of(
             Msg("report.contact.ask"),
             choices=[
-                [
-                    Choice(
-                        Msg("btn.share_phone"),
-                        Callback(Action.CONTACT, "share", draft.tag).encode(),
-                        request="contact",
-                    )
-                ],
+                [_choice("btn.share_phone", draft, Action.CONTACT, "share", "contact")],
                 [_choice("btn.anonymous", draft, Action.CONTACT, "anon")],
             ],
             keyboard="reply",

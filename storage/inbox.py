@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_for
@@ -86,7 +86,5 @@ async def purge_done(conn: AsyncConnection, before: datetime) -> int:
 
 
 async def counts(conn: AsyncConnection) -> dict[str, int]:
-    from sqlalchemy import func
-
     result = await conn.execute(select(inbox.c.status, func.count()).group_by(inbox.c.status))
     return {status: n for status, n in result.all()}

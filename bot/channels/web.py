@@ -122,20 +122,20 @@ class WebChannel:
         base = Event(EventKind.TEXT, NAME, self.identity.pseudonym(NAME, session), session, lang)
         kind = payload.get("kind")
         if kind == "open":
-            return _with(base, kind=EventKind.COMMAND, command="start")
+            return replace(base, kind=EventKind.COMMAND, command="start")
         if kind == "choice":
-            return _with(
+            return replace(
                 base, kind=EventKind.CHOICE, choice=str(payload.get("data", "")), callback_id="web"
             )
         if kind == "location":
-            return _with(
+            return replace(
                 base,
                 kind=EventKind.LOCATION,
                 location=Location(float(payload["lat"]), float(payload["lon"])),
             )
         if kind == "media":
             media = payload["media"]
-            return _with(
+            return replace(
                 base,
                 kind=EventKind.MEDIA,
                 text=payload.get("text"),
@@ -150,8 +150,8 @@ class WebChannel:
         text = str(payload.get("text", ""))
         command = parse_command(text)
         if command is not None:
-            return _with(base, kind=EventKind.COMMAND, command=command[0], args=command[1])
-        return _with(base, kind=EventKind.TEXT, text=text)
+            return replace(base, kind=EventKind.COMMAND, command=command[0], args=command[1])
+        return replace(base, kind=EventKind.TEXT, text=text)
 
     async def send(self, address: str, payload: Payload) -> SendResult:
         if payload.get("t") != "msg":
@@ -286,7 +286,6 @@ class WebChannel:
             )
         body = {
             "csrf": self._csrf(session),
-            "after": 0,
             "challenge": None if session in self.verified else self._challenge(session),
         }
         response = JSONResponse(body, headers=self._headers())
@@ -423,10 +422,6 @@ class WebChannel:
         await self.pipeline.ingest(
             NAME, [(f"{session[:16]}:{request_id}", {"session": session, **payload})]
         )
-
-
-def _with(base: Event, **changes: Any) -> Event:
-    return replace(base, **changes)
 
 
 def _error(status: int, reason: str) -> Response:
