@@ -23,8 +23,9 @@ from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.delivery import Delivery
 from bot.identity import Identity
+from bot.officework import OfficeSettings, OfficeWork
 from bot.pipeline import Pipeline, Renderer
-from bot.scheduler import build_scheduler
+from bot.scheduler import build_scheduler, daily_at
 from bot.settings import Settings, TelegramMode
 from bot.staff import StaffPortal
 from bot.web import build_web_app
@@ -95,6 +96,9 @@ class App:
             max_attachments=s.max_attachments,
             max_description_chars=s.max_description_chars,
             max_download_mb=s.telegram_max_download_mb,
+            claim_urgent_within=timedelta(minutes=s.claim_urgent_minutes),
+            claim_within=timedelta(hours=s.claim_normal_hours),
+            invite_ttl=timedelta(days=s.invite_ttl_days),
         )
 
         # Channels: the web chat always; Telegram only when a token is configured.
@@ -136,6 +140,7 @@ class App:
             clock=self.clock,
             rates={"telegram": s.telegram_rate_per_second},
             chat_interval={"telegram": s.telegram_chat_interval_s},
+            group_interval={"telegram": s.telegram_group_interval_s},
             max_attempts=s.delivery_max_attempts,
             concurrency=s.delivery_concurrency,
             crash=self.crash,
@@ -153,13 +158,30 @@ class App:
             clock=self.clock,
             crash=self.crash,
             batch_size=s.inbox_batch_size,
-            on_outbox=self.delivery.wake,
+            on_outbox=self._committed,
+        )
+        self.office = OfficeWork(
+            db=self.db,
+            pipeline=self.pipeline,
+            catalog=self.catalog,
+            places=self.places,
+            clock=self.clock,
+            settings=OfficeSettings(
+                per_minute=s.alerts_per_minute_per_destination,
+                batch_over=s.alert_batch_over,
+                claim_urgent=limits.claim_urgent_within,
+                claim_normal=limits.claim_within,
+                digest_hour=s.digest_hour,
+                digest_weekday=s.digest_weekday,
+            ),
+            charts_dir=s.data_dir / "digests",
         )
 
         # Workers: on start they pick up whatever a previous run left pending.
         self._spawn(self.pipeline.run(), "dispatcher")
         self._spawn(self.delivery.run(), "delivery")
         self._spawn(self.minter.run(), "receipt-minter")
+        self._spawn(self.office.run_alerts(), "alerts")
         if self.telegram is not None:
             await self.telegram.start()
             if s.telegram_mode is TelegramMode.POLLING:
@@ -183,9 +205,24 @@ class App:
                     timedelta(hours=1),
                     lambda: self.pipeline.purge_inbox(timedelta(hours=s.inbox_retention_hours)),
                 ),
+                # Deadlines and sent periods live in the database: these jobs only look.
+                ("escalation", timedelta(seconds=30), self.office.escalate),
+                ("digest-daily", daily_at(s.digest_hour), self.office.send_digests),
+                (
+                    "digest-weekly",
+                    daily_at(
+                        s.digest_hour,
+                        ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[s.digest_weekday],
+                    ),
+                    self.office.send_digests,
+                ),
             ]
         )
         self.scheduler.start()
+        # Catch up at start: escalations that fell due and a digest whose time passed
+        # while the service was down are sent now (once: the database remembers).
+        # (Not a worker: it ends, and `wait` returns when a worker ends.)
+        self._catch_up_task = asyncio.create_task(self._catch_up(), name="catch-up")
 
     async def _serve_http(self) -> None:
         s = self.settings
@@ -226,6 +263,18 @@ class App:
         self.web_url = s.public_url or f"http://{host}:{port}/"
         self.chat_url = self.web_url.rstrip("/") + "/chat"
 
+    def _committed(self) -> None:
+        """The pipeline committed: replies to deliver, maybe new tips to alert."""
+        self.delivery.wake()
+        self.office.wake()
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.office.escalate()
+            await self.office.send_digests()
+        except Exception:
+            log.exception("catch-up at start failed; the scheduled jobs will retry")
+
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self.tasks.append(task)
@@ -251,10 +300,11 @@ class App:
             self.scheduler.shutdown(wait=False)
         if self._server is not None:
             self._server.should_exit = True
-        for task in self.tasks:
+        catch_up = getattr(self, "_catch_up_task", None)
+        for task in [*self.tasks, *([catch_up] if catch_up else [])]:
             if task.get_name() != "http":
                 task.cancel()
-        for task in self.tasks:
+        for task in [*self.tasks, *([catch_up] if catch_up else [])]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.tasks.clear()

@@ -100,6 +100,7 @@ class Delivery:
         clock: Clock,
         rates: dict[str, float],
         chat_interval: dict[str, float],
+        group_interval: dict[str, float] | None = None,
         max_attempts: int = 12,
         concurrency: int = 8,
         batch: int = 256,
@@ -111,6 +112,9 @@ class Delivery:
         self.clock = clock
         self.windows = {name: SlidingWindow(rates.get(name, 0)) for name in channels}
         self.pacers = {name: ChatPacer(chat_interval.get(name, 0)) for name in channels}
+        self.group_pacers = {
+            name: ChatPacer((group_interval or {}).get(name, 0), burst=1) for name in channels
+        }
         self.max_attempts = max_attempts
         self.batch = batch
         self.crash = crash or CrashPoints(None)
@@ -188,9 +192,15 @@ class Delivery:
         address = self.identity.unseal(row.address)
         if channel is None or address is None or row.payload is None:
             return SendResult("failed", error="undeliverable"), 0.0
-        counts_as_message = row.payload.get("t") == "msg"
+        counts_as_message = row.payload.get("t") in ("msg", "pin", "file", "chart")
         if counts_as_message:
-            wait = self.pacers[row.channel].wait_for(row.chat_key)
+            # Groups have a stricter platform limit (20 a minute) than private chats.
+            pacer = (
+                self.group_pacers[row.channel]
+                if row.payload.get("group")
+                else self.pacers[row.channel]
+            )
+            wait = pacer.wait_for(row.chat_key)
             if wait > 0:
                 return SendResult("retry", error="paced"), wait
             await self.windows[row.channel].acquire()

@@ -26,15 +26,29 @@ from bot.crash import CrashPoints
 from bot.identity import Identity
 from handlers.context import FlowContext, Limits
 from handlers.conversation import Conversation
-from handlers.events import Event, EventKind, Msg, Outgoing, Reply, Toast
+from handlers.events import (
+    Chart,
+    Deliver,
+    Event,
+    EventKind,
+    File,
+    Item,
+    Leave,
+    Msg,
+    Outgoing,
+    Pin,
+    Reply,
+    Toast,
+)
 from handlers.i18n import Catalog
 from handlers.places import Gazetteer
 from handlers.receipts import ReceiptHasher, ReceiptMinter
 from handlers.router import Router, expire
-from handlers.text import split_units
+from handlers.text import split_html, split_units
 from storage import conversations, inbox, outbox
 from storage.db import Database
-from storage.models import InboxRow, OutboxMessage, StoredConversation
+from storage.models import InboxRow, OutboxMessage, Recipient, StoredConversation
+from storage.office import Office
 from storage.tips import TipRepository
 
 log = logging.getLogger(__name__)
@@ -48,11 +62,31 @@ class Renderer:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
-    def render(self, item: Outgoing, locale: str) -> list[Payload]:
+    def render(self, item: Toast | Item | Leave, locale: str, channel: str = "") -> list[Payload]:
+        """Payloads for one item; `channel` is where they go (a file that belongs to
+        another channel cannot be re-sent there and becomes a short note)."""
         if isinstance(item, Toast):
             text = self.catalog.text(locale, item.text) if item.text else None
             return [{"t": "answer", "id": item.callback_id, "text": text}]
-        text = "\n\n".join(self.catalog.text(locale, part) for part in item.parts)
+        if isinstance(item, Leave):
+            return [{"t": "leave"}]
+        if isinstance(item, Pin):
+            return [{"t": "pin", "lat": item.latitude, "lon": item.longitude, "protect": True}]
+        if isinstance(item, File):
+            if channel and item.channel != channel:
+                note = Msg("officer.file_elsewhere", {"kind": item.kind, "channel": item.channel})
+                return [{"t": "msg", "text": self.catalog.text(locale, note)}]
+            return [{"t": "file", "kind": item.kind, "ref": item.file_ref, "protect": True}]
+        if isinstance(item, Chart):
+            return [
+                {
+                    "t": "chart",
+                    "path": item.path,
+                    "caption": self.catalog.text(locale, item.caption),
+                }
+            ]
+        escape = item.html
+        text = "\n\n".join(self.catalog.text(locale, part, escape=escape) for part in item.parts)
         buttons = [
             [
                 {"label": self.catalog.text(locale, c.label), "data": c.data, "request": c.request}
@@ -60,8 +94,13 @@ class Renderer:
             ]
             for row in item.choices
         ]
-        chunks = split_units(text, MAX_TEXT_UNITS)
+        chunks = (split_html if item.html else split_units)(text, MAX_TEXT_UNITS)
         payloads: list[Payload] = [{"t": "msg", "text": chunk} for chunk in chunks]
+        for payload in payloads:
+            if item.html:
+                payload["html"] = True
+            if item.protect:
+                payload["protect"] = True
         if buttons:
             payloads[-1].update(buttons=buttons, kb=item.keyboard)
         return payloads
@@ -191,6 +230,8 @@ class Pipeline:
             hasher=self.hasher,
             minter=self.minter,
             tips=tips,
+            office=Office(conn),
+            seal=self.identity.seal,
         )
         messages: list[OutboxMessage] = []
         reachable: dict[str, list[str]] = {}
@@ -208,6 +249,15 @@ class Pipeline:
                     )
                 continue
             event = item
+            if event.in_group:
+                # Group chats have no conversation: a button on a unit's alert, or the
+                # bot being added. The replies go privately to the person (or leave).
+                try:
+                    replies = await self.router.handle_group(event, ctx)
+                except Exception as exc:
+                    raise _BatchFailed(type(exc).__name__, None, None) from exc
+                messages += self._render_group(event, replies)
+                continue
             key = (event.channel, event.user_key)
             if key in live:
                 conv = live[key][0]
@@ -251,14 +301,42 @@ class Pipeline:
         await inbox.mark_done(conn, [row.id for row, _ in parsed], now)
 
     def _render(self, event: Event, locale: str, replies: list[Outgoing]) -> list[OutboxMessage]:
-        sealed = self.identity.seal(event.address)
-        return [
-            OutboxMessage(
-                channel=event.channel, chat_key=event.user_key, address=sealed, payload=payload
-            )
-            for reply in replies
-            for payload in self.renderer.render(reply, locale)
-        ]
+        here = Recipient(
+            channel=event.channel,
+            chat_key=event.user_key,
+            address=self.identity.seal(event.address),
+            locale=locale,
+        )
+        return self.render_for(here, replies)
+
+    def _render_group(self, event: Event, replies: list[Outgoing]) -> list[OutboxMessage]:
+        group = Recipient(
+            channel=event.channel,
+            chat_key=event.chat_key or event.user_key,
+            address=self.identity.seal(event.address),
+            group=True,
+        )
+        return self.render_for(group, replies)
+
+    def render_for(self, here: Recipient, replies: list[Outgoing]) -> list[OutboxMessage]:
+        """Outbox rows for replies: to `here`, or to whoever a Deliver names."""
+        out: list[OutboxMessage] = []
+        for reply in replies:
+            if isinstance(reply, Deliver):
+                out += self.render_for(reply.to, list(reply.items))
+                continue
+            for payload in self.renderer.render(reply, here.locale or "vi", here.channel):
+                if here.group:
+                    payload["group"] = True
+                out.append(
+                    OutboxMessage(
+                        channel=here.channel,
+                        chat_key=here.chat_key,
+                        address=here.address,
+                        payload=payload,
+                    )
+                )
+        return out
 
     async def _queue(
         self, conn: Any, event: Event, locale: str | None, replies: list[Outgoing]
@@ -277,7 +355,8 @@ class Pipeline:
                 conv = Conversation.restore(s.state, s.locale, s.draft, s.flood, s.expires_at)
                 replies = expire(conv)
                 for reply in replies:
-                    for payload in self.renderer.render(reply, conv.locale or "vi"):
+                    assert not isinstance(reply, Deliver)  # expiry only answers the citizen
+                    for payload in self.renderer.render(reply, conv.locale or "vi", s.channel):
                         messages.append(
                             OutboxMessage(
                                 channel=s.channel,

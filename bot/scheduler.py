@@ -12,17 +12,27 @@ from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+TIME_ZONE = "Asia/Ho_Chi_Minh"
 
 
 def build_scheduler(
-    jobs: list[tuple[str, timedelta, Callable[[], Awaitable[Any]]]],
+    jobs: list[tuple[str, timedelta | CronTrigger, Callable[[], Awaitable[Any]]]],
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(
-        timezone="Asia/Ho_Chi_Minh",
+        timezone=TIME_ZONE,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
-    for job_id, every, func in jobs:
-        scheduler.add_job(
-            func, "interval", seconds=every.total_seconds(), id=job_id, replace_existing=True
-        )
+    for job_id, when, func in jobs:
+        if isinstance(when, CronTrigger):
+            scheduler.add_job(func, when, id=job_id, replace_existing=True)
+        else:
+            scheduler.add_job(
+                func, "interval", seconds=when.total_seconds(), id=job_id, replace_existing=True
+            )
     return scheduler
+
+
+def daily_at(hour: int, day_of_week: str = "*") -> CronTrigger:
+    return CronTrigger(hour=hour, minute=0, day_of_week=day_of_week, timezone=TIME_ZONE)

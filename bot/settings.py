@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     telegram_poll_timeout_s: int = Field(default=30, ge=0, le=50)
     telegram_rate_per_second: float = Field(default=30.0, ge=0)
     telegram_chat_interval_s: float = Field(default=1.0, ge=0)
+    telegram_group_interval_s: float = Field(default=3.1, ge=0)
     telegram_max_download_mb: int = Field(default=20, ge=1)
 
     web_host: str = "127.0.0.1"
@@ -73,6 +74,15 @@ class Settings(BaseSettings):
     receipt_hash_time_cost: int = Field(default=1, ge=1)
     receipt_hash_memory_kib: int = Field(default=8192, ge=8)
     receipt_stock: int = Field(default=256, ge=0)
+
+    # Officer workflow: claim deadlines before escalation, alert batching, digests.
+    claim_urgent_minutes: int = Field(default=10, ge=1)
+    claim_normal_hours: int = Field(default=24, ge=1)
+    alerts_per_minute_per_destination: int = Field(default=20, ge=1)
+    alert_batch_over: int = Field(default=3, ge=1)
+    digest_hour: int = Field(default=7, ge=0, le=23)
+    digest_weekday: int = Field(default=0, ge=0, le=6)  # 0 = Monday
+    invite_ttl_days: int = Field(default=7, ge=1)
 
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_concurrency: int = Field(default=8, ge=1)

@@ -32,6 +32,19 @@ class Action(StrEnum):
     EDIT = "e"
     CONFIRM = "ok"
     CANCEL = "x"
+    # Officer actions (arg: tip code, or "CODE.value"); always re-authorised on press.
+    VIEW = "ov"
+    CLAIM = "oc"
+    STATUS_MENU = "osm"
+    STATUS_SET = "os"
+    ASK = "oa"
+    NOTE = "on"
+    TRANSFER_MENU = "otm"
+    TRANSFER_TO = "ot"
+    THREAD = "oh"
+    GROUP_BIND = "gb"  # arg: "pendingid.unitid"
+    # Citizen: answer an officer's question (arg: tip code).
+    ANSWER = "ra"
 
 
 @dataclass(frozen=True, slots=True)

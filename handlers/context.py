@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from handlers.places import Gazetteer
 from handlers.receipts import ReceiptHasher, ReceiptMinter
-from storage.models import NewTip, TipCheck
+from storage.models import (
+    Actor,
+    NewTip,
+    Recipient,
+    ThreadEntry,
+    TipCheck,
+    TipLine,
+    TipRef,
+    TipView,
+    Unit,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +32,9 @@ class Limits:
     max_attachments: int = 30
     max_description_chars: int = 20_000
     max_download_mb: int = 20
+    claim_urgent_within: timedelta = timedelta(minutes=10)
+    claim_within: timedelta = timedelta(hours=24)
+    invite_ttl: timedelta = timedelta(days=7)
 
 
 class TipStore(Protocol):
@@ -28,9 +42,140 @@ class TipStore(Protocol):
 
     async def count_tips_since(self, tipster_key: str, since: datetime) -> int: ...
 
-    async def add_tip(self, tip: NewTip) -> None: ...
+    async def add_tip(self, tip: NewTip) -> bool: ...
 
     async def tip_for_check(self, code: str) -> TipCheck | None: ...
+
+
+class OfficeStore(Protocol):
+    """What the officer and admin flows may ask of storage. Every tip read or change
+    takes the acting staff id and is authorised inside the query."""
+
+    async def actor(self, channel: str, user_key: str) -> Actor | None: ...
+
+    async def redeem_invite(
+        self,
+        code: str,
+        *,
+        channel: str,
+        user_key: str,
+        address: bytes,
+        locale: str | None,
+        now: datetime,
+    ) -> Actor | None: ...
+
+    async def create_invite(
+        self,
+        *,
+        role: str,
+        unit_id: int | None,
+        name: str | None,
+        staff_id: str | None,
+        created_by: str | None,
+        now: datetime,
+        ttl: timedelta,
+    ) -> str: ...
+
+    async def staff_list(self) -> list[tuple[str, str, bool, list[str]]]: ...
+
+    async def deactivate_staff(self, username: str) -> bool: ...
+
+    async def add_unit(
+        self,
+        name: str,
+        *,
+        parent_id: int | None,
+        city_level: bool,
+        wards: list[int],
+        categories: list[str],
+        now: datetime,
+    ) -> int: ...
+
+    async def set_unit_scope(
+        self, unit_id: int, *, wards: list[int] | None = None, categories: list[str] | None = None
+    ) -> None: ...
+
+    async def list_units(self) -> list[Unit]: ...
+
+    async def unit_exists(self, unit_id: int) -> bool: ...
+
+    async def add_pending_group(
+        self, channel: str, chat_key: str, address: bytes, added_by: str, now: datetime
+    ) -> str: ...
+
+    async def bind_group(self, group_id: str, unit_id: int, admin_id: str) -> bool: ...
+
+    async def route_tip(
+        self,
+        tip_id: str,
+        *,
+        ward_code: int | None,
+        category: str,
+        urgent: bool,
+        now: datetime,
+        claim_within: timedelta,
+    ) -> list[int]: ...
+
+    async def tip_view(self, staff_id: str, code: str) -> TipView | None: ...
+
+    async def search(
+        self,
+        staff_id: str,
+        *,
+        open_only: bool = False,
+        claimed_by_me: bool = False,
+        code: str | None = None,
+        wards: list[int] | None = None,
+        categories: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 20,
+    ) -> list[TipLine]: ...
+
+    async def tip_ref(self, staff_id: str, code: str) -> TipRef | None: ...
+
+    async def tip_of_tipster(self, channel: str, tipster_key: str, code: str) -> TipRef | None: ...
+
+    async def claim(self, staff_id: str, code: str, now: datetime) -> TipRef | None: ...
+
+    async def set_status(
+        self, staff_id: str, code: str, status: str, now: datetime
+    ) -> TipRef | None: ...
+
+    async def transfer(
+        self, staff_id: str, code: str, unit_id: int, now: datetime, claim_within: timedelta
+    ) -> TipRef | None: ...
+
+    async def add_event(
+        self,
+        tip_id: str,
+        kind: str,
+        now: datetime,
+        *,
+        staff_id: str | None = None,
+        detail: str | None = None,
+        body: str | None = None,
+    ) -> None: ...
+
+    async def thread(self, tip_id: str, limit: int = 30) -> list[ThreadEntry]: ...
+
+    async def tipster(self, channel: str, tipster_key: str) -> Recipient | None: ...
+
+    async def staff_chats(self, staff_ids: list[str]) -> list[Recipient]: ...
+
+    async def tip_handlers(self, tip_id: str) -> list[Recipient]: ...
+
+    async def audit(
+        self,
+        now: datetime,
+        action: str,
+        outcome: str,
+        *,
+        staff_id: str | None = None,
+        actor_key: str | None = None,
+        tip_id: str | None = None,
+        target: str | None = None,
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,3 +186,5 @@ class FlowContext:
     hasher: ReceiptHasher
     minter: ReceiptMinter
     tips: TipStore
+    office: OfficeStore
+    seal: Callable[[str], bytes]  # seals a chat address for storage

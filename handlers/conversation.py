@@ -27,6 +27,9 @@ class State(StrEnum):
     REVIEW = "report.review"
     CHECK_CODE = "check.code"
     CHECK_RECEIPT = "check.receipt"
+    REPLY = "citizen.reply"  # typing an answer to an officer's question
+    STAFF_ASK = "staff.ask"  # an officer typing a question for a tipster
+    STAFF_NOTE = "staff.note"  # an officer typing an internal note
 
 
 REPORT_STATES = frozenset(s for s in State if s.value.startswith("report."))
@@ -60,6 +63,7 @@ class Draft(BaseModel):
     contact_set: bool = False
     editing: bool = False
     check_code: str | None = None
+    target_tip: str | None = None  # the tip code a reply, question or note is about
 
     def has_place(self) -> bool:
         return bool(

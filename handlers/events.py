@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal, TypeAlias
 
+from storage.models import Recipient
+
 
 class EventKind(StrEnum):
     TEXT = "text"
@@ -24,6 +26,7 @@ class EventKind(StrEnum):
     UNSUPPORTED = "unsupported"  # sticker, poll, dice, …: answered with a hint
     BLOCKED = "blocked"  # the person blocked the bot
     UNBLOCKED = "unblocked"
+    JOINED = "joined"  # the bot was added to a group (in_group; user_key is who added it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,11 @@ class Event:
     location: Location | None = None
     contact: Contact | None = None
     media: Media | None = None
+    # Set for what happens in a group chat: a button pressed on a unit's alert, or the
+    # bot being added. `user_key` is then the presser (authorisation is always by the
+    # person, never by the chat) and `address`/`chat_key` are the group's.
+    in_group: bool = False
+    chat_key: str | None = None
 
 
 Params: TypeAlias = "dict[str, str | int | Msg]"
@@ -94,6 +102,10 @@ class Reply:
     choices: tuple[tuple[Choice, ...], ...] = ()
     # "reply": a keyboard under the text box (needed for location/contact requests).
     keyboard: Literal["inline", "reply"] = "inline"
+    # Officer cards: sent as HTML (parameters escaped, never the templates) and with
+    # protect_content, so they cannot be forwarded or saved from Telegram.
+    html: bool = False
+    protect: bool = False
 
     @classmethod
     def of(
@@ -101,8 +113,10 @@ class Reply:
         *parts: Msg,
         choices: list[list[Choice]] | None = None,
         keyboard: Literal["inline", "reply"] = "inline",
+        html: bool = False,
+        protect: bool = False,
     ) -> Reply:
-        return cls(tuple(parts), tuple(tuple(r) for r in (choices or [])), keyboard)
+        return cls(tuple(parts), tuple(tuple(r) for r in (choices or [])), keyboard, html, protect)
 
     def flat_choices(self) -> list[Choice]:
         return [c for row in self.choices for c in row]
@@ -116,4 +130,50 @@ class Toast:
     text: Msg | None = None
 
 
-Outgoing: TypeAlias = Reply | Toast
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A map pin (Telegram: sendLocation)."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True, slots=True)
+class File:
+    """A tip's attachment, re-sent by its platform reference (never forwarded, which
+    would show who sent it)."""
+
+    kind: str
+    channel: str  # the channel the reference belongs to
+    file_ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """A rendered image file (digest charts)."""
+
+    path: str
+    caption: Msg
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Leave the group chat the event came from."""
+
+
+Item: TypeAlias = "Reply | Pin | File | Chart"
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Items for someone other than the sender: a tipster, an officer, a unit's group."""
+
+    to: Recipient
+    items: tuple[Item, ...]
+
+    @classmethod
+    def of(cls, to: Recipient, *items: Item) -> Deliver:
+        return cls(to, items)
+
+
+Outgoing: TypeAlias = "Reply | Toast | Pin | File | Chart | Deliver | Leave"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from babel.messages.pofile import read_po
@@ -31,8 +32,11 @@ class Catalog:
                 return base
         return self.fallback
 
-    def text(self, locale: str, msg: Msg) -> str:
-        """Render a message; nested Msg parameters are rendered in the same locale."""
+    def text(self, locale: str, msg: Msg, *, escape: bool = False) -> str:
+        """Render a message; nested Msg parameters are rendered in the same locale.
+
+        With `escape`, parameter values are HTML-escaped (templates are trusted markup).
+        """
         table = self.messages.get(locale) or self.messages[self.fallback]
         template = table.get(msg.key) or self.messages[self.fallback].get(msg.key)
         if template is None:
@@ -40,7 +44,9 @@ class Catalog:
         if not msg.params:
             return template
         values = {
-            name: self.text(locale, value) if isinstance(value, Msg) else value
+            name: self.text(locale, value, escape=escape)
+            if isinstance(value, Msg)
+            else (html.escape(value, quote=False) if escape and isinstance(value, str) else value)
             for name, value in msg.params.items()
         }
         return template.format_map(values)

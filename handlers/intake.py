@@ -502,9 +502,11 @@ async def _submit(conv: Conversation, event: Event, ctx: FlowContext) -> list[Ou
     category = taxonomy.BY_ID[draft.category or "other"]
     code = receipts.new_code()
     receipt, receipt_hash = await ctx.minter.take(draft.tag)
-    await ctx.tips.add_tip(
+    tip_id = str(uuid.uuid4())
+    urgent = bool(draft.urgent)
+    added = await ctx.tips.add_tip(
         NewTip(
-            id=str(uuid.uuid4()),
+            id=tip_id,
             code=code,
             receipt_hash=receipt_hash,
             submission_key=f"{event.channel}:{event.user_key}:{draft.tag}",
@@ -513,7 +515,7 @@ async def _submit(conv: Conversation, event: Event, ctx: FlowContext) -> list[Ou
             locale=conv.locale or "vi",
             category_group=category.group.value,
             category=category.id,
-            urgent=bool(draft.urgent),
+            urgent=urgent,
             province_code=ctx.places.province_code if draft.ward_code else None,
             ward_code=draft.ward_code,
             address_text=draft.address,
@@ -528,6 +530,15 @@ async def _submit(conv: Conversation, event: Event, ctx: FlowContext) -> list[Ou
             attachments=draft.attachments,
         )
     )
+    if added:  # a replayed submission was routed the first time
+        await ctx.office.route_tip(
+            tip_id,
+            ward_code=draft.ward_code,
+            category=category.id,
+            urgent=urgent,
+            now=ctx.now,
+            claim_within=ctx.limits.claim_urgent_within if urgent else ctx.limits.claim_within,
+        )
     conv.reset()
     return [
         Reply.of(Msg("report.done", {"code": code, "receipt": receipts.format_receipt(receipt)}))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers import callbacks, intake, receipts, status
+from handlers import callbacks, intake, officer, receipts, status
 from handlers.callbacks import Action, Callback
 from handlers.context import FlowContext, Limits
 from handlers.conversation import REPORT_STATES, Conversation, State
@@ -27,6 +27,11 @@ def current_prompt(conv: Conversation, ctx: FlowContext) -> Reply:
         return intake.prompt(conv, ctx)
     if conv.state in (State.CHECK_CODE, State.CHECK_RECEIPT):
         return status.prompt(conv)
+    if conv.state in officer.STAFF_STATES:
+        return officer.prompt(conv)
+    if conv.state is State.REPLY:
+        code = conv.draft.target_tip if conv.draft else ""
+        return Reply.of(Msg("citizen.answer.prompt", {"code": code or ""}))
     return menu(conv, welcome=False)
 
 
@@ -114,6 +119,13 @@ class Router:
             out += expire(conv)
 
         out += await self._route(conv, event, ctx)
+        answered = {o.callback_id for o in out if isinstance(o, Toast) and o.text is not None}
+        if answered:  # one answer per button press: keep the one that says something
+            out = [
+                o
+                for o in out
+                if not (isinstance(o, Toast) and o.text is None and o.callback_id in answered)
+            ]
         if conv.state is State.MENU:
             conv.expires_at = None
         else:
@@ -124,10 +136,19 @@ class Router:
         cb: Callback | None = None
         if event.kind is EventKind.CHOICE:
             cb = callbacks.parse(event.choice)
+            if cb is not None and cb.action in officer.OFFICER_ACTIONS:
+                return await officer.on_choice(conv, event, cb, ctx)
+            if cb is not None and cb.action is Action.ANSWER:
+                return await officer.on_answer_button(conv, event, cb, ctx)
             if cb is None or not self._fits(conv, cb):
                 return [Reply.of(Msg("hint.stale_button")), current_prompt(conv, ctx)]
         elif event.kind is EventKind.COMMAND:
-            return await self._command(conv, event, ctx)
+            staff = await officer.on_command(conv, event, ctx)
+            return staff if staff is not None else await self._command(conv, event, ctx)
+        elif conv.state in officer.STAFF_STATES:
+            return await officer.on_text(conv, event, ctx)
+        elif conv.state is State.REPLY:
+            return await officer.on_answer_text(conv, event, ctx)
         elif event.kind is EventKind.TEXT and event.text and not is_blank(event.text):
             typed = _match_typed(event.text, current_prompt(conv, ctx), self.catalog)
             cb = callbacks.parse(typed) if typed else None
@@ -154,6 +175,10 @@ class Router:
             intake.start(conv, ctx)
             return await intake.on_event(conv, event, None, ctx)
         return [menu(conv)]
+
+    async def handle_group(self, event: Event, ctx: FlowContext) -> list[Outgoing]:
+        """Events from group chats: only staff actions exist there (no conversation)."""
+        return await officer.on_group(event, ctx)
 
     def _fits(self, conv: Conversation, cb: Callback) -> bool:
         """A pressed button must belong to the current draft (or be a menu button)."""

@@ -77,3 +77,31 @@ def split_units(text: str, max_units: int) -> list[str]:
     if rest or not chunks:
         chunks.append(rest)
     return chunks
+
+
+def split_html(text: str, max_units: int) -> list[str]:
+    """Split escaped HTML like `split_units`, but never inside an entity (`&amp;`) or a
+    tag, and preferring line breaks, then spaces. Tags must not span a split point
+    (officer cards keep their markup in the short header)."""
+    chunks: list[str] = []
+    rest = text
+    while utf16_len(rest) > max_units:
+        head = cut(rest, max_units, ellipsis="")
+        amp, semi = head.rfind("&"), head.rfind(";")
+        if amp > semi:  # cut through an entity: end before it
+            head = head[:amp]
+        lt, gt = head.rfind("<"), head.rfind(">")
+        if lt > gt:  # cut through a tag
+            head = head[:lt]
+        for sep in ("\n", " "):
+            at = head.rfind(sep)
+            if at > len(head) // 2:
+                head = head[: at + 1]
+                break
+        if not head:
+            head = cut(rest, max_units, ellipsis="")
+        chunks.append(head)
+        rest = rest[len(head) :]
+    if rest or not chunks:
+        chunks.append(rest)
+    return chunks

@@ -102,3 +102,114 @@ class OutboxMessage(BaseModel):
 class OutboxRow(OutboxMessage):
     id: int
     attempts: int
+
+
+# ---- officer workflow ----------------------------------------------------------------
+class Actor(BaseModel):
+    """A staff member as read from the database for this one action."""
+
+    id: str
+    username: str
+    role: str  # officer · admin
+
+
+class Recipient(BaseModel):
+    channel: str
+    chat_key: str
+    address: bytes  # sealed
+    locale: str | None = None
+    group: bool = False
+
+
+class Unit(BaseModel):
+    id: int
+    name: str
+    parent_id: int | None
+    city_level: bool
+    has_group: bool = False
+
+
+class AttachmentRef(BaseModel):
+    kind: str
+    channel: str
+    file_ref: str
+    too_large: bool
+
+
+class TipView(BaseModel):
+    """A tip as shown to an officer allowed to see it."""
+
+    id: str
+    code: str
+    category_group: str
+    category: str
+    urgent: bool
+    ward_code: int | None
+    address_text: str | None
+    latitude: float | None
+    longitude: float | None
+    location_label: str | None
+    occurred: str
+    occurred_text: str | None
+    description: str
+    contact_phone: str | None  # only for members of a unit the tip is routed to
+    channel: str
+    status: str
+    created_at: datetime
+    claimed_by: str | None
+    claimed_by_me: bool = False
+    units: list[str] = []
+    attachments: list[AttachmentRef] = []
+
+
+class TipLine(BaseModel):
+    id: str
+    code: str
+    category: str
+    urgent: bool
+    ward_code: int | None
+    status: str
+    created_at: datetime
+
+
+class TipRef(BaseModel):
+    """Enough about a tip to act on it and to tell its tipster."""
+
+    id: str
+    code: str
+    status: str
+    channel: str
+    tipster_key: str
+    locale: str
+    claimed_by: str | None
+
+
+class ThreadEntry(BaseModel):
+    at: datetime
+    kind: str
+    detail: str | None
+    body: str | None
+
+
+class PendingAlert(BaseModel):
+    id: int
+    tip_id: str
+    unit_id: int
+    kind: str
+
+
+class DueTip(BaseModel):
+    id: str
+    code: str
+    urgent: bool
+    escalation_level: int
+
+
+class DigestRow(BaseModel):
+    category_group: str
+    category: str
+    ward_code: int | None
+    status: str
+    created_at: datetime
+    claimed_at: datetime | None
+    resolved_at: datetime | None

@@ -117,8 +117,16 @@ tips = Table(
     Column("status", String(16), nullable=False, default="new"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Officer workflow: who claimed it and when, when it was closed, and the escalation
+    # deadline (a claim is due by then; the sweep escalates one level each time it passes).
+    Column("claimed_by", String(36), nullable=True),
+    Column("claimed_at", UtcDateTime(), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    Column("claim_due_at", UtcDateTime(), nullable=True),
+    Column("escalation_level", Integer, nullable=False, default=0, server_default="0"),
     Index("ix_tips_tipster_key_created_at", "tipster_key", "created_at"),
     Index("ix_tips_created_at", "created_at"),
+    Index("ix_tips_claim_due_at", "claim_due_at"),
 )
 
 attachments = Table(
@@ -190,4 +198,159 @@ staff_sessions = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=False),
     Index("ix_staff_sessions_staff_id", "staff_id"),
+)
+
+
+# ---- officer workflow ----------------------------------------------------------------
+
+# Police units. A unit covers wards (none: the whole city, for city-level units) and
+# optionally only some categories. Supervisors of a unit also see its sub-units.
+units = Table(
+    "units",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("parent_id", Integer, ForeignKey("units.id"), nullable=True),
+    Column("city_level", Boolean, nullable=False, default=False),
+    # Optional alert destination: a group chat an admin added the bot to.
+    Column("group_channel", String(16), nullable=True),
+    Column("group_key", String(64), nullable=True),
+    Column("group_address", LargeBinary, nullable=True),  # sealed
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+unit_wards = Table(
+    "unit_wards",
+    metadata,
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+    Column("ward_code", Integer, primary_key=True),
+    Index("ix_unit_wards_ward_code", "ward_code"),
+)
+
+unit_categories = Table(
+    "unit_categories",
+    metadata,
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+    Column("category", String(48), primary_key=True),
+)
+
+unit_members = Table(
+    "unit_members",
+    metadata,
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+    Column("staff_id", String(36), ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),  # officer · supervisor
+    Index("ix_unit_members_staff_id", "staff_id"),
+)
+
+# A staff account's chat identity (pseudonymous key) and sealed address, per channel.
+staff_links = Table(
+    "staff_links",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("user_key", String(64), primary_key=True),
+    Column("staff_id", String(36), ForeignKey("staff.id", ondelete="CASCADE"), nullable=False),
+    Column("address", LargeBinary, nullable=False),
+    Column("locale", String(8), nullable=True),
+    Column("linked_at", UtcDateTime(), nullable=False),
+    Index("ix_staff_links_staff_id", "staff_id"),
+)
+
+# One-time invite codes (only their SHA-256 is kept).
+invites = Table(
+    "invites",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # officer · supervisor · admin
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(64), nullable=True),
+    Column("staff_id", String(36), ForeignKey("staff.id", ondelete="CASCADE"), nullable=True),
+    Column("created_by", String(36), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+)
+
+# Group chats an admin added the bot to, waiting to be bound to a unit.
+pending_groups = Table(
+    "pending_groups",
+    metadata,
+    Column("id", String(12), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("chat_key", String(64), nullable=False),
+    Column("address", LargeBinary, nullable=False),
+    Column("added_by", String(36), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+tip_routes = Table(
+    "tip_routes",
+    metadata,
+    Column("tip_id", String(36), ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True),
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="CASCADE"), primary_key=True),
+    Column("routed_at", UtcDateTime(), nullable=False),
+    Index("ix_tip_routes_unit_id", "unit_id"),
+)
+
+# The tip's thread: questions, answers, internal notes, status changes, transfers.
+tip_events = Table(
+    "tip_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("tip_id", String(36), ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("staff_id", String(36), nullable=True),
+    Column("detail", String(64), nullable=True),
+    Column("body", Text, nullable=True),
+    Index("ix_tip_events_tip_id", "tip_id"),
+)
+
+# Alerts waiting to go to a unit; the alerter batches them per destination.
+alert_queue = Table(
+    "alert_queue",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("tip_id", String(36), ForeignKey("tips.id", ondelete="CASCADE"), nullable=False),
+    Column("unit_id", Integer, ForeignKey("units.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # new · escalated
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Index("ix_alert_queue_sent_at_unit_id", "sent_at", "unit_id"),
+)
+
+# Messages sent to each alert destination, to keep groups under 20 messages a minute.
+alert_sends = Table(
+    "alert_sends",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("dest_key", String(96), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("messages", Integer, nullable=False),
+    Index("ix_alert_sends_dest_key_at", "dest_key", "at"),
+)
+
+# Append-only (triggers refuse UPDATE and DELETE): who did what to which tip, when.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("staff_id", String(36), nullable=True),
+    Column("actor_key", String(64), nullable=True),  # pseudonym when not staff
+    Column("action", String(32), nullable=False),
+    Column("tip_id", String(36), nullable=True),
+    Column("target", String(64), nullable=True),
+    Column("outcome", String(8), nullable=False),  # ok · denied
+    Index("ix_audit_log_at", "at"),
+)
+
+# Digest periods already sent, so none goes out twice.
+digest_runs = Table(
+    "digest_runs",
+    metadata,
+    Column("kind", String(8), primary_key=True),  # daily · weekly
+    Column("period", String(16), primary_key=True),  # first day, ISO
+    Column("scope", String(16), primary_key=True),  # unit id or "city"
+    Column("sent_at", UtcDateTime(), nullable=False),
 )

@@ -26,8 +26,9 @@ class TipRepository:
         )
         return int(result.scalar_one())
 
-    async def add_tip(self, tip: NewTip) -> None:
-        """Insert a tip once: a replayed submission (same submission_key) changes nothing."""
+    async def add_tip(self, tip: NewTip) -> bool:
+        """Insert a tip once: a replayed submission (same submission_key) changes nothing
+        and returns False."""
         values = tip.model_dump(exclude={"attachments"})
         values.update(status="new", updated_at=tip.created_at)
         stmt = (
@@ -36,8 +37,10 @@ class TipRepository:
             .returning(tips.c.id)
         )
         inserted = (await self.conn.execute(stmt, values)).scalar_one_or_none()
-        if inserted is None or not tip.attachments:
-            return
+        if inserted is None:
+            return False
+        if not tip.attachments:
+            return True
         await self.conn.execute(
             attachments.insert(),
             [
@@ -45,6 +48,7 @@ class TipRepository:
                 for i, a in enumerate(tip.attachments)
             ],
         )
+        return True
 
     async def tip_for_check(self, code: str) -> TipCheck | None:
         result = await self.conn.execute(

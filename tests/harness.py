@@ -50,6 +50,7 @@ def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> S
         "telegram_poll_timeout_s": 1,
         "telegram_rate_per_second": 0,
         "telegram_chat_interval_s": 0,
+        "telegram_group_interval_s": 0,
         "flood_burst": 1000,  # the harness types faster than any person; see test_flood
         "web_port": 0,
         "log_level": "INFO",
@@ -69,10 +70,11 @@ class Harness:
 
     async def start(self, *, serve_http: bool = False) -> App:
         self.app = App(self.settings, Overrides(clock=self.clock))
+        api = self.api
+        mark = len([c for c in api.calls if c.method == "deleteWebhook"]) if api else 0
         await self.app.start(serve_http=serve_http)
         if self.api is not None and self.settings.telegram_mode == "polling":
             # Polling has begun once the webhook is cleared.
-            mark = len([c for c in self.api.calls if c.method == "deleteWebhook"])
             deadline = time.monotonic() + 10
             while len([c for c in self.api.calls if c.method == "deleteWebhook"]) == mark:
                 assert time.monotonic() < deadline, "polling did not start"

@@ -17,6 +17,7 @@ import socket
 import warnings
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -32,7 +33,7 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -230,9 +231,13 @@ class TelegramChannel:
         if update.callback_query is not None:
             query = update.callback_query
             chat = query.message.chat if query.message is not None else None
-            if chat is None or chat.type != ChatType.PRIVATE or query.from_user.is_bot:
-                return Ignored("callback-outside-private-chat")
+            if chat is None or query.from_user.is_bot:
+                return Ignored("callback-without-chat")
+            in_group = chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+            if chat.type != ChatType.PRIVATE and not in_group:
+                return Ignored("callback-in-channel")
             user = query.from_user
+            # Authorisation is by the presser (from_user), never by the chat pressed in.
             return Event(
                 EventKind.CHOICE,
                 NAME,
@@ -241,6 +246,8 @@ class TelegramChannel:
                 user.language_code,
                 choice=query.data or "",
                 callback_id=query.id,
+                in_group=in_group,
+                chat_key=self.identity.pseudonym(NAME, chat.id) if in_group else None,
             )
         edited = update.edited_message is not None
         message = update.message or update.edited_message
@@ -275,13 +282,27 @@ class TelegramChannel:
             )
             return Event(kind, NAME, self.identity.pseudonym(NAME, chat.id), str(chat.id))
         joined = status in (ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR)
-        if joined and chat.id not in self.allowed_groups:
+        if not joined or chat.id in self.allowed_groups:
+            return Ignored("group-membership")
+        adder = change.from_user
+        if adder is None or adder.is_bot or chat.type == ChatType.CHANNEL:
             return Ignored(
                 "added-to-group",
                 chat_key=self.identity.pseudonym(NAME, chat.id),
                 leave_address=str(chat.id),
             )
-        return Ignored("group-membership")
+        # Only an admin may add the bot to a group (to receive a unit's alerts there);
+        # the flows check who added it and leave otherwise.
+        return Event(
+            EventKind.JOINED,
+            NAME,
+            self.identity.pseudonym(NAME, adder.id),
+            str(chat.id),
+            adder.language_code,
+            text=chat.title,
+            in_group=True,
+            chat_key=self.identity.pseudonym(NAME, chat.id),
+        )
 
     def _message_event(self, message: Message, user_id: int, base: Event) -> Event:
         if message.text is not None:
@@ -353,7 +374,29 @@ class TelegramChannel:
                 await self.bot.leave_chat(int(address))
             elif kind == "msg":
                 await self.bot.send_message(
-                    int(address), payload["text"], reply_markup=_markup(payload)
+                    int(address),
+                    payload["text"],
+                    reply_markup=_markup(payload),
+                    parse_mode=ParseMode.HTML if payload.get("html") else None,
+                    protect_content=bool(payload.get("protect")),
+                )
+            elif kind == "pin":
+                await self.bot.send_location(
+                    int(address),
+                    latitude=payload["lat"],
+                    longitude=payload["lon"],
+                    protect_content=bool(payload.get("protect")),
+                )
+            elif kind == "file":
+                # Re-sent by file_id, never forwarded: a forward would show the citizen.
+                send = _FILE_SENDERS.get(payload["kind"], "send_document")
+                await getattr(self.bot, send)(
+                    int(address), payload["ref"], protect_content=bool(payload.get("protect"))
+                )
+            elif kind == "chart":
+                image = await asyncio.to_thread(Path(payload["path"]).read_bytes)
+                await self.bot.send_photo(
+                    int(address), image, caption=payload.get("caption"), protect_content=True
                 )
             else:
                 return SendResult("failed", error="unknown-payload")
@@ -372,6 +415,17 @@ class TelegramChannel:
         except (NetworkError, TelegramError) as exc:
             return SendResult("retry", error=type(exc).__name__[:64])
         return SendResult("ok")
+
+
+_FILE_SENDERS = {
+    "photo": "send_photo",
+    "video": "send_video",
+    "voice": "send_voice",
+    "audio": "send_audio",
+    "document": "send_document",
+    "video_note": "send_video_note",
+    "animation": "send_animation",
+}
 
 
 class _Retry(Exception):

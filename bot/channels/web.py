@@ -16,11 +16,12 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,8 +155,13 @@ class WebChannel:
         return replace(base, kind=EventKind.TEXT, text=text)
 
     async def send(self, address: str, payload: Payload) -> SendResult:
-        if payload.get("t") != "msg":
+        kind = payload.get("t")
+        if kind in ("pin", "file", "chart"):
+            payload = {"t": "msg", "text": _as_text(payload)}
+        elif kind != "msg":
             return SendResult("ok")  # button answers and group exits mean nothing here
+        elif payload.get("html"):
+            payload = {**payload, "text": _plain(payload["text"])}
         box = self._mailbox(address)
         box.seq += 1
         buttons = [
@@ -452,3 +458,21 @@ def _solves(nonce: str, answer: str, bits: int) -> bool:
         return False
     digest = hashlib.sha256(f"{nonce}:{answer}".encode()).digest()
     return int.from_bytes(digest, "big") >> (256 - bits) == 0 if bits else True
+
+
+_TAG = re.compile(r"</?(b|i|u|s|code|pre)>")
+
+
+def _plain(text: str) -> str:
+    """Officer cards are HTML for Telegram; the web page shows text (textContent)."""
+    return unescape(_TAG.sub("", text))
+
+
+def _as_text(payload: Payload) -> str:
+    """Pins, attachments and charts as text lines (the page has no media viewer)."""
+    if payload["t"] == "pin":
+        lat, lon = payload["lat"], payload["lon"]
+        return f"📍 {lat:.5f}, {lon:.5f} https://www.openstreetmap.org/?mlat={lat}&mlon={lon}"
+    if payload["t"] == "file":
+        return f"📎 {payload['kind']} #{payload['ref']}"
+    return f"📊 {payload.get('caption') or ''} ({Path(payload['path']).name})"

@@ -35,6 +35,15 @@ EXPECTED = {
     "sendMessage",
     "answerCallbackQuery",
     "leaveChat",
+    # Officer alerts: map pins, attachments re-sent by file_id, digest charts.
+    "sendLocation",
+    "sendPhoto",
+    "sendVideo",
+    "sendVoice",
+    "sendAudio",
+    "sendDocument",
+    "sendVideoNote",
+    "sendAnimation",
 }
 
 
@@ -168,6 +177,15 @@ class FakeBotAPI:
         if request.headers.get("content-type", "").startswith("application/json"):
             data = await request.json()
             return dict(data) if isinstance(data, dict) else {}
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form()  # uploads (digest charts): keep their size only
+            fields: dict[str, Any] = {}
+            for key, value in form.multi_items():
+                if isinstance(value, str):
+                    fields[key] = json.loads(value) if key in JSON_PARAMS else value
+                else:
+                    fields[key] = {"upload": value.filename, "size": len(await value.read())}
+            return fields
         body = (await request.body()).decode()
         params: dict[str, Any] = {}
         for key, value in parse_qsl(body, keep_blank_values=True):
@@ -200,7 +218,7 @@ class FakeBotAPI:
                 "can_read_all_group_messages": False,
                 "supports_inline_queries": False,
             }
-        if method == "sendMessage":
+        if method.startswith("send"):
             self.next_message_id += 1
             chat_id = int(params["chat_id"])
             return {

@@ -227,3 +227,22 @@ def reaction(citizen: Citizen) -> dict[str, Any]:
             "new_reaction": [{"type": "emoji", "emoji": "👍"}],
         }
     }
+
+
+def group_press(chat_id: int, user: Citizen, data: str) -> dict[str, Any]:
+    """A button pressed on a message in a group chat (e.g. a unit's alert)."""
+    return {
+        "callback_query": {
+            "id": str(next(_callback_ids)),
+            "from": user.user,
+            "chat_instance": "group",
+            "data": data,
+            "message": {
+                "message_id": 1,
+                "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "supergroup", "title": "Tổ công tác"},
+                "from": {"id": 123456789, "is_bot": True, "first_name": "Tipbot"},
+                "text": "alert",
+            },
+        }
+    }

@@ -1,0 +1,294 @@
+"""The officer workflow through the real pipeline: routing, alerts, every action and its
+effect on the citizen's side, the anonymous relay both ways, batching, web officers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from handlers.text import utf16_len
+from storage.office import Office
+from tests.fakes.botapi import FakeBotAPI
+from tests.fakes.updates import Citizen, added_to_group, group_press
+from tests.fakes.webclient import WebCitizen
+from tests.harness import Harness, make_settings
+from tests.officer_world import (
+    CODE,
+    command,
+    file_tip,
+    standard_world,
+    texts,
+    typed_tip,
+)
+
+
+async def audit(bot: Harness) -> list[dict]:
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        return await Office(conn).audit_entries(limit=500)
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def alerts_to(bot: Harness, who: Citizen, code: str) -> list:
+    assert bot.api is not None
+    await wait_for(lambda: any(code in c.text for c in bot.api.sent(who.user_id)))
+    await bot.settle()
+    return [c for c in bot.api.sent(who.user_id) if code in c.text]
+
+
+async def test_tip_is_routed_alerted_claimed_and_relayed_both_ways(bot: Harness) -> None:
+    world = await standard_world(bot)
+    minh, hoa, tuan = world["minh"], world["hoa"], world["tuan"]
+    lan = Citizen(1001, first_name="Lan", username="lan_hn")
+    code = await file_tip(bot, lan, text="Buôn bán ma túy <tối nay> & sáng mai ở ngõ 12.")
+
+    # The unit covering the ward is alerted; another ward's unit is not.
+    alert = (await alerts_to(bot, minh, code))[0]
+    assert "Tin báo mới" in alert.text and "Phường Hoàn Kiếm" in alert.text
+    assert "&lt;tối nay&gt; &amp; sáng mai" in alert.text  # escaped, sent as HTML
+    assert alert.params["parse_mode"] == "HTML"
+    assert str(alert.params["protect_content"]).lower() == "true"
+    for secret in ("1001", "Lan", "lan_hn"):
+        assert secret not in alert.text
+    assert not [c for c in bot.api.sent(hoa.user_id) if code in c.text]  # type: ignore[union-attr]
+
+    # Claim: the officer is told, the citizen gets a generic update.
+    lan_mark = len(bot.api.sent(lan.user_id))  # type: ignore[union-attr]
+    replies = await bot.press(minh, "Nhận xử lý")
+    assert "Bạn đã nhận xử lý" in texts(replies)
+    update = bot.api.sent(lan.user_id)[lan_mark:]  # type: ignore[union-attr]
+    assert len(update) == 1 and code in update[0].text and "Đang xác minh" in update[0].text
+    assert "Minh" not in update[0].text
+
+    # Ask the tipster (button, then typed question): relayed, signed only generically.
+    await bot.press(minh, "Hỏi người báo tin")
+    await bot.say(minh, minh.text("Nhóm người đó thường đi xe gì?"))
+    question = bot.api.sent(lan.user_id)[-1]  # type: ignore[union-attr]
+    assert "Cán bộ tiếp nhận hỏi" in question.text and "đi xe gì" in question.text
+    assert "Minh" not in question.text and "minh_cs" not in question.text
+
+    # The citizen answers; it lands with the claiming officer.
+    await bot.press(lan, "Trả lời")
+    replies = await bot.say(lan, lan.text("Xe máy màu đỏ, biển 29."))
+    assert "Đã gửi câu trả lời" in texts(replies)
+    answer = bot.api.sent(minh.user_id)[-1]  # type: ignore[union-attr]
+    assert "trả lời" in answer.text and "Xe máy màu đỏ" in answer.text
+    assert "1001" not in answer.text and "Lan" not in answer.text
+
+    # An internal note never reaches the citizen.
+    lan_mark = len(bot.api.sent(lan.user_id))  # type: ignore[union-attr]
+    assert "Đã lưu ghi chú" in await command(bot, minh, f"/note {code} Đã xác minh camera ngõ 12")
+    assert len(bot.api.sent(lan.user_id)) == lan_mark  # type: ignore[union-attr]
+
+    # Status by buttons: the citizen is told, in their words.
+    await bot.say(minh, minh.text(f"/tip {code}"))
+    await bot.press(minh, "Trạng thái")
+    await bot.press(minh, "Đã xử lý")
+    assert "Đã xử lý" in bot.api.sent(lan.user_id)[-1].text  # type: ignore[union-attr]
+
+    # The thread holds question, answer and note, in order.
+    thread = await command(bot, minh, f"/thread {code}")
+    assert thread.index("đi xe gì") < thread.index("Xe máy màu đỏ") < thread.index("camera")
+
+    entries = await audit(bot)
+    actions = {e["action"] for e in entries if e["outcome"] == "ok"}
+    assert {"claim", "ask", "note", "status.resolved", "thread", "join"} <= actions
+    assert tuan  # supervisors exist in this world; escalation tests use them
+
+
+async def test_lists_search_and_transfer(bot: Harness) -> None:
+    world = await standard_world(bot)
+    minh, hoa = world["minh"], world["hoa"]
+    code = await file_tip(bot, Citizen(1002))
+    assert code in await command(bot, minh, "/tips")
+    assert code in await command(bot, minh, "/find hoan kiem")
+    assert code in await command(bot, minh, "/find drugs")
+    assert code in await command(bot, minh, f"/find {code}")
+    assert "Không tìm thấy" in await command(bot, minh, "/find 2001-01-01")
+    assert "chưa nhận" in await command(bot, minh, "/mine")
+    await command(bot, minh, f"/claim {code}")
+    assert code in await command(bot, minh, "/mine")
+
+    # Transfer to unit 2: Hoa is alerted and can act; Minh no longer sees it.
+    await bot.say(minh, minh.text(f"/transfer {code}"))
+    await bot.press(minh, "Ba Đình")
+    await alerts_to(bot, hoa, code)
+    assert "Không tìm thấy" in await command(bot, minh, f"/tip {code}")
+    assert "Bạn đã nhận xử lý" in await command(bot, hoa, f"/claim {code}")
+
+
+async def test_tip_without_ward_goes_to_the_city_unit_with_pin_and_photo(
+    bot: Harness,
+) -> None:
+    admin = Citizen(9001, first_name="Admin")
+    from tests.officer_world import bootstrap_admin, invite
+
+    await bootstrap_admin(bot, admin)
+    await command(bot, admin, "/newunit Công an phường Hoàn Kiếm")
+    await command(bot, admin, "/unitwards 1 Hoàn Kiếm")
+    await command(bot, admin, "/newunit --city Công an thành phố")
+    city_officer = Citizen(9401, first_name="Trang")
+    await invite(bot, admin, "officer", 2, city_officer)
+
+    an = Citizen(1003)
+    updates = typed_tip(an, ward=None, send=False)
+    for update in updates[:-2]:  # up to the description
+        await bot.say(an, update)
+    await bot.say(an, an.photo(caption="Ảnh chụp"))
+    await bot.say(an, an.text("Xong, tiếp tục"))
+    await bot.say(an, an.text("Ẩn danh"))
+    replies = await bot.say(an, an.text("Gửi tin báo"))
+    code = CODE.search(replies[-1].text).group(0)  # type: ignore[union-attr]
+
+    await alerts_to(bot, city_officer, code)
+    pins = bot.api.sent(city_officer.user_id, "sendLocation")  # type: ignore[union-attr]
+    photos = bot.api.sent(city_officer.user_id, "sendPhoto")  # type: ignore[union-attr]
+    assert pins and float(pins[0].params["latitude"]) == 21.0285
+    assert photos and photos[0].params["photo"] == "photo-1003-0"  # re-sent by file_id
+    assert str(photos[0].params["protect_content"]).lower() == "true"
+    assert not [c for c in bot.api.calls if c.method == "forwardMessage"]  # type: ignore[union-attr]
+
+
+async def test_long_description_is_escaped_then_split_to_fit(bot: Harness) -> None:
+    world = await standard_world(bot)
+    minh = world["minh"]
+    long = ("Kẻ gian <b>đập</b> & phá " * 150).strip()  # ≈3,700 chars → >4,096 escaped
+    code = await file_tip(bot, Citizen(1004), text=long)
+    parts = await alerts_to(bot, minh, code)
+    alert_parts = [
+        c
+        for c in bot.api.sent(minh.user_id)  # type: ignore[union-attr]
+        if c.params.get("parse_mode") == "HTML" and "đập" in c.text
+    ]
+    assert parts and len(alert_parts) >= 2
+    assert all(utf16_len(c.text) <= 4096 for c in alert_parts)
+    joined = "".join(c.text for c in alert_parts)
+    assert "<b>đập</b>" not in joined and joined.count("&lt;b&gt;đập&lt;/b&gt;") == 150
+    for part in alert_parts:  # no entity cut in half
+        assert not part.text.rstrip().endswith(("&", "&l", "&lt", "&am", "&amp"))
+
+
+async def test_contact_details_only_for_the_handling_unit(bot: Harness) -> None:
+    world = await standard_world(bot)
+    minh, admin = world["minh"], world["admin"]
+    lan = Citizen(1005, phone="+84912345678")
+    code = await file_tip(bot, lan, contact=True)
+    alert = (await alerts_to(bot, minh, code))[0]
+    assert "0912345678" in alert.text or "+84912345678" in alert.text
+    # The city-level unit can read the tip, but is not the handling unit.
+    city = Citizen(9501, first_name="Khoa")
+    from tests.officer_world import invite
+
+    await invite(bot, admin, "officer", 3, city)
+    view = await command(bot, city, f"/tip {code}")
+    assert code in view and "912345678" not in view
+
+
+async def test_burst_of_100_tips_is_batched_for_the_unit_group(api: FakeBotAPI, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bot = Harness(api, make_settings(tmp_path, api, alerts_per_minute_per_destination=20))
+    await bot.start()
+    try:
+        world = await standard_world(bot)
+        admin = world["admin"]
+        group_id = -100777
+        # The admin adds the bot to the unit's group and binds it to unit 1.
+        await bot.send(added_to_group(group_id, admin))
+        assert not api.sent(method="leaveChat")
+        await bot.press(admin, "Công an phường Hoàn Kiếm")
+        assert "#1" in api.sent(admin.user_id)[-1].text
+
+        citizens = [Citizen(20_000 + i) for i in range(100)]
+        sequences = [typed_tip(c) for c in citizens]
+        for step in range(len(sequences[0])):  # everyone, interleaved: a burst
+            for sequence in sequences:
+                api.push(sequence[step])
+        await bot.settle(timeout=120)
+        codes = set()
+        for c in citizens:
+            match = CODE.search(api.sent(c.user_id)[-1].text)
+            assert match
+            codes.add(match.group(0))
+        assert len(codes) == 100
+
+        def seen() -> set[str]:
+            return {m for c in api.sent(group_id) for m in CODE.findall(c.text)}
+
+        await wait_for(lambda: seen() >= codes, timeout=30)
+        group_messages = [
+            c for c in api.calls if c.chat_id == group_id and c.method.startswith("send")
+        ]
+        assert len(group_messages) <= 20, len(group_messages)  # well within one minute
+        assert any("tin báo mới tại Phường Hoàn Kiếm" in c.text for c in group_messages)
+        assert all(utf16_len(c.text) <= 4096 for c in group_messages)
+
+        # A non-officer pressing a button in the group gets "not allowed", nothing changes.
+        stranger = Citizen(30_001)
+        some = sorted(codes)[0]
+        calls = await bot.send(group_press(group_id, stranger, f"1|-|oc|{some}"))
+        answers = [c for c in calls if c.method == "answerCallbackQuery"]
+        assert answers and "không có quyền" in answers[0].params.get("text", "")
+        assert not [c for c in calls if c.method == "sendMessage"]
+        # An officer pressing it is authorised as themselves; the answer is private.
+        minh = world["minh"]
+        calls = await bot.send(group_press(group_id, minh, f"1|-|oc|{some}"))
+        assert any("Bạn đã nhận xử lý" in c.text for c in calls if c.chat_id == minh.user_id)
+        assert not [c for c in calls if c.chat_id == group_id and c.method == "sendMessage"]
+    finally:
+        await bot.stop()
+
+
+async def test_group_added_by_a_non_admin_is_left(bot: Harness) -> None:
+    await standard_world(bot)
+    calls = await bot.send(added_to_group(-100555, Citizen(1006)))
+    assert [c for c in calls if c.method == "leaveChat"]
+
+
+async def test_officer_on_the_web_chat_gets_alerts_and_acts(api: FakeBotAPI, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.web_url
+    web = WebCitizen(bot.app.web_url)
+    try:
+        world = await standard_world(bot)
+        admin = world["admin"]
+        text = await command(bot, admin, "/invite officer 1 Web")
+        invite_code = text.split("/join ")[1].split()[0]
+        await web.open()
+        await web.fetch()
+        await web.say(f"/join {invite_code}")
+        await bot.settle()
+        assert any("Chào mừng" in m["text"] for m in await web.fetch())
+
+        code = await file_tip(bot, Citizen(1007), text="Đánh bạc ở quán nước <số 5>.")
+        alert = None
+        for _ in range(100):
+            for message in await web.fetch():
+                if code in message["text"]:
+                    alert = message
+            if alert:
+                break
+            await asyncio.sleep(0.1)
+        assert alert is not None
+        assert "<số 5>" in alert["text"] and "<b>" not in alert["text"]  # plain on the web
+        claim = next(b for row in alert["buttons"] for b in row if "Nhận" in b["label"])
+        await web.choose(claim["data"])
+        await bot.settle()
+        assert any("Bạn đã nhận xử lý" in m["text"] for m in await web.fetch())
+    finally:
+        await web.close()
+        await bot.stop()
+
+
+def test_callback_data_of_officer_buttons_fits_64_bytes() -> None:
+    from handlers.callbacks import Action, Callback
+
+    raw = Callback(Action.STATUS_SET, "ABCD-EFGH.in_progress").encode()
+    assert len(raw.encode()) <= 64
+    assert json.dumps(raw)
