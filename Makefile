@@ -1,5 +1,5 @@
 # Everyday commands. Each works on a fresh clone (the scripts create .venv).
-.PHONY: run test lint fmt bench tips migrate clean
+.PHONY: run test lint fmt bench sample-digest tips audit migrate clean
 
 run:            ## run the service (web chat; Telegram when TELEGRAM_BOT_TOKEN is set)
 	./scripts/run
@@ -15,6 +15,12 @@ fmt:
 
 bench:          ## pipeline vs bare python-telegram-bot; prints ratio=
 	.venv/bin/python bench/intake.py
+
+sample-digest:  ## a digest from 1,000 sample tips -> docs/samples/
+	.venv/bin/python bench/sample_digest.py
+
+audit:          ## the latest staff actions (allowed and denied)
+	.venv/bin/tipbot audit
 
 tips:           ## list stored tips (no contact details)
 	.venv/bin/tipbot tips

@@ -32,6 +32,29 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--role", choices=["officer", "admin"], default="officer")
     disable = staff_sub.add_parser("disable", help="deactivate an account at once")
     disable.add_argument("username")
+
+    invite = sub.add_parser(
+        "invite", help="print a one-time code; the person sends /join CODE to the bot"
+    )
+    invite.add_argument("--role", choices=["admin", "officer", "supervisor"], required=True)
+    invite.add_argument("--unit", type=int, help="unit id (officers and supervisors)")
+    invite.add_argument("--name", help="a short label for the new account")
+    invite.add_argument("--staff", help="link a chat to this existing (web sign-in) account")
+    unit = sub.add_parser("unit", help="manage police units")
+    unit_sub = unit.add_subparsers(dest="unit_command", required=True)
+    unit_add = unit_sub.add_parser("add", help="create a unit")
+    unit_add.add_argument("name")
+    unit_add.add_argument("--city", action="store_true", help="city level: sees every tip")
+    unit_add.add_argument("--parent", type=int)
+    unit_add.add_argument("--wards", default="", help='ward names, ";"-separated')
+    unit_add.add_argument("--categories", default="", help="category ids, comma-separated")
+    unit_sub.add_parser("list", help="list units")
+    dig = sub.add_parser("digest", help="print a digest and write its chart (sends nothing)")
+    dig.add_argument("--kind", choices=["daily", "weekly"], default="daily")
+    dig.add_argument("--day", help="first day of the period, YYYY-MM-DD (default: last)")
+    dig.add_argument("--unit", type=int, help="unit id (default: city-wide)")
+    audit = sub.add_parser("audit", help="print the latest audit log entries")
+    audit.add_argument("--limit", type=int, default=50)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -48,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_list_tips(settings, args.limit))
     if args.command == "staff":
         return asyncio.run(_staff(settings, args))
+    if args.command in ("invite", "unit", "digest", "audit"):
+        from bot import admin_cli
+
+        return asyncio.run(admin_cli.run(settings, args))
     return 2
 
 

@@ -252,35 +252,65 @@ class OfficeWork:
         unit_id: int | None,
         name: str,
         now: datetime,
-        locale: str = "vi",
     ) -> list[Item]:
-        rows = await office.digest_rows(unit_id, start, end)
-        open_count, overdue = await office.open_counts(unit_id, now)
-        stats = digest.compute(rows, open_count, overdue)
-        text = digest.render(
-            stats,
+        text, path = await build_digest(
+            office,
             catalog=self.catalog,
-            locale=locale,
             places=self.places,
             kind=kind,
-            first_day=start.date(),
-            scope=name,
+            start=start,
+            end=end,
+            unit_id=unit_id,
+            name=name,
+            now=now,
+            charts_dir=self.charts_dir,
         )
-        path = self.charts_dir / f"{kind}-{start.date().isoformat()}-{unit_id or 'city'}.png"
-        await asyncio.to_thread(
-            charts.draw,
-            stats,
-            path,
-            catalog=self.catalog,
-            locale=locale,
-            places=self.places,
-            # The chart font has no emoji: title it with the words only.
-            title=text.splitlines()[0].lstrip("📊 "),
-        )
+        title = text.splitlines()[0]
         return [
             Reply.of(Msg("officer.plain", {"text": text})),
-            Chart(str(path), Msg("digest.chart.caption", {"title": text.splitlines()[0]})),
+            Chart(str(path), Msg("digest.chart.caption", {"title": title})),
         ]
+
+
+async def build_digest(
+    office: Office,
+    *,
+    catalog: Catalog,
+    places: Gazetteer,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    unit_id: int | None,
+    name: str,
+    now: datetime,
+    charts_dir: Path,
+    locale: str = "vi",
+) -> tuple[str, Path]:
+    """A digest's text and its chart file (also used by `tipbot digest`)."""
+    rows = await office.digest_rows(unit_id, start, end)
+    open_count, overdue = await office.open_counts(unit_id, now)
+    stats = digest.compute(rows, open_count, overdue)
+    text = digest.render(
+        stats,
+        catalog=catalog,
+        locale=locale,
+        places=places,
+        kind=kind,
+        first_day=start.date(),
+        scope=name,
+    )
+    path = charts_dir / f"{kind}-{start.date().isoformat()}-{unit_id or 'city'}.png"
+    await asyncio.to_thread(
+        charts.draw,
+        stats,
+        path,
+        catalog=catalog,
+        locale=locale,
+        places=places,
+        # The chart font has no emoji: title it with the words only.
+        title=text.splitlines()[0].lstrip("📊 "),
+    )
+    return text, path
 
 
 def _dest(recipient: Recipient) -> str:

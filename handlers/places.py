@@ -39,6 +39,9 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self._places)
 
+    def all(self) -> list[Place]:
+        return list(self._places)
+
     def get(self, code: int) -> Place | None:
         return self._by_code.get(code)
 

@@ -252,6 +252,11 @@ class Office:
         )
         return await self.actor(channel, user_key)
 
+    async def staff_id(self, username: str) -> str | None:
+        result = await self.conn.execute(select(staff.c.id).where(staff.c.username == username))
+        found: str | None = result.scalar_one_or_none()
+        return found
+
     async def staff_list(self) -> list[tuple[str, str, bool, list[str]]]:
         """(username, role, active, ["unit:role", …]) for every account."""
         rows = (

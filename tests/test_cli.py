@@ -68,3 +68,33 @@ def test_prod_refuses_a_placeholder_secret(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode != 0 and "TIPBOT_SECRET_KEY" in result.stderr
+
+
+async def test_bootstrap_units_and_first_admin_from_the_cli(bot: Harness, tmp_path: Path) -> None:
+    await bot.stop()
+    made = tipbot("unit", "add", "Công an phường Hoàn Kiếm", "--wards", "Hoàn Kiếm", cwd=tmp_path)
+    assert made.returncode == 0 and "unit 1" in made.stdout, made.stderr
+    assert tipbot("unit", "add", "X", "--wards", "Nowhere at all", cwd=tmp_path).returncode == 2
+    assert tipbot("invite", "--role", "officer", cwd=tmp_path).returncode == 2  # needs --unit
+    admin_invite = tipbot("invite", "--role", "admin", "--name", "Chief", cwd=tmp_path)
+    assert admin_invite.returncode == 0, admin_invite.stderr
+    code = admin_invite.stdout.split("/join ")[1].split()[0]
+
+    # The printed code makes its user an admin, once.
+    await bot.start()
+    chief, other = Citizen(8101), Citizen(8102)
+    assert "quản trị" in (await bot.say(chief, chief.text(f"/join {code}")))[-1].text
+    assert "không hợp lệ" in (await bot.say(other, other.text(f"/join {code}")))[-1].text
+    assert "Hoàn Kiếm" in (await bot.say(chief, chief.text("/units")))[-1].text
+    await bot.stop()
+
+    digest = tipbot("digest", "--day", "2026-11-26", cwd=tmp_path)
+    assert digest.returncode == 0, digest.stderr
+    assert (
+        "Báo cáo ngày 26/11/2026" in digest.stdout
+        and "Tổng số tin báo nhận được: 0" in digest.stdout
+    )
+    chart = Path(digest.stdout.split("chart: ")[1].strip())
+    assert (tmp_path / chart if not chart.is_absolute() else chart).exists()
+    audit = tipbot("audit", cwd=tmp_path)
+    assert "cli.invite" in audit.stdout and "join" in audit.stdout and "denied" in audit.stdout

@@ -1,0 +1,155 @@
+"""`tipbot invite | unit | digest | audit`: bootstrapping and inspection from a shell
+(the first admin comes from here; everything else can then be done in the chat)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.officework import build_digest
+from bot.settings import Settings
+from handlers import digest, taxonomy
+from handlers.events import Msg
+from handlers.i18n import Catalog
+from handlers.places import gazetteer
+from handlers.text import fold
+from storage.db import Database
+from storage.migrate import upgrade_async
+from storage.office import Office
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    await upgrade_async(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url)
+    now = Clock().now()
+    try:
+        if args.command == "invite":
+            return await _invite(db, args, settings, now)
+        if args.command == "unit":
+            return await _unit(db, args, settings, now)
+        if args.command == "digest":
+            return await _digest(db, args, settings, now)
+        async with db.read() as conn:
+            entries = await Office(conn).audit_entries(args.limit)
+        for e in reversed(entries):
+            who = e["staff_id"] or f"~{(e['actor_key'] or '')[:8]}"
+            print(
+                f"{e['at'].astimezone(VIETNAM):%Y-%m-%d %H:%M:%S} {e['outcome']:<6} "
+                f"{e['action']:<18} {who:<34} {e['target'] or ''}"
+            )
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def _invite(db: Database, args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    if args.role != "admin" and args.unit is None:
+        print("officers and supervisors need --unit", file=sys.stderr)
+        return 2
+    async with db.write() as conn:
+        office = Office(conn)
+        if args.unit is not None and not await office.unit_exists(args.unit):
+            print(f"no unit {args.unit}", file=sys.stderr)
+            return 2
+        staff_id = None
+        if args.staff:
+            staff_id = await office.staff_id(args.staff)
+            if staff_id is None:
+                print(f"no account {args.staff}", file=sys.stderr)
+                return 2
+        label = "".join(
+            ch for ch in fold(args.name or "").replace(" ", "-") if ch.isalnum() or ch == "-"
+        )
+        code = await office.create_invite(
+            role=args.role,
+            unit_id=args.unit,
+            name=label[:40] or None,
+            staff_id=staff_id,
+            created_by=None,
+            now=now,
+            ttl=timedelta(days=settings.invite_ttl_days),
+        )
+        await office.audit(now, "cli.invite", "ok", target=args.role)
+    print(f"Invite code: {code}")
+    print(f"Send the bot, from the chat to link: /join {code}")
+    print(f"(one use, expires in {settings.invite_ttl_days} days)")
+    return 0
+
+
+async def _unit(db: Database, args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    places = gazetteer(settings.default_province)
+    async with db.write() as conn:
+        office = Office(conn)
+        if args.unit_command == "list":
+            for u in await office.list_units():
+                flags = " [city]" if u.city_level else ""
+                parent = f" parent={u.parent_id}" if u.parent_id else ""
+                print(f"{u.id:>4} {u.name}{flags}{parent}{' [group]' if u.has_group else ''}")
+            return 0
+        wards = []
+        for query in filter(None, (q.strip() for q in args.wards.split(";"))):
+            found = [p for p in places.search(query, limit=1) if fold(p.name).endswith(fold(query))]
+            if not found:
+                print(f"no ward matches {query!r}", file=sys.stderr)
+                return 2
+            wards.append(found[0].code)
+        categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+        unknown = [c for c in categories if c not in taxonomy.BY_ID]
+        if unknown:
+            print(f"unknown categories: {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        unit_id = await office.add_unit(
+            args.name,
+            parent_id=args.parent,
+            city_level=args.city,
+            wards=wards,
+            categories=categories,
+            now=now,
+        )
+        await office.audit(now, "cli.unit.add", "ok", target=str(unit_id))
+    print(f"unit {unit_id}: {args.name} ({len(wards)} wards)")
+    return 0
+
+
+async def _digest(db: Database, args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    places = gazetteer(settings.default_province)
+    catalog = Catalog(fallback=settings.default_locale)
+    if args.day:
+        first = datetime.strptime(args.day, "%Y-%m-%d").date()
+    else:
+        found = digest.period_of(
+            args.kind, now.astimezone(VIETNAM), settings.digest_hour, settings.digest_weekday
+        )
+        assert found is not None
+        first = found
+    start = datetime.combine(first, time(), VIETNAM)
+    end = start + timedelta(days=1 if args.kind == "daily" else 7)
+    async with db.read() as conn:
+        office = Office(conn)
+        name = catalog.text("vi", Msg("digest.city", {"city": places.province_name}))
+        if args.unit is not None:
+            units = {u.id: u.name for u in await office.list_units()}
+            if args.unit not in units:
+                print(f"no unit {args.unit}", file=sys.stderr)
+                return 2
+            name = units[args.unit]
+        text, path = await build_digest(
+            office,
+            catalog=catalog,
+            places=places,
+            kind=args.kind,
+            start=start,
+            end=end,
+            unit_id=args.unit,
+            name=name,
+            now=now,
+            charts_dir=settings.data_dir / "digests",
+        )
+    print(text)
+    print(f"chart: {path}")
+    return 0
