@@ -327,7 +327,9 @@ async def _officer_command(
     conv: Conversation, actor: Actor, name: str, args: str, ctx: FlowContext
 ) -> list[Outgoing]:
     office = ctx.office
-    await office.audit(ctx.now, f"cmd.{name}", "ok", staff_id=actor.id, target=args[:64] or None)
+    # The audit keeps what was asked for (a code, a search), never a question or note.
+    target = args.split(maxsplit=1)[0][:64] if args.strip() else None
+    await office.audit(ctx.now, f"cmd.{name}", "ok", staff_id=actor.id, target=target)
     if name == "tips":
         lines = await office.search(actor.id, open_only=True)
         return [tip_lines(lines, ctx.places, "officer.none_open")]

@@ -4,6 +4,7 @@ invite codes, and citizens who file tips by typing (so many can be fed at once).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 from typing import Any
@@ -103,7 +104,21 @@ async def file_tip(bot: Harness, who: Citizen, **kwargs: Any) -> str:
         calls = await bot.say(who, update)
     match = CODE.search(calls[-1].text if calls else "")
     assert match, calls[-1].text if calls else "no reply"
+    await alerts_settled(bot)
     return match.group(0)
+
+
+async def alerts_settled(bot: Harness) -> None:
+    """Wait until the alert worker has handled every queued alert and it is sent."""
+    assert bot.app is not None
+    for _ in range(400):
+        async with bot.app.db.read() as conn:
+            waiting = await Office(conn).pending_alerts()
+        if not waiting:
+            await bot.settle()
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("alerts were not sent")
 
 
 def texts(calls: list[Call]) -> str:

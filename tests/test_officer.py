@@ -100,6 +100,8 @@ async def test_tip_is_routed_alerted_claimed_and_relayed_both_ways(bot: Harness)
     entries = await audit(bot)
     actions = {e["action"] for e in entries if e["outcome"] == "ok"}
     assert {"claim", "ask", "note", "status.resolved", "thread", "join"} <= actions
+    # The audit says who did what to which tip, never what was written.
+    assert not any("camera" in (e["target"] or "") for e in entries)
     assert tuan  # supervisors exist in this world; escalation tests use them
 
 
