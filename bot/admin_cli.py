@@ -14,8 +14,8 @@ from bot.settings import Settings
 from handlers import digest, taxonomy
 from handlers.events import Msg
 from handlers.i18n import Catalog
+from handlers.officer import account_label
 from handlers.places import gazetteer
-from handlers.text import fold
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.office import Office
@@ -62,13 +62,10 @@ async def _invite(db: Database, args: argparse.Namespace, settings: Settings, no
             if staff_id is None:
                 print(f"no account {args.staff}", file=sys.stderr)
                 return 2
-        label = "".join(
-            ch for ch in fold(args.name or "").replace(" ", "-") if ch.isalnum() or ch == "-"
-        )
         code = await office.create_invite(
             role=args.role,
             unit_id=args.unit,
-            name=label[:40] or None,
+            name=account_label(args.name or ""),
             staff_id=staff_id,
             created_by=None,
             now=now,
@@ -93,11 +90,11 @@ async def _unit(db: Database, args: argparse.Namespace, settings: Settings, now:
             return 0
         wards = []
         for query in filter(None, (q.strip() for q in args.wards.split(";"))):
-            found = [p for p in places.search(query, limit=1) if fold(p.name).endswith(fold(query))]
-            if not found:
+            place = places.named(query)
+            if place is None:
                 print(f"no ward matches {query!r}", file=sys.stderr)
                 return 2
-            wards.append(found[0].code)
+            wards.append(place.code)
         categories = [c.strip() for c in args.categories.split(",") if c.strip()]
         unknown = [c for c in categories if c not in taxonomy.BY_ID]
         if unknown:

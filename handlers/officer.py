@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from handlers import receipts, taxonomy
+from handlers import callbacks, receipts, taxonomy
 from handlers.callbacks import Action, Callback
 from handlers.context import FlowContext
 from handlers.conversation import Conversation, Draft, State
@@ -66,6 +66,12 @@ def local_time(moment: datetime) -> str:
 
 def _cb(action: Action, arg: str = "") -> str:
     return Callback(action, arg).encode()
+
+
+def account_label(name: str) -> str | None:
+    """A short ASCII label for a new account ("Nguyễn Minh" → "nguyen-minh")."""
+    label = "".join(ch for ch in fold(name).replace(" ", "-") if ch.isalnum() or ch == "-")
+    return label[:40] or None
 
 
 def _not_found() -> Reply:
@@ -610,8 +616,6 @@ async def _own_chat(actor: Actor, event: Event, ctx: FlowContext) -> Recipient |
 
 
 def _parse_officer(raw: str | None) -> Callback | None:
-    from handlers import callbacks
-
     cb = callbacks.parse(raw)
     return cb if cb is not None and cb.action in OFFICER_ACTIONS else None
 
@@ -696,15 +700,12 @@ async def _admin(actor: Actor, name: str, args: str, ctx: FlowContext) -> list[O
             return [Reply.of(Msg("admin.usage.unitwards"))]
         found: list[Place] = []
         missing: list[str] = []
-        for query in " ".join(words[1:]).split(";"):
-            if not query.strip():
-                continue
-            matches = ctx.places.search(query, limit=1)
-            exact = [p for p in matches if fold(p.name).endswith(fold(query))]
-            if exact:
-                found.append(exact[0])
+        for query in filter(None, (q.strip() for q in " ".join(words[1:]).split(";"))):
+            place = ctx.places.named(query)
+            if place is not None:
+                found.append(place)
             else:
-                missing.append(query.strip())
+                missing.append(query)
         await office.set_unit_scope(int(words[0]), wards=[p.code for p in found])
         names = ", ".join(p.name for p in found) or "-"
         return [
@@ -736,11 +737,10 @@ async def _admin(actor: Actor, name: str, args: str, ctx: FlowContext) -> list[O
                 return [Reply.of(Msg("admin.usage.invite"))]
         else:
             return [Reply.of(Msg("admin.usage.invite"))]
-        label = "".join(ch for ch in fold(who).replace(" ", "-") if ch.isalnum() or ch == "-")
         code = await office.create_invite(
             role=role,
             unit_id=target_unit,
-            name=label[:40] or None,
+            name=account_label(who),
             staff_id=None,
             created_by=actor.id,
             now=ctx.now,

@@ -45,6 +45,14 @@ class Gazetteer:
     def get(self, code: int) -> Place | None:
         return self._by_code.get(code)
 
+    def named(self, query: str) -> Place | None:
+        """The place a typed name designates ("Hoàn Kiếm", "phuong hoan kiem"), if one
+        matches it whole; used where a guess would be wrong (admin unit coverage)."""
+        for place in self.search(query, limit=1):
+            if fold(place.name).endswith(fold(query)):
+                return place
+        return None
+
     def search(self, query: str, limit: int = 8) -> list[Place]:
         """Find places whose name contains the query, or that the query mentions."""
         q = _bare(fold(query))

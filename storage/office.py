@@ -131,6 +131,17 @@ _LINE = (
 )
 
 
+# What an officer's card shows (contact details are added per query, on conditions).
+_VIEW = tuple(
+    getattr(tips.c, name)
+    for name in (
+        "id", "code", "category_group", "category", "urgent", "ward_code", "address_text",
+        "latitude", "longitude", "location_label", "occurred", "occurred_text",
+        "description", "channel", "status", "created_at", "claimed_by",
+    )
+)  # fmt: skip
+
+
 class Office:
     """Officer-workflow queries bound to one connection (the caller's transaction)."""
 
@@ -440,27 +451,24 @@ class Office:
 
     # ---- reading tips ------------------------------------------------------------------
 
+    async def _attachments(self, tip_id: str) -> list[AttachmentRef]:
+        files = await self.conn.execute(
+            select(
+                attachments.c.kind,
+                attachments.c.channel,
+                attachments.c.file_ref,
+                attachments.c.too_large,
+            )
+            .where(attachments.c.tip_id == tip_id)
+            .order_by(attachments.c.position)
+        )
+        return [AttachmentRef.model_validate(f._asdict()) for f in files]
+
     async def tip_view(self, staff_id: str, code: str) -> TipView | None:
         row = (
             await self.conn.execute(
                 select(
-                    tips.c.id,
-                    tips.c.code,
-                    tips.c.category_group,
-                    tips.c.category,
-                    tips.c.urgent,
-                    tips.c.ward_code,
-                    tips.c.address_text,
-                    tips.c.latitude,
-                    tips.c.longitude,
-                    tips.c.location_label,
-                    tips.c.occurred,
-                    tips.c.occurred_text,
-                    tips.c.description,
-                    tips.c.channel,
-                    tips.c.status,
-                    tips.c.created_at,
-                    tips.c.claimed_by,
+                    *_VIEW,
                     (tips.c.claimed_by == staff_id).label("claimed_by_me"),
                     # Contact details only for the handling unit, decided in the same query.
                     case((_handles(staff_id), tips.c.contact_phone), else_=None).label(
@@ -480,17 +488,7 @@ class Office:
             .order_by(units.c.id)
         )
         values["units"] = list(names.scalars())
-        files = await self.conn.execute(
-            select(
-                attachments.c.kind,
-                attachments.c.channel,
-                attachments.c.file_ref,
-                attachments.c.too_large,
-            )
-            .where(attachments.c.tip_id == row.id)
-            .order_by(attachments.c.position)
-        )
-        values["attachments"] = [AttachmentRef.model_validate(f._asdict()) for f in files]
+        values["attachments"] = await self._attachments(row.id)
         return TipView.model_validate(values)
 
     async def search(
@@ -892,45 +890,14 @@ class Office:
         """The card a unit's alert shows. Contact details only when the destination is
         the unit handling the tip (never for escalations or the city-level triage)."""
         row = (
-            await self.conn.execute(
-                select(
-                    tips.c.id,
-                    tips.c.code,
-                    tips.c.category_group,
-                    tips.c.category,
-                    tips.c.urgent,
-                    tips.c.ward_code,
-                    tips.c.address_text,
-                    tips.c.latitude,
-                    tips.c.longitude,
-                    tips.c.location_label,
-                    tips.c.occurred,
-                    tips.c.occurred_text,
-                    tips.c.description,
-                    tips.c.contact_phone,
-                    tips.c.channel,
-                    tips.c.status,
-                    tips.c.created_at,
-                    tips.c.claimed_by,
-                ).where(tips.c.id == tip_id)
-            )
+            await self.conn.execute(select(*_VIEW, tips.c.contact_phone).where(tips.c.id == tip_id))
         ).first()
         if row is None:
             return None
         values = row._asdict()
         if not with_contact:
             values["contact_phone"] = None
-        files = await self.conn.execute(
-            select(
-                attachments.c.kind,
-                attachments.c.channel,
-                attachments.c.file_ref,
-                attachments.c.too_large,
-            )
-            .where(attachments.c.tip_id == tip_id)
-            .order_by(attachments.c.position)
-        )
-        values["attachments"] = [AttachmentRef.model_validate(f._asdict()) for f in files]
+        values["attachments"] = await self._attachments(tip_id)
         return TipView.model_validate(values)
 
     async def digest_rows(
