@@ -21,7 +21,7 @@ from bot.aio import cancelling
 from bot.clock import Clock
 from bot.pipeline import Pipeline
 from handlers import digest, officer
-from handlers.events import Chart, Deliver, Item, Msg, Outgoing, Reply
+from handlers.events import Chart, Item, Msg, Outgoing, Reply
 from handlers.i18n import Catalog
 from handlers.places import Gazetteer
 from storage import outbox
@@ -117,7 +117,11 @@ class OfficeWork:
                 cost = 0
                 if len(alerts) <= self.settings.batch_over and not half_used:
                     for alert in alerts:
-                        view = await office.alert_view(alert.tip_id, with_contact=True)
+                        # Contact details go to the handling unit's alert, never with
+                        # an escalation to the city level.
+                        view = await office.alert_view(
+                            alert.tip_id, with_contact=alert.kind != "escalated"
+                        )
                         if view is None:
                             done.append(alert.id)
                             continue
@@ -189,7 +193,7 @@ class OfficeWork:
                     if view is not None:
                         items = officer.card(view, self.places, title="officer.card.escalated")
                         for to in targets:
-                            rows += self.pipeline.render_for(to, [Deliver(to, tuple(items))])
+                            rows += self.pipeline.render_for(to, list(items))
                 await office.escalated(tip.id, level, now + delay if level < 2 else None)
                 await office.audit(now, f"escalate.{level}", "ok", tip_id=tip.id, target=tip.code)
             await outbox.enqueue(conn, rows, now)
@@ -236,7 +240,7 @@ class OfficeWork:
                         continue
                     items = await self.digest_items(office, kind, start, end, unit_id, name, now)
                     for to in targets:
-                        rows += self.pipeline.render_for(to, [Deliver(to, tuple(items))])
+                        rows += self.pipeline.render_for(to, list(items))
                     count += 1
                 await outbox.enqueue(conn, rows, now)
         if count:

@@ -41,7 +41,9 @@ async def test_unclaimed_urgent_tip_escalates_to_supervisors_then_city_across_re
     from tests.officer_world import invite
 
     await invite(bot, admin, "officer", 3, city)
-    code = await file_tip(bot, Citizen(1201), urgent=True)
+    code = await file_tip(bot, Citizen(1201), urgent=True, contact=True)
+    handling = [c for c in api.sent(world["minh"].user_id) if code in c.text]
+    assert handling and "912345678" in handling[0].text  # the handling unit sees it
     assert bot.app is not None
 
     bot.clock.advance(timedelta(minutes=9))
@@ -64,6 +66,9 @@ async def test_unclaimed_urgent_tip_escalates_to_supervisors_then_city_across_re
             break
         await bot.settle()
     assert len(escalations(api, city, code)) == 1
+    # Escalations show the tip, never the contact the tipster left for the handling unit.
+    for escalated in escalations(api, city, code) + escalations(api, tuan, code):
+        assert "912345678" not in escalated.text
     assert await bot.app.office.escalate() == 0
     bot.clock.advance(timedelta(hours=2))
     assert await bot.app.office.escalate() == 0  # two levels, then it stays put
