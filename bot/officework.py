@@ -16,7 +16,6 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import charts
 from bot.aio import cancelling
 from bot.clock import Clock
 from bot.pipeline import Pipeline
@@ -303,6 +302,10 @@ async def build_digest(
         first_day=start.date(),
         scope=name,
     )
+    # Imported here: matplotlib takes about a second to import, which every `tipbot`
+    # command and every start would otherwise pay for a chart drawn once a day.
+    from bot import charts
+
     path = charts_dir / f"{kind}-{start.date().isoformat()}-{unit_id or 'city'}.png"
     await asyncio.to_thread(
         charts.draw,
