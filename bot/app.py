@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from bot.broadcast import Broadcaster, start_due_campaigns
 from bot.channels.base import Channel
 from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
@@ -160,6 +161,15 @@ class App:
             batch_size=s.inbox_batch_size,
             on_outbox=self._committed,
         )
+        self.broadcaster = Broadcaster(
+            db=self.db,
+            channels=self.channels,
+            identity=self.identity,
+            renderer=self.pipeline.renderer,
+            windows=self.delivery.windows,  # one rate limit per channel, shared
+            clock=self.clock,
+            crash=self.crash,
+        )
         self.office = OfficeWork(
             db=self.db,
             pipeline=self.pipeline,
@@ -182,6 +192,7 @@ class App:
         self._spawn(self.delivery.run(), "delivery")
         self._spawn(self.minter.run(), "receipt-minter")
         self._spawn(self.office.run_alerts(), "alerts")
+        self._spawn(self.broadcaster.run(), "broadcasts")
         if self.telegram is not None:
             await self.telegram.start()
             if s.telegram_mode is TelegramMode.POLLING:
@@ -207,6 +218,7 @@ class App:
                 ),
                 # Deadlines and sent periods live in the database: these jobs only look.
                 ("escalation", timedelta(seconds=30), self.office.escalate),
+                ("campaign-schedules", timedelta(seconds=15), self.start_campaigns),
                 ("digest-daily", daily_at(s.digest_hour), self.office.send_digests),
                 (
                     "digest-weekly",
@@ -267,9 +279,17 @@ class App:
         """The pipeline committed: replies to deliver, maybe new tips to alert."""
         self.delivery.wake()
         self.office.wake()
+        self.broadcaster.wake()
+
+    async def start_campaigns(self) -> int:
+        started = await start_due_campaigns(self.db, self.clock)
+        if started:
+            self.broadcaster.wake()
+        return started
 
     async def _catch_up(self) -> None:
         try:
+            await self.start_campaigns()
             await self.office.escalate()
             await self.office.send_digests()
         except Exception:

@@ -46,6 +46,7 @@ from handlers.receipts import ReceiptHasher, ReceiptMinter
 from handlers.router import Router, expire
 from handlers.text import split_html, split_units
 from storage import conversations, inbox, outbox
+from storage.campaigns import Campaigns
 from storage.db import Database
 from storage.models import InboxRow, OutboxMessage, Recipient, StoredConversation
 from storage.office import Office
@@ -231,6 +232,7 @@ class Pipeline:
             minter=self.minter,
             tips=tips,
             office=Office(conn),
+            campaigns=Campaigns(conn),
             seal=self.identity.seal,
         )
         messages: list[OutboxMessage] = []
@@ -294,6 +296,7 @@ class Pipeline:
                     expires_at=conv.expires_at,
                 )
                 for conv, event in live.values()
+                if not conv.forget  # "delete my data": the row was erased, keep it so
             ],
         )
         await outbox.enqueue(conn, messages, now)

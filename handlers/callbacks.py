@@ -45,6 +45,17 @@ class Action(StrEnum):
     GROUP_BIND = "gb"  # arg: "pendingid.unitid"
     # Citizen: answer an officer's question (arg: tip code).
     ANSWER = "ra"
+    # Awareness messages and data (citizens).
+    SUBSCRIBE = "sb"  # arg: yes · no
+    TOPIC = "tp"  # arg: topic id or "all"
+    SUB_WARD = "sw"  # arg: ward code or "all"
+    UNSUBSCRIBE = "us"
+    ERASE = "er"  # arg: yes · no
+    # Broadcasts (admins; arg: campaign id or "id.choice"), bound to the composing admin.
+    AUDIENCE = "au"
+    CAMPAIGN_SEND = "cs"
+    CAMPAIGN_SCHEDULE = "cl"
+    CAMPAIGN_DROP = "cx"
 
 
 @dataclass(frozen=True, slots=True)

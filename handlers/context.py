@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from handlers.places import Gazetteer
 from handlers.receipts import ReceiptHasher, ReceiptMinter
+from storage.campaigns import Campaign, Subscription
 from storage.models import (
     Actor,
     NewTip,
@@ -178,6 +179,64 @@ class OfficeStore(Protocol):
     ) -> None: ...
 
 
+class CampaignStore(Protocol):
+    """What the subscription and broadcast flows may ask of storage."""
+
+    async def subscribe(
+        self,
+        *,
+        channel: str,
+        user_key: str,
+        address: bytes,
+        locale: str,
+        wards: list[int],
+        topics: list[str],
+        consent_text: str,
+        now: datetime,
+    ) -> None: ...
+
+    async def subscription(self, channel: str, user_key: str) -> Subscription | None: ...
+
+    async def unsubscribe(self, channel: str, user_key: str) -> bool: ...
+
+    async def erase(self, channel: str, user_key: str) -> None: ...
+
+    async def audience(self, wards: list[int], topics: list[str]) -> list[Subscription]: ...
+
+    async def create(
+        self,
+        *,
+        created_by: str,
+        text: str,
+        photo_channel: str | None,
+        photo_ref: str | None,
+        report_button: bool,
+        now: datetime,
+    ) -> int: ...
+
+    async def get(self, campaign_id: int) -> Campaign | None: ...
+
+    async def set_audience(self, campaign_id: int, wards: list[int], topics: list[str]) -> None: ...
+
+    async def transition(
+        self, campaign_id: int, *, admin_id: str | None, from_: tuple[str, ...], **values: Any
+    ) -> bool: ...
+
+    async def start_run(
+        self, campaign_id: int, now: datetime, *, keep_status: bool = False
+    ) -> int: ...
+
+    async def progress(self, campaign_id: int, run: int | None = None) -> dict[str, int]: ...
+
+    async def recent(self, limit: int = 20) -> list[Campaign]: ...
+
+    async def sent_between(self, campaign_id: int) -> tuple[datetime | None, datetime | None]: ...
+
+    async def tips_count(
+        self, wards: list[int], categories: list[str], since: datetime, until: datetime
+    ) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FlowContext:
     now: datetime
@@ -187,4 +246,5 @@ class FlowContext:
     minter: ReceiptMinter
     tips: TipStore
     office: OfficeStore
+    campaigns: CampaignStore
     seal: Callable[[str], bytes]  # seals a chat address for storage

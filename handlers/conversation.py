@@ -30,6 +30,13 @@ class State(StrEnum):
     REPLY = "citizen.reply"  # typing an answer to an officer's question
     STAFF_ASK = "staff.ask"  # an officer typing a question for a tipster
     STAFF_NOTE = "staff.note"  # an officer typing an internal note
+    SUB_CONSENT = "sub.consent"  # awareness messages: consent, topic, ward
+    SUB_TOPIC = "sub.topic"
+    SUB_WARD = "sub.ward"
+    ERASE_CONFIRM = "erase.confirm"  # "delete my data", asked once more
+    CAMPAIGN_TEXT = "campaign.text"  # an admin composing a broadcast
+    CAMPAIGN_AUDIENCE = "campaign.audience"
+    CAMPAIGN_SCHEDULE = "campaign.schedule"
 
 
 REPORT_STATES = frozenset(s for s in State if s.value.startswith("report."))
@@ -64,6 +71,8 @@ class Draft(BaseModel):
     editing: bool = False
     check_code: str | None = None
     target_tip: str | None = None  # the tip code a reply, question or note is about
+    sub_topic: str | None = None  # subscription being set up
+    campaign_id: int | None = None  # broadcast being composed
 
     def has_place(self) -> bool:
         return bool(
@@ -84,6 +93,8 @@ class Conversation(BaseModel):
     draft: Draft | None = None
     flood: Flood = Field(default_factory=Flood)
     expires_at: datetime | None = None
+    # Set by "delete my data": the pipeline deletes this conversation instead of saving it.
+    forget: bool = Field(default=False, exclude=True)
 
     @classmethod
     def restore(

@@ -74,6 +74,7 @@ class Event:
     # person, never by the chat) and `address`/`chat_key` are the group's.
     in_group: bool = False
     chat_key: str | None = None
+    forwarded: bool = False  # a forwarded message: never an instruction from its sender
 
 
 Params: TypeAlias = "dict[str, str | int | Msg]"

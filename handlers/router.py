@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers import callbacks, intake, officer, receipts, status
+from handlers import callbacks, campaigns, intake, officer, receipts, status
 from handlers.callbacks import Action, Callback
 from handlers.context import FlowContext, Limits
 from handlers.conversation import REPORT_STATES, Conversation, State
@@ -13,7 +13,7 @@ from handlers.events import Choice, Event, EventKind, Msg, Outgoing, Reply, Toas
 from handlers.i18n import Catalog
 from handlers.text import fold, is_blank
 
-MENU_ACTIONS = ("report", "check", "emergency", "language")
+MENU_ACTIONS = ("report", "check", "subscribe", "emergency", "language")
 
 
 def menu(conv: Conversation, *, welcome: bool = True) -> Reply:
@@ -29,6 +29,8 @@ def current_prompt(conv: Conversation, ctx: FlowContext) -> Reply:
         return status.prompt(conv)
     if conv.state in officer.STAFF_STATES:
         return officer.prompt(conv)
+    if conv.state in campaigns.STATES:
+        return campaigns.prompt(conv)
     if conv.state is State.REPLY:
         code = conv.draft.target_tip if conv.draft else ""
         return Reply.of(Msg("citizen.answer.prompt", {"code": code or ""}))
@@ -140,15 +142,21 @@ class Router:
                 return await officer.on_choice(conv, event, cb, ctx)
             if cb is not None and cb.action is Action.ANSWER:
                 return await officer.on_answer_button(conv, event, cb, ctx)
+            if cb is not None and cb.action in campaigns.ACTIONS:
+                return await campaigns.on_choice(conv, event, cb, ctx)
             if cb is None or not self._fits(conv, cb):
                 return [Reply.of(Msg("hint.stale_button")), current_prompt(conv, ctx)]
         elif event.kind is EventKind.COMMAND:
-            staff = await officer.on_command(conv, event, ctx)
-            return staff if staff is not None else await self._command(conv, event, ctx)
+            handled = await officer.on_command(conv, event, ctx)
+            if handled is None:
+                handled = await campaigns.on_command(conv, event, ctx)
+            return handled if handled is not None else await self._command(conv, event, ctx)
         elif conv.state in officer.STAFF_STATES:
             return await officer.on_text(conv, event, ctx)
         elif conv.state is State.REPLY:
             return await officer.on_answer_text(conv, event, ctx)
+        elif conv.state in campaigns.STATES and event.kind in (EventKind.TEXT, EventKind.MEDIA):
+            return await campaigns.on_text(conv, event, ctx)
         elif event.kind is EventKind.TEXT and event.text and not is_blank(event.text):
             typed = _match_typed(event.text, current_prompt(conv, ctx), self.catalog)
             cb = callbacks.parse(typed) if typed else None
@@ -204,6 +212,8 @@ class Router:
             return intake.start(conv, ctx)
         if action == "check":
             return status.start(conv)
+        if action == "subscribe":
+            return campaigns.start(conv)
         return [menu(conv)]
 
     async def _command(self, conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:

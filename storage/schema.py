@@ -354,3 +354,63 @@ digest_runs = Table(
     Column("scope", String(16), primary_key=True),  # unit id or "city"
     Column("sent_at", UtcDateTime(), nullable=False),
 )
+
+
+# ---- campaigns -----------------------------------------------------------------------
+
+# Citizens who opted in to awareness messages. Consent is explicit: the text they agreed
+# to (its catalog key and locale) and when. Opting out deletes the row.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("user_key", String(64), primary_key=True),
+    Column("address", LargeBinary, nullable=False),  # sealed
+    Column("locale", String(8), nullable=False),
+    Column("wards", JSON, nullable=False),  # [] = every ward
+    Column("topics", JSON, nullable=False),  # [] = every topic
+    Column("consent_text", String(64), nullable=False),
+    Column("consent_at", UtcDateTime(), nullable=False),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_by", String(36), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("photo_channel", String(16), nullable=True),
+    Column("photo_ref", Text, nullable=True),
+    Column("report_button", Boolean, nullable=False, default=False),
+    Column("wards", JSON, nullable=False),  # audience; [] = all
+    Column("topics", JSON, nullable=False),
+    # draft · confirmed · scheduled · running · paused · done · cancelled
+    Column("status", String(16), nullable=False),
+    Column("run_at", UtcDateTime(), nullable=True),  # one-off schedule
+    Column("cron", String(64), nullable=True),  # recurring schedule (Asia/Ho_Chi_Minh)
+    Column("runs", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=True),
+)
+
+# The ledger: one row per (campaign, run, recipient), created when a run starts. A row
+# leaves `pending` once, for one terminal state; `sending` marks rows whose send is in
+# flight, which become `ambiguous` if the process dies before the outcome is written.
+campaign_deliveries = Table(
+    "campaign_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("run", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("chat_key", String(64), nullable=False),
+    Column("address", LargeBinary, nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("next_at", UtcDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", String(64), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("campaign_id", "run", "channel", "chat_key"),
+    Index("ix_campaign_deliveries_status_next_at", "status", "next_at"),
+)

@@ -264,6 +264,7 @@ class TelegramChannel:
             self.identity.pseudonym(NAME, sender.id),
             str(message.chat.id),
             sender.language_code,
+            forwarded=message.forward_origin is not None,
         )
         if edited:
             return base
@@ -390,8 +391,16 @@ class TelegramChannel:
             elif kind == "file":
                 # Re-sent by file_id, never forwarded: a forward would show the citizen.
                 send = _FILE_SENDERS.get(payload["kind"], "send_document")
+                extra: dict[str, Any] = {}
+                if payload.get("caption"):
+                    extra["caption"] = payload["caption"]
+                if payload.get("buttons"):
+                    extra["reply_markup"] = _markup(payload)
                 await getattr(self.bot, send)(
-                    int(address), payload["ref"], protect_content=bool(payload.get("protect"))
+                    int(address),
+                    payload["ref"],
+                    protect_content=bool(payload.get("protect")),
+                    **extra,
                 )
             elif kind == "chart":
                 image = await asyncio.to_thread(Path(payload["path"]).read_bytes)

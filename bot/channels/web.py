@@ -157,7 +157,7 @@ class WebChannel:
     async def send(self, address: str, payload: Payload) -> SendResult:
         kind = payload.get("t")
         if kind in ("pin", "file", "chart"):
-            payload = {"t": "msg", "text": _as_text(payload)}
+            payload = {"t": "msg", "text": _as_text(payload), "buttons": payload.get("buttons")}
         elif kind != "msg":
             return SendResult("ok")  # button answers and group exits mean nothing here
         elif payload.get("html"):
@@ -474,5 +474,6 @@ def _as_text(payload: Payload) -> str:
         lat, lon = payload["lat"], payload["lon"]
         return f"📍 {lat:.5f}, {lon:.5f} https://www.openstreetmap.org/?mlat={lat}&mlon={lon}"
     if payload["t"] == "file":
-        return f"📎 {payload['kind']} #{payload['ref']}"
+        line = f"📎 {payload['kind']} #{payload['ref']}"
+        return f"{payload['caption']}\n{line}" if payload.get("caption") else line
     return f"📊 {payload.get('caption') or ''} ({Path(payload['path']).name})"

@@ -1,0 +1,435 @@
+"""Awareness messages: citizens opt in (explicit consent), choose a topic and a ward,
+opt out with one tap or /stop, and can erase their data. Admins compose a broadcast,
+pick its audience, see a preview with the audience size, and confirm — send now or
+schedule — with buttons that only the composing admin can use.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from handlers.callbacks import Action, Callback
+from handlers.context import FlowContext
+from handlers.conversation import Conversation, Draft, State
+from handlers.events import Choice, Event, EventKind, Msg, Outgoing, Reply, Toast
+from handlers.text import clean_for_storage, is_blank
+from storage.models import Actor
+
+TOPICS = ("drugs", "fraud", "fire", "traffic")
+# Which tip categories a topic's campaigns aim at (for the before/after effect).
+TOPIC_CATEGORIES = {
+    "drugs": ["drugs"],
+    "fraud": ["fraud"],
+    "fire": ["fire_risk"],
+    "traffic": ["public_order", "dispute"],
+}
+CONSENT_KEY = "sub.consent"  # the text agreed to, stored with the time
+ACTIONS = frozenset(
+    {
+        Action.SUBSCRIBE,
+        Action.TOPIC,
+        Action.SUB_WARD,
+        Action.UNSUBSCRIBE,
+        Action.ERASE,
+        Action.AUDIENCE,
+        Action.CAMPAIGN_SEND,
+        Action.CAMPAIGN_SCHEDULE,
+        Action.CAMPAIGN_DROP,
+    }
+)
+ADMIN_ACTIONS = frozenset(
+    {Action.AUDIENCE, Action.CAMPAIGN_SEND, Action.CAMPAIGN_SCHEDULE, Action.CAMPAIGN_DROP}
+)
+STATES = frozenset(
+    {
+        State.SUB_CONSENT,
+        State.SUB_TOPIC,
+        State.SUB_WARD,
+        State.ERASE_CONFIRM,
+        State.CAMPAIGN_TEXT,
+        State.CAMPAIGN_AUDIENCE,
+        State.CAMPAIGN_SCHEDULE,
+    }
+)
+CITIZEN_COMMANDS = frozenset({"subscribe", "stop", "unsubscribe", "deletemydata"})
+ADMIN_COMMANDS = frozenset({"broadcast", "campaigns", "campaign"})
+MAX_TEXT = 3000
+EFFECT_DAYS = 7
+_VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _cb(action: Action, arg: str = "") -> str:
+    return Callback(action, arg).encode()
+
+
+def _yes_no(action: Action, yes: str, no: str) -> list[list[Choice]]:
+    return [[Choice(Msg(yes), _cb(action, "yes")), Choice(Msg(no), _cb(action, "no"))]]
+
+
+def prompt(conv: Conversation) -> Reply:
+    """Ask again for what the current state waits for."""
+    if conv.state is State.SUB_CONSENT:
+        return Reply.of(
+            Msg(CONSENT_KEY), choices=_yes_no(Action.SUBSCRIBE, "sub.agree", "sub.decline")
+        )
+    if conv.state is State.SUB_TOPIC:
+        rows = [[Choice(Msg(f"topic.{t}"), _cb(Action.TOPIC, t))] for t in TOPICS]
+        rows.append([Choice(Msg("topic.all"), _cb(Action.TOPIC, "all"))])
+        return Reply.of(Msg("sub.topic.ask"), choices=rows)
+    if conv.state is State.SUB_WARD:
+        return Reply.of(
+            Msg("sub.ward.ask"),
+            choices=[[Choice(Msg("sub.ward.all"), _cb(Action.SUB_WARD, "all"))]],
+        )
+    if conv.state is State.ERASE_CONFIRM:
+        return Reply.of(Msg("erase.ask"), choices=_yes_no(Action.ERASE, "erase.yes", "erase.no"))
+    if conv.state is State.CAMPAIGN_TEXT:
+        return Reply.of(Msg("campaign.text.ask"))
+    if conv.state is State.CAMPAIGN_AUDIENCE:
+        return audience_choice(conv.draft.campaign_id if conv.draft else 0)
+    return Reply.of(Msg("campaign.schedule.ask"))
+
+
+def audience_choice(campaign_id: int | None) -> Reply:
+    cid = str(campaign_id or 0)
+    rows = [[Choice(Msg("campaign.audience.all"), _cb(Action.AUDIENCE, f"{cid}.all"))]]
+    rows += [[Choice(Msg(f"topic.{t}"), _cb(Action.AUDIENCE, f"{cid}.{t}"))] for t in TOPICS]
+    return Reply.of(Msg("campaign.audience.ask"), choices=rows)
+
+
+# ---- entry points --------------------------------------------------------------------
+def start(conv: Conversation) -> list[Outgoing]:
+    """Opting in starts with the consent text and an explicit "I agree"."""
+    conv.state, conv.draft = State.SUB_CONSENT, Draft()
+    return [prompt(conv)]
+
+
+async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing] | None:
+    """Subscription commands for everyone; broadcast commands for admins only, from a
+    new (not forwarded) message. None: not ours, or not allowed — answered like any
+    unknown command."""
+    name = event.command or ""
+    if name == "subscribe":
+        return start(conv)
+    if name in ("stop", "unsubscribe"):
+        return await _unsubscribe(conv, event, ctx)
+    if name == "deletemydata":
+        conv.state, conv.draft = State.ERASE_CONFIRM, Draft()
+        return [prompt(conv)]
+    if name not in ADMIN_COMMANDS:
+        return None
+    actor = await ctx.office.actor(event.channel, event.user_key)
+    if actor is None or actor.role != "admin" or event.forwarded:
+        await ctx.office.audit(
+            ctx.now,
+            f"cmd.{name}",
+            "denied",
+            staff_id=actor.id if actor else None,
+            actor_key=event.user_key,
+            target="forwarded" if event.forwarded else None,
+        )
+        return None
+    await ctx.office.audit(
+        ctx.now, f"cmd.{name}", "ok", staff_id=actor.id, target=event.args[:64] or None
+    )
+    if name == "broadcast":
+        conv.state, conv.draft = State.CAMPAIGN_TEXT, Draft()
+        return [prompt(conv)]
+    if name == "campaigns":
+        return await _list(ctx)
+    return await _manage(actor, event.args, ctx)
+
+
+async def on_choice(
+    conv: Conversation, event: Event, cb: Callback, ctx: FlowContext
+) -> list[Outgoing]:
+    if cb.action in ADMIN_ACTIONS:
+        return await _admin_choice(conv, event, cb, ctx)
+    if cb.action is Action.UNSUBSCRIBE:  # the one-tap button under every broadcast
+        return await _unsubscribe(conv, event, ctx)
+    expected = {
+        Action.SUBSCRIBE: State.SUB_CONSENT,
+        Action.TOPIC: State.SUB_TOPIC,
+        Action.SUB_WARD: State.SUB_WARD,
+        Action.ERASE: State.ERASE_CONFIRM,
+    }[cb.action]
+    if conv.state is not expected:
+        return [Reply.of(Msg("hint.stale_button"))]
+    if cb.action is Action.SUBSCRIBE:
+        if cb.arg != "yes":  # silence or "no" is never consent
+            conv.reset()
+            return [Reply.of(Msg("sub.declined"))]
+        conv.state = State.SUB_TOPIC
+        return [prompt(conv)]
+    if cb.action is Action.TOPIC:
+        if cb.arg not in (*TOPICS, "all"):
+            return [Reply.of(Msg("hint.stale_button"))]
+        conv.draft = Draft(sub_topic=cb.arg)
+        conv.state = State.SUB_WARD
+        return [prompt(conv)]
+    if cb.action is Action.SUB_WARD:
+        ward = int(cb.arg) if cb.arg.isdigit() and ctx.places.get(int(cb.arg)) else None
+        if cb.arg != "all" and ward is None:
+            return [Reply.of(Msg("hint.stale_button"))]
+        return await _subscribe(conv, event, ctx, ward)
+    if cb.arg != "yes":
+        conv.reset()
+        return [Reply.of(Msg("erase.kept"))]
+    await ctx.campaigns.erase(event.channel, event.user_key)
+    conv.reset()
+    conv.forget = True
+    return [Reply.of(Msg("erase.done"))]
+
+
+async def on_text(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    """Typed input while subscribing (a ward name) or composing (text, photo, time)."""
+    if conv.state is State.SUB_WARD and event.kind is EventKind.TEXT and event.text:
+        places = ctx.places.search(event.text, limit=6)
+        if not places:
+            return [Reply.of(Msg("sub.ward.none")), prompt(conv)]
+        rows = [
+            [Choice(Msg("btn.ward", {"name": p.name}), _cb(Action.SUB_WARD, str(p.code)))]
+            for p in places
+        ]
+        rows.append([Choice(Msg("sub.ward.all"), _cb(Action.SUB_WARD, "all"))])
+        return [Reply.of(Msg("sub.ward.pick"), choices=rows)]
+    if conv.state is State.CAMPAIGN_TEXT:
+        return await _compose(conv, event, ctx)
+    if conv.state is State.CAMPAIGN_SCHEDULE and event.kind is EventKind.TEXT and event.text:
+        return await _schedule(conv, event, ctx, event.text)
+    return [Reply.of(Msg("hint.pick_button")), prompt(conv)]
+
+
+# ---- citizens ------------------------------------------------------------------------
+async def _subscribe(
+    conv: Conversation, event: Event, ctx: FlowContext, ward: int | None
+) -> list[Outgoing]:
+    topic = conv.draft.sub_topic if conv.draft else None
+    await ctx.campaigns.subscribe(
+        channel=event.channel,
+        user_key=event.user_key,
+        address=ctx.seal(event.address),
+        locale=conv.locale or "vi",
+        wards=[ward] if ward else [],
+        topics=[topic] if topic and topic != "all" else [],
+        consent_text=f"{CONSENT_KEY}@{conv.locale or 'vi'}",
+        now=ctx.now,
+    )
+    conv.reset()
+    return [Reply.of(Msg("sub.done"))]
+
+
+async def _unsubscribe(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    had = await ctx.campaigns.unsubscribe(event.channel, event.user_key)
+    if conv.state in STATES:
+        conv.reset()
+    out: list[Outgoing] = []
+    if event.callback_id:
+        out.append(Toast(event.callback_id, Msg("sub.stopped.short")))
+    out.append(Reply.of(Msg("sub.stopped" if had else "sub.not_subscribed")))
+    return out
+
+
+# ---- admins --------------------------------------------------------------------------
+async def _admin(event: Event, ctx: FlowContext, action: str) -> Actor | None:
+    """The presser, if an active admin; audits the attempt either way."""
+    actor = await ctx.office.actor(event.channel, event.user_key)
+    ok = actor is not None and actor.role == "admin"
+    await ctx.office.audit(
+        ctx.now,
+        action,
+        "ok" if ok else "denied",
+        staff_id=actor.id if actor else None,
+        actor_key=event.user_key,
+    )
+    return actor if ok else None
+
+
+async def _compose(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    actor = await _admin(event, ctx, "campaign.compose")
+    if actor is None:
+        conv.reset()
+        return [Reply.of(Msg("hint.unknown_command"))]
+    photo = event.media if event.media and event.media.kind == "photo" else None
+    text = clean_for_storage(event.text or "").strip()
+    if is_blank(text) or len(text) > MAX_TEXT or (event.media and not photo):
+        return [Reply.of(Msg("campaign.text.invalid", {"max": MAX_TEXT})), prompt(conv)]
+    campaign_id = await ctx.campaigns.create(
+        created_by=actor.id,
+        text=text,
+        photo_channel=event.channel if photo else None,
+        photo_ref=photo.file_ref if photo else None,
+        report_button=True,
+        now=ctx.now,
+    )
+    conv.state, conv.draft = State.CAMPAIGN_AUDIENCE, Draft(campaign_id=campaign_id)
+    return [prompt(conv)]
+
+
+async def _admin_choice(
+    conv: Conversation, event: Event, cb: Callback, ctx: FlowContext
+) -> list[Outgoing]:
+    actor = await _admin(event, ctx, f"campaign.{cb.action.value}")
+    head, _, choice = cb.arg.partition(".")
+    campaign = await ctx.campaigns.get(int(head)) if head.isdigit() else None
+    # Bound to the composing admin: another admin's (or a forged) button does nothing.
+    if actor is None or campaign is None or campaign.created_by != actor.id:
+        return [Toast(event.callback_id or "", Msg("officer.not_allowed"))]
+    if campaign.status != "draft":
+        return [Reply.of(Msg("hint.stale_button"))]
+    if cb.action is Action.CAMPAIGN_DROP:
+        await ctx.campaigns.transition(
+            campaign.id, admin_id=actor.id, from_=("draft",), status="cancelled"
+        )
+        conv.reset()
+        return [Reply.of(Msg("campaign.dropped", {"id": campaign.id}))]
+    if cb.action is Action.AUDIENCE:
+        topics = [choice] if choice in TOPICS else []
+        await ctx.campaigns.set_audience(campaign.id, [], topics)
+        size = len(await ctx.campaigns.audience([], topics))
+        audience = Msg(f"topic.{choice}") if choice in TOPICS else Msg("campaign.audience.all")
+        rows = [
+            [Choice(Msg("campaign.btn.send"), _cb(Action.CAMPAIGN_SEND, str(campaign.id)))],
+            [Choice(Msg("campaign.btn.schedule"), _cb(Action.CAMPAIGN_SCHEDULE, str(campaign.id)))],
+            [Choice(Msg("campaign.btn.drop"), _cb(Action.CAMPAIGN_DROP, str(campaign.id)))],
+        ]
+        return [
+            Reply.of(Msg("campaign.preview.title")),
+            Reply.of(Msg("campaign.message", {"text": campaign.text})),
+            Reply.of(
+                Msg("campaign.preview", {"id": campaign.id, "audience": audience, "count": size}),
+                choices=rows,
+            ),
+        ]
+    if cb.action is Action.CAMPAIGN_SCHEDULE:
+        conv.state, conv.draft = State.CAMPAIGN_SCHEDULE, Draft(campaign_id=campaign.id)
+        return [Reply.of(Msg("campaign.schedule.ask"))]
+    # Send now: the second step, by the same admin, on a draft that is still a draft.
+    started = await ctx.campaigns.transition(
+        campaign.id, admin_id=actor.id, from_=("draft",), status="confirmed"
+    )
+    if not started:
+        return [Reply.of(Msg("hint.stale_button"))]
+    targeted = await ctx.campaigns.start_run(campaign.id, ctx.now)
+    conv.reset()
+    return [Reply.of(Msg("campaign.started", {"id": campaign.id, "count": targeted}))]
+
+
+async def _schedule(
+    conv: Conversation, event: Event, ctx: FlowContext, text: str
+) -> list[Outgoing]:
+    actor = await _admin(event, ctx, "campaign.schedule")
+    campaign_id = conv.draft.campaign_id if conv.draft else None
+    if actor is None or campaign_id is None:
+        conv.reset()
+        return [Reply.of(Msg("hint.stale_button"))]
+    run_at, cron = parse_schedule(text, ctx.now)
+    if run_at is None and cron is None:
+        return [Reply.of(Msg("campaign.schedule.invalid")), prompt(conv)]
+    ok = await ctx.campaigns.transition(
+        campaign_id,
+        admin_id=actor.id,
+        from_=("draft",),
+        status="scheduled",
+        run_at=run_at,
+        cron=cron,
+    )
+    conv.reset()
+    if not ok:
+        return [Reply.of(Msg("hint.stale_button"))]
+    when = run_at.astimezone(_VIETNAM).strftime("%d/%m/%Y %H:%M") if run_at else cron or ""
+    return [Reply.of(Msg("campaign.scheduled", {"id": campaign_id, "when": when}))]
+
+
+def parse_schedule(text: str, now: datetime) -> tuple[datetime | None, str | None]:
+    """ "2026-12-01 08:00" (once, Vietnam time, in the future) or a five-field cron
+    expression such as "0 8 * * mon" (recurring)."""
+    text = text.strip()
+    try:
+        at = datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=_VIETNAM)
+    except ValueError:
+        at = None
+    if at is not None:
+        return (at, None) if at > now else (None, None)
+    if len(text.split()) == 5:
+        try:
+            CronTrigger.from_crontab(text, timezone=_VIETNAM)
+        except ValueError:
+            return None, None
+        return None, text
+    return None, None
+
+
+async def _list(ctx: FlowContext) -> list[Outgoing]:
+    found = await ctx.campaigns.recent(10)
+    if not found:
+        return [Reply.of(Msg("campaign.none"))]
+    lines = [
+        Msg("campaign.line", {"id": c.id, "status": c.status, "runs": c.runs, "text": c.text[:40]})
+        for c in found
+    ]
+    return [Reply.of(Msg("campaign.list"), *lines)]
+
+
+async def _manage(actor: Actor, args: str, ctx: FlowContext) -> list[Outgoing]:
+    """/campaign ID — progress and effect; /campaign ID pause|resume|cancel."""
+    words = args.split()
+    campaign = await ctx.campaigns.get(int(words[0])) if words and words[0].isdigit() else None
+    if campaign is None:
+        return [Reply.of(Msg("campaign.usage"))]
+    verb = words[1] if len(words) > 1 else ""
+    moves = {
+        "pause": (("running", "scheduled"), "paused"),
+        # A paused run goes on; a run that had not started waits for its time again.
+        "resume": (("paused",), "running" if campaign.runs else "scheduled"),
+        "cancel": (("draft", "confirmed", "scheduled", "running", "paused"), "cancelled"),
+    }
+    if verb in moves:
+        from_, to = moves[verb]
+        ok = await ctx.campaigns.transition(campaign.id, admin_id=None, from_=from_, status=to)
+        key = "campaign.moved" if ok else "campaign.not_moved"
+        return [Reply.of(Msg(key, {"id": campaign.id, "status": to}))]
+    return [await report(campaign.id, ctx)]
+
+
+async def report(campaign_id: int, ctx: FlowContext) -> Reply:
+    """Progress of the latest run and the effect on tips (N days after vs before)."""
+    campaign = await ctx.campaigns.get(campaign_id)
+    assert campaign is not None
+    counts = await ctx.campaigns.progress(campaign.id, campaign.runs or None)
+    first, last = await ctx.campaigns.sent_between(campaign.id)
+    rate = 0.0
+    if first and last and last > first:
+        rate = counts["sent"] / max((last - first).total_seconds(), 1.0)
+    left = counts["pending"] + counts["sending"]
+    eta = f"{left / rate:.0f}s" if rate and left else "-"
+    parts = [
+        Msg(
+            "campaign.report",
+            {
+                "id": campaign.id,
+                "status": campaign.status,
+                "targeted": counts["targeted"],
+                "sent": counts["sent"],
+                "blocked": counts["blocked"],
+                "failed": counts["failed"],
+                "ambiguous": counts["ambiguous"],
+                "pending": left,
+                "rate": f"{rate:.1f}",
+                "eta": eta,
+            },
+        )
+    ]
+    if campaign.started_at is not None:
+        categories = [c for t in campaign.topics for c in TOPIC_CATEGORIES.get(t, [])]
+        span = timedelta(days=EFFECT_DAYS)
+        start = campaign.started_at
+        before = await ctx.campaigns.tips_count(campaign.wards, categories, start - span, start)
+        after = await ctx.campaigns.tips_count(campaign.wards, categories, start, start + span)
+        parts.append(
+            Msg("campaign.effect", {"days": EFFECT_DAYS, "before": before, "after": after})
+        )
+    return Reply.of(*parts)

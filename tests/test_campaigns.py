@@ -1,0 +1,249 @@
+"""Subscriptions with consent, opt-out and erasure; broadcasts composed by an admin and
+confirmed in a second step bound to them; the ledger under platform faults."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from storage.campaigns import Campaigns
+from storage.schema import conversations, subscriptions, tips
+from tests.fakes.botapi import Failure, FakeBotAPI
+from tests.fakes.updates import Citizen, group_message
+from tests.harness import Harness, make_settings
+from tests.officer_world import bootstrap_admin, command, file_tip, standard_world
+
+
+async def subscribe(bot: Harness, who: Citizen, topic: str = "Phòng chống ma túy") -> None:
+    await bot.say(who, who.text("/subscribe"))
+    await bot.press(who, "Tôi đồng ý")
+    await bot.press(who, topic)
+    await bot.say(who, who.text("hoan kiem"))
+    replies = await bot.press(who, "Phường Hoàn Kiếm")
+    assert "Đã đăng ký" in replies[-1].text
+
+
+async def rows(bot: Harness, table) -> list:  # type: ignore[no-untyped-def]
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        return list((await conn.execute(select(table))).all())
+
+
+async def broadcast(bot: Harness, admin: Citizen, text: str, audience: str) -> str:
+    """Compose, pick the audience and return the preview text (not yet sent)."""
+    await bot.say(admin, admin.text("/broadcast"))
+    await bot.say(admin, admin.text(text))
+    replies = await bot.press(admin, audience)
+    return "\n".join(r.text for r in replies)
+
+
+async def settle_broadcast(bot: Harness) -> None:
+    assert bot.app is not None
+    for _ in range(400):
+        async with bot.app.db.read() as conn:
+            counts = await Campaigns(conn).progress(1)
+        if counts["pending"] == 0 and counts["sending"] == 0:
+            await bot.settle()
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"broadcast did not finish: {counts}")
+
+
+async def test_consent_is_explicit_stored_with_time_and_silence_is_not_consent(
+    bot: Harness,
+) -> None:
+    lan, minh = Citizen(3001), Citizen(3002)
+    replies = await bot.say(lan, lan.text("/subscribe"))
+    assert "Bạn có đồng ý không?" in replies[-1].text and "/stop" in replies[-1].text
+    await bot.press(lan, "Không, cảm ơn")
+    await bot.say(minh, minh.text("/subscribe"))  # and then nothing: silence
+    assert await rows(bot, subscriptions) == []
+
+    await subscribe(bot, lan)
+    (row,) = await rows(bot, subscriptions)
+    assert row.topics == ["drugs"] and row.wards == [70]
+    assert row.consent_text == "sub.consent@vi" and row.consent_at is not None
+    assert b"3001" not in row.address and "3001" not in row.user_key
+
+
+async def test_stop_and_one_tap_opt_out_and_come_back(bot: Harness) -> None:
+    lan = Citizen(3003)
+    await subscribe(bot, lan)
+    assert "Đã dừng" in await command(bot, lan, "/stop")
+    assert await rows(bot, subscriptions) == []
+    assert "chưa đăng ký" in await command(bot, lan, "/stop")
+    await subscribe(bot, lan)
+    assert len(await rows(bot, subscriptions)) == 1
+
+
+async def test_delete_my_data_erases_identifiers_but_keeps_the_tip(bot: Harness) -> None:
+    await standard_world(bot)
+    lan = Citizen(3004)
+    code = await file_tip(bot, lan)
+    await subscribe(bot, lan)
+    await bot.say(lan, lan.text("/deletemydata"))
+    replies = await bot.press(lan, "Xóa dữ liệu của tôi")
+    assert "Đã xóa" in replies[-1].text
+    assert await rows(bot, subscriptions) == []
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        mine = (
+            await conn.execute(
+                select(func.count())
+                .select_from(conversations)
+                .where(conversations.c.user_key == bot.app.identity.pseudonym("telegram", 3004))
+            )
+        ).scalar_one()
+        tip = (await conn.execute(select(tips).where(tips.c.code == code))).one()
+    assert mine == 0
+    assert tip.tipster_key == "erased" and tip.description
+
+
+async def test_admin_broadcast_two_steps_audience_and_citizen_side(bot: Harness) -> None:
+    world = await standard_world(bot)
+    admin = world["admin"]
+    drugs, fraud, everything = Citizen(3101), Citizen(3102), Citizen(3103)
+    await subscribe(bot, drugs)
+    await subscribe(bot, fraud, "Phòng chống lừa đảo")
+    await subscribe(bot, everything, "Tất cả chủ đề")
+
+    preview = await broadcast(bot, admin, "Không thử ma túy dù chỉ một lần.", "Phòng chống ma túy")
+    assert "Không thử ma túy" in preview and "Số lượng: 2" in preview  # drugs + all topics
+    assert not bot.api.sent(drugs.user_id)[-1].text.startswith("📢")  # type: ignore[union-attr]
+
+    replies = await bot.press(admin, "Gửi ngay")
+    assert "tới 2 người" in replies[-1].text
+    await settle_broadcast(bot)
+    for who in (drugs, everything):
+        message = bot.api.sent(who.user_id)[-1]  # type: ignore[union-attr]
+        assert message.text == "📢 Không thử ma túy dù chỉ một lần."
+        labels = [b["text"] for b in message.buttons()]
+        assert any("Gửi tin báo" in label for label in labels)
+        assert any("Dừng nhận tin" in label for label in labels)
+    assert not any("📢" in c.text for c in bot.api.sent(fraud.user_id))  # type: ignore[union-attr]
+
+    # One tap under the message opts out before the next broadcast.
+    await bot.press(drugs, "Dừng nhận tin")
+    report = await command(bot, admin, "/campaign 1")
+    assert "Mục tiêu 2 · đã gửi 2" in report and "không rõ 0" in report
+    assert "7 ngày trước" in report
+
+
+async def test_only_the_composing_admin_in_a_new_private_message_can_broadcast(
+    bot: Harness,
+) -> None:
+    world = await standard_world(bot)
+    admin, minh = world["admin"], world["minh"]
+    other_admin = Citizen(9002, first_name="Other")
+    await bootstrap_admin(bot, other_admin)
+    subscriber = Citizen(3201)
+    await subscribe(bot, subscriber)
+    unknown = await command(bot, subscriber, "/frobnicate")
+
+    assert await command(bot, subscriber, "/broadcast") == unknown  # a citizen
+    assert await command(bot, minh, "/broadcast") == await command(bot, minh, "/frobnicate")
+    forwarded = admin.message(
+        text="/broadcast",
+        entities=[{"type": "bot_command", "offset": 0, "length": 10}],
+        forward_origin={"type": "hidden_user", "sender_user_name": "X", "date": 1},
+    )
+    assert (await bot.say(admin, forwarded))[-1].text == await command(bot, admin, "/frobnicate")
+    assert (await bot.say(admin, admin.edited("/broadcast")))[-1].text != ""
+    assert await command(bot, admin, "/broadcast@other_bot") == await command(
+        bot, admin, "/frobnicate"
+    )
+    calls = await bot.send(group_message(-100321, admin, "/broadcast"))
+    assert not [c for c in calls if c.method == "sendMessage"]
+
+    # The admin's draft: another admin (or a forged press) cannot send it.
+    await broadcast(bot, admin, "Cảnh giác lừa đảo.", "Tất cả người đăng ký")
+    send = bot.button(admin, "Gửi ngay")["callback_data"]
+    calls = await bot.send(other_admin.press(send))
+    answers = [c for c in calls if c.method == "answerCallbackQuery"]
+    assert answers and "không có quyền" in answers[0].params["text"]
+    calls = await bot.send(subscriber.press(send))
+    assert not any("📢" in c.text for c in bot.api.sent(subscriber.user_id))  # type: ignore[union-attr]
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        assert (await Campaigns(conn).get(1)).status == "draft"  # type: ignore[union-attr]
+
+
+async def test_ledger_under_429_403_5xx_and_timeout(api: FakeBotAPI, tmp_path: Path) -> None:
+    bot = Harness(api, make_settings(tmp_path, api))
+    await bot.start()
+    try:
+        world = await standard_world(bot)
+        people = [Citizen(3300 + i) for i in range(4)]
+        for who in people:
+            await subscribe(bot, who)
+        await broadcast(bot, world["admin"], "Phòng cháy chữa cháy.", "Tất cả người đăng ký")
+        api.fail(
+            "sendMessage",
+            Failure(429, "Too Many Requests: retry after 1", retry_after=1),
+            Failure(403, "Forbidden: bot was blocked by the user"),
+            Failure(502, "Bad Gateway"),
+            Failure(500, "slow", delay=16, deliver=True),  # arrives, but the client times out
+        )
+        await bot.press(world["admin"], "Gửi ngay")
+        for _ in range(800):
+            async with bot.app.db.read() as conn:  # type: ignore[union-attr]
+                counts = await Campaigns(conn).progress(1)
+            if counts["pending"] == 0 and counts["sending"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert counts["targeted"] == 4
+        assert counts["blocked"] == 1 and counts["ambiguous"] == 1 and counts["sent"] == 2
+        assert counts["failed"] == 0
+        got = [sum(1 for c in api.sent(w.user_id) if c.text.startswith("📢")) for w in people]
+        assert sorted(got) == [0, 1, 1, 1]  # blocked: none; ambiguous: arrived once; no resend
+    finally:
+        await bot.stop()
+
+
+async def test_one_off_and_recurring_schedules_across_restarts(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    bot = Harness(api, make_settings(tmp_path, api))
+    await bot.start()
+    world = await standard_world(bot)
+    admin, subscriber = world["admin"], Citizen(3401)
+    await subscribe(bot, subscriber)
+    await broadcast(bot, admin, "Tin một lần.", "Tất cả người đăng ký")
+    await bot.press(admin, "Lên lịch")
+    at = (bot.clock.now() + timedelta(hours=2)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert "đã lên lịch" in await command(bot, admin, at.strftime("%Y-%m-%d %H:%M"))
+    await broadcast(bot, admin, "Tin hằng giờ.", "Tất cả người đăng ký")
+    await bot.press(admin, "Lên lịch")
+    assert "đã lên lịch" in await command(bot, admin, "0 * * * *")
+    assert "Cách dùng" in await command(bot, admin, "/campaign 9")
+
+    def received(text: str) -> int:
+        return sum(1 for c in api.sent(subscriber.user_id) if c.text == f"📢 {text}")
+
+    assert bot.app is not None
+    assert await bot.app.start_campaigns() == 0  # nothing due yet
+    # Down for five hours: the one-off runs once, the hourly one once (coalesced).
+    await bot.stop()
+    bot.clock.advance(timedelta(hours=5))
+    await bot.start()
+    for _ in range(200):
+        if received("Tin một lần.") and received("Tin hằng giờ."):
+            break
+        await bot.settle()
+    await bot.settle()
+    assert received("Tin một lần.") == 1 and received("Tin hằng giờ.") == 1
+    await bot.stop()
+    await bot.start()
+    assert await bot.app.start_campaigns() == 0  # type: ignore[union-attr]
+    bot.clock.advance(timedelta(hours=1))
+    assert await bot.app.start_campaigns() == 1  # type: ignore[union-attr]
+    for _ in range(200):
+        if received("Tin hằng giờ.") == 2:
+            break
+        await bot.settle()
+    assert received("Tin một lần.") == 1 and received("Tin hằng giờ.") == 2
+    await bot.stop()
