@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import update
 
-from bot.officework import build_digest
+from bot.reports import build_digest
 from handlers import taxonomy
 from handlers.i18n import Catalog
 from handlers.places import gazetteer

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
-from bot.officework import build_digest
+from bot.reports import Reports, build_digest
 from bot.settings import Settings
 from handlers import digest, taxonomy
 from handlers.events import Msg
@@ -34,6 +35,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             return await _unit(db, args, settings, now)
         if args.command == "digest":
             return await _digest(db, args, settings, now)
+        if args.command == "export":
+            return await _export(db, args, settings, now)
         async with db.read() as conn:
             entries = await Office(conn).audit_entries(args.limit)
         for e in reversed(entries):
@@ -149,4 +152,38 @@ async def _digest(db: Database, args: argparse.Namespace, settings: Settings, no
         )
     print(text)
     print(f"chart: {path}")
+    return 0
+
+
+async def _export(db: Database, args: argparse.Namespace, settings: Settings, now: datetime) -> int:
+    try:
+        since = datetime.strptime(args.since, "%Y-%m-%d").replace(tzinfo=VIETNAM)
+        until = datetime.strptime(args.until, "%Y-%m-%d").replace(tzinfo=VIETNAM)
+    except ValueError:
+        print("dates are YYYY-MM-DD", file=sys.stderr)
+        return 2
+    unknown = [c for c in args.category if c not in taxonomy.BY_ID]
+    if unknown or until < since:
+        print(f"unknown categories: {', '.join(unknown)}" if unknown else "--to is before --from",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    async with db.write() as conn:
+        reports = Reports(
+            conn,
+            catalog=Catalog(fallback=settings.default_locale),
+            places=gazetteer(settings.default_province),
+            data_dir=settings.data_dir,
+        )
+        path, count = await reports.export(
+            since,
+            until + timedelta(days=1),
+            categories=args.category or None,
+            wards=args.ward or None,
+            with_contact=args.with_contact,
+            path=Path(args.out),
+        )
+        # Contact details are audited as their own action.
+        action = "cli.export.contact" if args.with_contact else "cli.export"
+        await Office(conn).audit(now, action, "ok", target=f"{args.since}..{args.until}")
+    print(f"{count} tips written to {path}")
     return 0

@@ -160,6 +160,7 @@ class App:
             crash=self.crash,
             batch_size=s.inbox_batch_size,
             on_outbox=self._committed,
+            data_dir=s.data_dir,
         )
         self.broadcaster = Broadcaster(
             db=self.db,

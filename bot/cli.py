@@ -53,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     dig.add_argument("--kind", choices=["daily", "weekly"], default="daily")
     dig.add_argument("--day", help="first day of the period, YYYY-MM-DD (default: last)")
     dig.add_argument("--unit", type=int, help="unit id (default: city-wide)")
+    export = sub.add_parser("export", help="write tips of a period as CSV (no identifiers)")
+    export.add_argument("--from", dest="since", required=True, help="YYYY-MM-DD (ICT)")
+    export.add_argument("--to", dest="until", required=True, help="YYYY-MM-DD, inclusive")
+    export.add_argument("--category", action="append", default=[], help="repeatable")
+    export.add_argument("--ward", action="append", type=int, default=[], help="ward code")
+    export.add_argument(
+        "--with-contact",
+        action="store_true",
+        help="add the phone number of tips whose tipster left one (audited)",
+    )
+    export.add_argument("--out", required=True, help="CSV file to write")
     audit = sub.add_parser("audit", help="print the latest audit log entries")
     audit.add_argument("--limit", type=int, default=50)
     args = parser.parse_args(argv)
@@ -71,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_list_tips(settings, args.limit))
     if args.command == "staff":
         return asyncio.run(_staff(settings, args))
-    if args.command in ("invite", "unit", "digest", "audit"):
+    if args.command in ("invite", "unit", "digest", "audit", "export"):
         from bot import admin_cli
 
         return asyncio.run(admin_cli.run(settings, args))

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from bot.aio import cancelling
 from bot.clock import Clock
 from bot.pipeline import Pipeline
+from bot.reports import build_digest
 from handlers import digest, officer
 from handlers.events import Chart, Item, Msg, Outgoing, Reply
 from handlers.i18n import Catalog
@@ -273,51 +274,6 @@ class OfficeWork:
             Reply.of(Msg("officer.plain", {"text": text})),
             Chart(str(path), Msg("digest.chart.caption", {"title": title})),
         ]
-
-
-async def build_digest(
-    office: Office,
-    *,
-    catalog: Catalog,
-    places: Gazetteer,
-    kind: str,
-    start: datetime,
-    end: datetime,
-    unit_id: int | None,
-    name: str,
-    now: datetime,
-    charts_dir: Path,
-    locale: str = "vi",
-) -> tuple[str, Path]:
-    """A digest's text and its chart file (also used by `tipbot digest`)."""
-    rows = await office.digest_rows(unit_id, start, end)
-    open_count, overdue = await office.open_counts(unit_id, now)
-    stats = digest.compute(rows, open_count, overdue)
-    text = digest.render(
-        stats,
-        catalog=catalog,
-        locale=locale,
-        places=places,
-        kind=kind,
-        first_day=start.date(),
-        scope=name,
-    )
-    # Imported here: matplotlib takes about a second to import, which every `tipbot`
-    # command and every start would otherwise pay for a chart drawn once a day.
-    from bot import charts
-
-    path = charts_dir / f"{kind}-{start.date().isoformat()}-{unit_id or 'city'}.png"
-    await asyncio.to_thread(
-        charts.draw,
-        stats,
-        path,
-        catalog=catalog,
-        locale=locale,
-        places=places,
-        # The chart font has no emoji: title it with the words only.
-        title=text.splitlines()[0].lstrip("📊 "),
-    )
-    return text, path
 
 
 def _dest(recipient: Recipient) -> str:

@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.aio import cancelling
@@ -24,6 +25,7 @@ from bot.channels.base import Channel, Ignored, Payload
 from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.identity import Identity
+from bot.reports import Reports
 from handlers.context import FlowContext, Limits
 from handlers.conversation import Conversation
 from handlers.events import (
@@ -84,6 +86,7 @@ class Renderer:
                     "t": "chart",
                     "path": item.path,
                     "caption": self.catalog.text(locale, item.caption),
+                    "document": item.document,
                 }
             ]
         escape = item.html
@@ -124,6 +127,7 @@ class Pipeline:
         crash: CrashPoints | None = None,
         batch_size: int = 200,
         on_outbox: Callable[[], None] = lambda: None,
+        data_dir: Path = Path("data"),
     ) -> None:
         self.db = db
         self.channels = channels
@@ -138,6 +142,7 @@ class Pipeline:
         self.crash = crash or CrashPoints(None)
         self.batch_size = batch_size
         self.on_outbox = on_outbox
+        self.data_dir = data_dir  # where exports and charts are written
         self._wake = asyncio.Event()
 
     # ---- intake -------------------------------------------------------------------
@@ -233,6 +238,9 @@ class Pipeline:
             tips=tips,
             office=Office(conn),
             campaigns=Campaigns(conn),
+            reports=Reports(
+                conn, catalog=self.renderer.catalog, places=self.places, data_dir=self.data_dir
+            ),
             seal=self.identity.seal,
         )
         messages: list[OutboxMessage] = []

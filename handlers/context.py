@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from handlers.events import Item
 from handlers.places import Gazetteer
 from handlers.receipts import ReceiptHasher, ReceiptMinter
 from storage.campaigns import Campaign, Subscription
@@ -237,6 +238,23 @@ class CampaignStore(Protocol):
     ) -> int: ...
 
 
+class ReportMaker(Protocol):
+    """Statistics with a chart, and CSV exports (rendered outside the flows)."""
+
+    async def stats(
+        self, since: datetime, until: datetime, now: datetime, locale: str
+    ) -> list[Item]: ...
+
+    async def export_file(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        categories: list[str] | None = None,
+        with_contact: bool = False,
+    ) -> tuple[Item, int]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FlowContext:
     now: datetime
@@ -247,4 +265,5 @@ class FlowContext:
     tips: TipStore
     office: OfficeStore
     campaigns: CampaignStore
+    reports: ReportMaker
     seal: Callable[[str], bytes]  # seals a chat address for storage

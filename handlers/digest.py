@@ -25,6 +25,7 @@ class DigestStats:
     by_group: dict[str, int]  # every group, in the report's order
     by_category: dict[str, int]
     by_ward: list[tuple[int | None, int]]  # most tips first
+    by_channel: dict[str, int]
     open: int
     overdue: int
     median_claim: timedelta | None
@@ -35,12 +36,14 @@ def compute(rows: list[DigestRow], open_count: int, overdue: int) -> DigestStats
     by_group = {g.value: 0 for g in taxonomy.Group}
     by_category: Counter[str] = Counter()
     by_ward: Counter[int | None] = Counter()
+    by_channel: Counter[str] = Counter()
     to_claim: list[float] = []
     to_resolve: list[float] = []
     for row in rows:
         by_group[row.category_group] = by_group.get(row.category_group, 0) + 1
         by_category[row.category] += 1
         by_ward[row.ward_code] += 1
+        by_channel[row.channel] += 1
         if row.claimed_at is not None:
             to_claim.append((row.claimed_at - row.created_at).total_seconds())
         if row.resolved_at is not None:
@@ -50,6 +53,7 @@ def compute(rows: list[DigestRow], open_count: int, overdue: int) -> DigestStats
         by_group=by_group,
         by_category=dict(by_category),
         by_ward=sorted(by_ward.items(), key=lambda kv: (-kv[1], kv[0] or 0)),
+        by_channel=dict(by_channel),
         open=open_count,
         overdue=overdue,
         median_claim=timedelta(seconds=statistics.median(to_claim)) if to_claim else None,
@@ -94,13 +98,15 @@ def render(
     kind: str,
     first_day: date,
     scope: str,
+    days: int | None = None,
+    channels: bool = False,
 ) -> str:
     """The digest as text (plain; the renderer splits it if it is long)."""
 
     def t(key: str, **params: str | int | Msg) -> str:
         return catalog.text(locale, Msg(key, dict(params)))
 
-    days = 1 if kind == "daily" else 7
+    days = days or (1 if kind == "daily" else 7)
     last_day = first_day + timedelta(days=days - 1)
     period = first_day.strftime("%d/%m/%Y")
     if days > 1:
@@ -132,6 +138,9 @@ def render(
     if rest:
         wards.append(t("digest.other_wards", n=rest))
     lines.append(t("digest.wards", wards=", ".join(wards) or "-"))
+    if channels:
+        by_channel = ", ".join(f"{name} {n}" for name, n in sorted(stats.by_channel.items()))
+        lines.append(t("stats.channels", channels=by_channel or "-"))
     lines.append(t("digest.open", open=stats.open, overdue=stats.overdue))
     lines.append(
         t(

@@ -151,10 +151,11 @@ class File:
 
 @dataclass(frozen=True, slots=True)
 class Chart:
-    """A rendered image file (digest charts)."""
+    """A file we made: a digest chart (sent as a photo) or an export (a document)."""
 
     path: str
     caption: Msg
+    document: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from handlers import callbacks, campaigns, intake, officer, receipts, status
+from handlers import callbacks, campaigns, intake, officer, receipts, reports, status
 from handlers.callbacks import Action, Callback
 from handlers.context import FlowContext, Limits
 from handlers.conversation import REPORT_STATES, Conversation, State
@@ -150,6 +150,8 @@ class Router:
             handled = await officer.on_command(conv, event, ctx)
             if handled is None:
                 handled = await campaigns.on_command(conv, event, ctx)
+            if handled is None:
+                handled = await reports.on_command(conv, event, ctx)
             return handled if handled is not None else await self._command(conv, event, ctx)
         elif conv.state in officer.STAFF_STATES:
             return await officer.on_text(conv, event, ctx)

@@ -209,6 +209,7 @@ class DigestRow(BaseModel):
     category_group: str
     category: str
     ward_code: int | None
+    channel: str = ""
     status: str
     created_at: datetime
     claimed_at: datetime | None

@@ -908,6 +908,7 @@ class Office:
             tips.c.category_group,
             tips.c.category,
             tips.c.ward_code,
+            tips.c.channel,
             tips.c.status,
             tips.c.created_at,
             tips.c.claimed_at,

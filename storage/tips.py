@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -87,6 +88,39 @@ class TipRepository:
             .limit(limit)
         )
         return [TipSummary.model_validate(row._asdict()) for row in result]
+
+    async def export(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        categories: list[str] | None = None,
+        wards: list[int] | None = None,
+        with_contact: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Tips for a CSV export: no pseudonym, no chat, no text; the contact number only
+        when asked for (and only tips whose tipster chose to leave one have it)."""
+        columns = [
+            tips.c.code,
+            tips.c.created_at,
+            tips.c.category_group,
+            tips.c.category,
+            tips.c.urgent,
+            tips.c.ward_code,
+            tips.c.channel,
+            tips.c.status,
+            tips.c.claimed_at,
+            tips.c.resolved_at,
+        ]
+        if with_contact:
+            columns.append(tips.c.contact_phone)
+        query = select(*columns).where(tips.c.created_at >= since, tips.c.created_at < until)
+        if categories:
+            query = query.where(tips.c.category.in_(categories))
+        if wards:
+            query = query.where(tips.c.ward_code.in_(wards))
+        result = await self.conn.execute(query.order_by(tips.c.created_at))
+        return [row._asdict() for row in result]
 
     async def count(self) -> int:
         return int((await self.conn.execute(select(func.count()).select_from(tips))).scalar_one())

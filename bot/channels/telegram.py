@@ -403,10 +403,21 @@ class TelegramChannel:
                     **extra,
                 )
             elif kind == "chart":
-                image = await asyncio.to_thread(Path(payload["path"]).read_bytes)
-                await self.bot.send_photo(
-                    int(address), image, caption=payload.get("caption"), protect_content=True
-                )
+                path = Path(payload["path"])
+                data = await asyncio.to_thread(path.read_bytes)
+                if payload.get("document"):  # an export: the file, then delete our copy
+                    await self.bot.send_document(
+                        int(address),
+                        data,
+                        filename=path.name,
+                        caption=payload.get("caption"),
+                        protect_content=True,
+                    )
+                    await asyncio.to_thread(path.unlink, True)
+                else:
+                    await self.bot.send_photo(
+                        int(address), data, caption=payload.get("caption"), protect_content=True
+                    )
             else:
                 return SendResult("failed", error="unknown-payload")
         except RetryAfter as exc:
