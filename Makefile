@@ -1,5 +1,5 @@
 # Everyday commands. Each works on a fresh clone (the scripts create .venv).
-.PHONY: run test lint fmt bench sample-digest tips audit migrate clean
+.PHONY: run test lint fmt bench bench-broadcast sample-digest tips audit migrate clean
 
 run:            ## run the service (web chat; Telegram when TELEGRAM_BOT_TOKEN is set)
 	./scripts/run
@@ -15,6 +15,9 @@ fmt:
 
 bench:          ## pipeline vs bare python-telegram-bot; prints ratio=
 	.venv/bin/python bench/intake.py
+
+bench-broadcast: ## a 3,000-recipient campaign vs a strict fake; prints ratio= 429s= duplicates=
+	.venv/bin/python bench/broadcast.py
 
 sample-digest:  ## a digest from 1,000 sample tips -> docs/samples/
 	.venv/bin/python bench/sample_digest.py

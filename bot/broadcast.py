@@ -73,14 +73,17 @@ class Broadcaster:
         """Send until cancelled. Two batches overlap: the next is claimed and queued on
         the rate window while the previous one's last sends are in flight, so the
         window never idles between batches."""
-        async with self.db.write() as conn:
-            interrupted = await Campaigns(conn).recover(self.clock.now())
-        if interrupted:
-            log.warning("%d campaign sends were interrupted; counted as ambiguous", interrupted)
+        recovered = False
         previous: asyncio.Task[int] | None = None
         while True:
             self._wake.clear()
             try:
+                if not recovered:  # first, what a dead process left in flight
+                    async with self.db.write() as conn:
+                        interrupted = await Campaigns(conn).recover(self.clock.now())
+                    recovered = True
+                    if interrupted:
+                        log.warning("%d campaign sends interrupted: ambiguous", interrupted)
                 rows = await self._claim()
                 if rows:
                     current = asyncio.create_task(self._deliver(rows))
