@@ -247,3 +247,41 @@ async def test_one_off_and_recurring_schedules_across_restarts(
         await bot.settle()
     assert received("Tin một lần.") == 1 and received("Tin hằng giờ.") == 2
     await bot.stop()
+
+
+async def test_blocked_subscriber_is_skipped_until_they_come_back(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    bot = Harness(api, make_settings(tmp_path, api))
+    await bot.start()
+    try:
+        world = await standard_world(bot)
+        admin, quiet, keen = world["admin"], Citizen(3501), Citizen(3502)
+        for who in (quiet, keen):
+            await subscribe(bot, who)
+
+        async def send_campaign(text: str, campaign_id: int) -> dict[str, int]:
+            await broadcast(bot, admin, text, "Tất cả người đăng ký")
+            await bot.press(admin, "Gửi ngay")
+            for _ in range(400):
+                async with bot.app.db.read() as conn:  # type: ignore[union-attr]
+                    counts = await Campaigns(conn).progress(campaign_id)
+                if counts["pending"] == 0 and counts["sending"] == 0:
+                    return counts
+                await asyncio.sleep(0.05)
+            raise AssertionError(counts)
+
+        api.fail(
+            "sendMessage",
+            Failure(403, "Forbidden: bot was blocked by the user", chat_id=quiet.user_id),
+        )
+        first = await send_campaign("Một.", 1)
+        assert first["targeted"] == 2 and first["blocked"] == 1
+        second = await send_campaign("Hai.", 2)
+        assert second["targeted"] == 1 and second["sent"] == 1  # the blocked one is skipped
+        assert not any("Hai." in c.text for c in api.sent(quiet.user_id))
+        await bot.say(quiet, quiet.text("/start"))  # they come back
+        third = await send_campaign("Ba.", 3)
+        assert third["targeted"] == 2 and third["sent"] == 2
+    finally:
+        await bot.stop()

@@ -75,6 +75,7 @@ class Failure:
     retry_after: int | None = None
     delay: float = 0.0  # sleep before answering (to time the client out)
     deliver: bool = False  # record the message as delivered anyway
+    chat_id: int | None = None  # only for calls to this chat (None: the next call)
 
 
 class FakeBotAPI:
@@ -150,8 +151,11 @@ class FakeBotAPI:
             return await self._get_updates(params)
         call = Call(method, params)
         queue = self.failures.get(method)
+        failure = None
         if queue:
-            failure = queue.popleft()
+            failure = next((f for f in queue if f.chat_id in (None, call.chat_id)), None)
+        if failure is not None and queue is not None:
+            queue.remove(failure)
             if failure.deliver:
                 self.calls.append(call)
             if failure.delay:
