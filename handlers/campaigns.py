@@ -417,6 +417,7 @@ async def report(campaign_id: int, ctx: FlowContext) -> Reply:
                 "blocked": counts["blocked"],
                 "failed": counts["failed"],
                 "ambiguous": counts["ambiguous"],
+                "cancelled": counts["cancelled"],
                 "pending": left,
                 "rate": f"{rate:.1f}",
                 "eta": eta,

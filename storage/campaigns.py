@@ -25,7 +25,7 @@ from storage.schema import (
     unreachable_chats,
 )
 
-TERMINAL = ("sent", "blocked", "failed", "ambiguous")
+TERMINAL = ("sent", "blocked", "failed", "ambiguous", "cancelled")
 
 
 class Subscription(BaseModel):
@@ -221,7 +221,18 @@ class Campaigns:
         result = await self.conn.execute(
             update(campaigns).where(and_(*where)).values(**values).returning(campaigns.c.id)
         )
-        return result.first() is not None
+        changed = result.first() is not None
+        if changed and values.get("status") == "cancelled":
+            # Cancelling ends every row still waiting: a terminal state, not a limbo.
+            await self.conn.execute(
+                update(campaign_deliveries)
+                .where(
+                    campaign_deliveries.c.campaign_id == campaign_id,
+                    campaign_deliveries.c.status == "pending",
+                )
+                .values(status="cancelled")
+            )
+        return changed
 
     async def scheduled(self) -> list[Campaign]:
         rows = await self.conn.execute(
