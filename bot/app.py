@@ -41,6 +41,24 @@ from storage.migrate import upgrade_async
 
 log = logging.getLogger(__name__)
 
+# How long a stop waits for each part before giving up on it (a process manager
+# would SIGKILL a service that never exits; the durable inbox/outbox makes that safe,
+# but a stop that returns is kinder to tests and to restarts).
+STOP_GRACE_S = 10.0
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    frames = task.get_stack(limit=8)
+    return " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames)) or "?"
+
+
+async def _bounded(step: Any, what: str) -> None:
+    try:
+        async with asyncio.timeout(STOP_GRACE_S):
+            await step
+    except TimeoutError:
+        log.error("%s did not close within %.0fs", what, STOP_GRACE_S)
+
 
 @dataclass
 class Overrides:
@@ -263,7 +281,14 @@ class App:
             telegram_webhook=webhook,
         )
         config = uvicorn.Config(
-            app, host=s.web_host, port=s.web_port, log_config=None, access_log=False, lifespan="off"
+            app,
+            host=s.web_host,
+            port=s.web_port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            # After this, open connections are dropped (what they asked for is durable).
+            timeout_graceful_shutdown=int(STOP_GRACE_S // 2),
         )
         self._server = _QuietServer(config)
         self._spawn(self._server.serve(), "http")
@@ -321,14 +346,22 @@ class App:
             self.scheduler.shutdown(wait=False)
         if self._server is not None:
             self._server.should_exit = True
+            self.web.close()
         catch_up = getattr(self, "_catch_up_task", None)
         for task in [*self.tasks, *([catch_up] if catch_up else [])]:
             if task.get_name() != "http":
                 task.cancel()
-        for task in [*self.tasks, *([catch_up] if catch_up else [])]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        workers = [*self.tasks, *([catch_up] if catch_up else [])]
+        if workers:
+            done, stuck = await asyncio.wait(workers, timeout=STOP_GRACE_S)
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.warning("worker %s had failed: %r", task.get_name(), task.exception())
+            for task in stuck:
+                # A worker that ignores cancellation would otherwise hang the stop
+                # forever; name it (and where it waits) so it can be fixed.
+                log.error("worker %s did not stop: %s", task.get_name(), _where(task))
         self.tasks.clear()
         if self.telegram is not None:
-            await self.telegram.stop()
-        await self.db.dispose()
+            await _bounded(self.telegram.stop(), "telegram channel")
+        await _bounded(self.db.dispose(), "database pool")

@@ -14,7 +14,6 @@ and is never skipped silently. Outcomes:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import datetime, timedelta
@@ -22,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.aio import cancelling
+from bot.aio import cancelling, woken
 from bot.channels.base import Channel, Payload, SendResult
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -103,8 +102,7 @@ class Broadcaster:
                     raise
                 log.exception("broadcast pass failed; retrying")
                 previous = None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            await woken(self._wake, 1.0)
 
     async def send_batch(self) -> int:
         """Claim, send and record one batch (one step of `run`, for tests)."""

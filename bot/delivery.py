@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.aio import cancelling
+from bot.aio import cancelling, woken
 from bot.channels.base import Channel, SendResult
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -158,8 +157,7 @@ class Delivery:
             timeout = 1.0
             if due is not None:
                 timeout = min(1.0, max(0.0, (due - self.clock.now()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+            await woken(self._wake, timeout)
 
     async def deliver_once(self) -> int:
         """Claim a batch, send each chat's messages in order, record the outcomes."""

@@ -9,14 +9,13 @@ the database; the scheduler only decides when to look).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.aio import cancelling
+from bot.aio import cancelling, woken
 from bot.clock import Clock
 from bot.pipeline import Pipeline
 from bot.reports import build_digest
@@ -80,8 +79,7 @@ class OfficeWork:
                 if cancelling():
                     raise
                 log.exception("alert pass failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+            await woken(self._wake, 5.0)
 
     # ---- alerts -------------------------------------------------------------------
     async def send_alerts(self) -> int:

@@ -12,7 +12,6 @@ arrival order by a single dispatcher.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.aio import cancelling
+from bot.aio import cancelling, woken
 from bot.channels.base import Channel, Ignored, Payload
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -171,8 +170,7 @@ class Pipeline:
                 # A database outage: keep the rows, wait, try again (nothing is lost).
                 log.exception("dispatcher pass failed; retrying")
                 await asyncio.sleep(1.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            await woken(self._wake, 1.0)
 
     async def process_pending(self) -> int:
         """Process one batch; returns how many rows were taken."""

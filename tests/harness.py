@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -61,6 +62,18 @@ def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> S
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+class _StuckWorkers(logging.Handler):
+    """Collects the stop watchdog's complaints: every test's stop must be clean."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "did not" in record.getMessage():
+            self.seen.append(record.getMessage())
+
+
 class Harness:
     def __init__(self, api: FakeBotAPI | None, settings: Settings) -> None:
         self.api = api
@@ -83,8 +96,14 @@ class Harness:
 
     async def stop(self) -> None:
         if self.app is not None:
-            await self.app.stop()
+            stuck = _StuckWorkers()
+            logging.getLogger("bot.app").addHandler(stuck)
+            try:
+                await self.app.stop()
+            finally:
+                logging.getLogger("bot.app").removeHandler(stuck)
             self.app = None
+            assert not stuck.seen, f"the service did not stop cleanly: {stuck.seen}"
 
     async def restart(self) -> App:
         await self.stop()

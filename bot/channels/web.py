@@ -12,7 +12,6 @@ again and the flow answers with the step the citizen is on (state is in the data
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
@@ -29,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.aio import woken
 from bot.channels.base import Ignored, Payload, SendResult
 from bot.channels.uploads import UploadStore, sniff
 from bot.identity import Identity
@@ -106,6 +106,7 @@ class WebChannel:
         self.limits = limits or WebLimits()
         self.store = UploadStore(uploads)
         self._key = hashlib.sha256(b"tipbot/web\x00" + secret).digest()
+        self.closing = False
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
         self.mailboxes: dict[str, Mailbox] = {}
         self.verified: set[str] = set()
@@ -177,6 +178,13 @@ class WebChannel:
         )
         box.changed.set()
         return SendResult("ok")
+
+    def close(self) -> None:
+        """Answer every waiting long poll now: a stopping server waits for open
+        requests, and a poll would otherwise hold it for up to 20 s."""
+        self.closing = True
+        for box in self.mailboxes.values():
+            box.changed.set()
 
     def _mailbox(self, session: str) -> Mailbox:
         box = self.mailboxes.get(session)
@@ -416,10 +424,9 @@ class WebChannel:
         except ValueError:
             return _error(400, "bad cursor")
         box = self._mailbox(session)
-        if box.seq <= after:
+        if box.seq <= after and not self.closing:
             box.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(box.changed.wait(), timeout=20)
+            await woken(box.changed, 20)
         out = [{"seq": seq, **msg} for seq, msg in box.messages if seq > after]
         return JSONResponse({"messages": out}, headers=self._headers())
 

@@ -203,9 +203,8 @@ class FakeBotAPI:
         if not self.pending:
             self._new.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._new.wait(), timeout=min(float(params.get("timeout", 0)), 0.5)
-                )
+                async with asyncio.timeout(min(float(params.get("timeout", 0)), 0.5)):
+                    await self._new.wait()
         batch = list(self.pending[:100])
         if self.confirm_on_fetch:
             self.pending = self.pending[len(batch) :]
