@@ -28,8 +28,7 @@ from bot.crash import CrashPoints
 from bot.delivery import ChatPacer, SlidingWindow
 from bot.identity import Identity
 from bot.pipeline import Renderer
-from handlers.callbacks import Action, Callback
-from handlers.events import Choice, Msg, Reply
+from handlers.campaigns import citizen_view
 from storage import outbox
 from storage.campaigns import Campaign, Campaigns, Delivery
 from storage.db import Database
@@ -188,18 +187,9 @@ class Broadcaster:
         return result, 0.0
 
     def payload(self, campaign: Campaign, locale: str, channel: str) -> Payload:
-        choices = []
-        if campaign.report_button:
-            report = Callback(Action.MENU, "report").encode()
-            choices.append([Choice(Msg("menu.report"), report)])
-        # Opting out is one tap, under every message.
-        choices.append([Choice(Msg("campaign.btn.stop"), Callback(Action.UNSUBSCRIBE).encode())])
-        reply = Reply.of(Msg("campaign.message", {"text": campaign.text}), choices=choices)
-        payload = self.renderer.render(reply, locale, channel)[0]
-        if campaign.photo_ref and campaign.photo_channel == channel:
-            payload = {**payload, "t": "file", "kind": "photo", "ref": campaign.photo_ref,
-                       "caption": payload["text"][:1024]}  # fmt: skip
-        return payload
+        """One message per recipient (the composer's limits keep the text within one
+        message, and a photo's within its caption), as the admin's preview showed."""
+        return self.renderer.render(citizen_view(campaign, channel), locale, channel)[0]
 
 
 async def start_due_campaigns(db: Database, clock: Clock) -> int:

@@ -56,6 +56,7 @@ from storage.tips import TipRepository
 log = logging.getLogger(__name__)
 
 MAX_TEXT_UNITS = 4096
+CAPTION_UNITS = 1024  # Telegram's limit for a photo's caption
 
 
 class Renderer:
@@ -78,7 +79,16 @@ class Renderer:
             if channel and item.channel != channel:
                 note = Msg("officer.file_elsewhere", {"kind": item.kind, "channel": item.channel})
                 return [{"t": "msg", "text": self.catalog.text(locale, note)}]
-            return [{"t": "file", "kind": item.kind, "ref": item.file_ref, "protect": True}]
+            payload: Payload = {"t": "file", "kind": item.kind, "ref": item.file_ref}
+            if item.protect:
+                payload["protect"] = True
+            if item.caption is not None:
+                caption = self.render(item.caption, locale, channel)
+                text = "\n\n".join(p["text"] for p in caption)
+                payload["caption"] = split_units(text, CAPTION_UNITS)[0]
+                if caption[-1].get("buttons"):
+                    payload.update(buttons=caption[-1]["buttons"], kb=caption[-1]["kb"])
+            return [payload]
         if isinstance(item, Chart):
             return [
                 {

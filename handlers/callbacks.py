@@ -52,7 +52,9 @@ class Action(StrEnum):
     UNSUBSCRIBE = "us"
     ERASE = "er"  # arg: yes · no
     # Broadcasts (admins; arg: campaign id or "id.choice"), bound to the composing admin.
-    AUDIENCE = "au"
+    AUDIENCE = "au"  # arg: "campaign.topic" (or "campaign.all")
+    AUDIENCE_WARD = "aw"  # arg: "campaign.wardcode", "campaign.all" or "campaign.done"
+    CAMPAIGN_BUTTON = "cb"  # arg: campaign id; toggles the "report a tip" button
     CAMPAIGN_SEND = "cs"
     CAMPAIGN_SCHEDULE = "cl"
     CAMPAIGN_DROP = "cx"

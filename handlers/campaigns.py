@@ -14,8 +14,9 @@ from apscheduler.triggers.cron import CronTrigger
 from handlers.callbacks import Action, Callback
 from handlers.context import FlowContext
 from handlers.conversation import Conversation, Draft, State
-from handlers.events import Choice, Event, EventKind, Msg, Outgoing, Reply, Toast
+from handlers.events import Choice, Event, EventKind, File, Msg, Outgoing, Reply, Toast
 from handlers.text import clean_for_storage, is_blank
+from storage.campaigns import Campaign
 from storage.models import Actor
 
 TOPICS = ("drugs", "fraud", "fire", "traffic")
@@ -35,13 +36,22 @@ ACTIONS = frozenset(
         Action.UNSUBSCRIBE,
         Action.ERASE,
         Action.AUDIENCE,
+        Action.AUDIENCE_WARD,
+        Action.CAMPAIGN_BUTTON,
         Action.CAMPAIGN_SEND,
         Action.CAMPAIGN_SCHEDULE,
         Action.CAMPAIGN_DROP,
     }
 )
 ADMIN_ACTIONS = frozenset(
-    {Action.AUDIENCE, Action.CAMPAIGN_SEND, Action.CAMPAIGN_SCHEDULE, Action.CAMPAIGN_DROP}
+    {
+        Action.AUDIENCE,
+        Action.AUDIENCE_WARD,
+        Action.CAMPAIGN_BUTTON,
+        Action.CAMPAIGN_SEND,
+        Action.CAMPAIGN_SCHEDULE,
+        Action.CAMPAIGN_DROP,
+    }
 )
 STATES = frozenset(
     {
@@ -51,12 +61,15 @@ STATES = frozenset(
         State.ERASE_CONFIRM,
         State.CAMPAIGN_TEXT,
         State.CAMPAIGN_AUDIENCE,
+        State.CAMPAIGN_WARDS,
         State.CAMPAIGN_SCHEDULE,
     }
 )
 CITIZEN_COMMANDS = frozenset({"subscribe", "stop", "unsubscribe", "deletemydata"})
 ADMIN_COMMANDS = frozenset({"broadcast", "campaigns", "campaign"})
 MAX_TEXT = 3000
+MAX_CAPTION = 1000  # a photo's caption (Telegram: 1024, with the "📢 " prefix)
+MAX_WARDS = 30  # wards one campaign can name (each is a button row while picking)
 EFFECT_DAYS = 7
 _VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -90,6 +103,8 @@ def prompt(conv: Conversation) -> Reply:
         return Reply.of(Msg("campaign.text.ask"))
     if conv.state is State.CAMPAIGN_AUDIENCE:
         return audience_choice(conv.draft.campaign_id if conv.draft else 0)
+    if conv.state is State.CAMPAIGN_WARDS:
+        return wards_choice(conv.draft.campaign_id if conv.draft else 0, [])
     return Reply.of(Msg("campaign.schedule.ask"))
 
 
@@ -98,6 +113,33 @@ def audience_choice(campaign_id: int | None) -> Reply:
     rows = [[Choice(Msg("campaign.audience.all"), _cb(Action.AUDIENCE, f"{cid}.all"))]]
     rows += [[Choice(Msg(f"topic.{t}"), _cb(Action.AUDIENCE, f"{cid}.{t}"))] for t in TOPICS]
     return Reply.of(Msg("campaign.audience.ask"), choices=rows)
+
+
+def wards_choice(campaign_id: int | None, chosen: list[str]) -> Reply:
+    """Whole city, or the wards typed so far (then "done")."""
+    cid = str(campaign_id or 0)
+    if not chosen:
+        city = Choice(Msg("campaign.btn.city"), _cb(Action.AUDIENCE_WARD, f"{cid}.all"))
+        return Reply.of(Msg("campaign.wards.ask"), choices=[[city]])
+    done = Choice(Msg("campaign.btn.wards_done"), _cb(Action.AUDIENCE_WARD, f"{cid}.done"))
+    city = Choice(Msg("campaign.btn.city"), _cb(Action.AUDIENCE_WARD, f"{cid}.all"))
+    return Reply.of(
+        Msg("campaign.wards.chosen", {"wards": ", ".join(chosen)}), choices=[[done], [city]]
+    )
+
+
+def citizen_view(campaign: Campaign, channel: str) -> Reply | File:
+    """A campaign's message exactly as a subscriber on `channel` gets it (the preview
+    shows the admin the same thing): the text, the photo when it belongs to that
+    channel, an optional "report a tip" button and the one-tap opt-out."""
+    rows = []
+    if campaign.report_button:
+        rows.append((Choice(Msg("menu.report"), Callback(Action.MENU, "report").encode()),))
+    rows.append((Choice(Msg("campaign.btn.stop"), Callback(Action.UNSUBSCRIBE).encode()),))
+    reply = Reply(parts=(Msg("campaign.message", {"text": campaign.text}),), choices=tuple(rows))
+    if campaign.photo_ref and campaign.photo_channel == channel:
+        return File("photo", channel, campaign.photo_ref, caption=reply, protect=False)
+    return reply
 
 
 # ---- entry points --------------------------------------------------------------------
@@ -196,6 +238,8 @@ async def on_text(conv: Conversation, event: Event, ctx: FlowContext) -> list[Ou
         ]
         rows.append([Choice(Msg("sub.ward.all"), _cb(Action.SUB_WARD, "all"))])
         return [Reply.of(Msg("sub.ward.pick"), choices=rows)]
+    if conv.state is State.CAMPAIGN_WARDS and event.kind is EventKind.TEXT and event.text:
+        return await _search_wards(conv, event, ctx, event.text)
     if conv.state is State.CAMPAIGN_TEXT:
         return await _compose(conv, event, ctx)
     if conv.state is State.CAMPAIGN_SCHEDULE and event.kind is EventKind.TEXT and event.text:
@@ -255,8 +299,9 @@ async def _compose(conv: Conversation, event: Event, ctx: FlowContext) -> list[O
         return [Reply.of(Msg("hint.unknown_command"))]
     photo = event.media if event.media and event.media.kind == "photo" else None
     text = clean_for_storage(event.text or "").strip()
-    if is_blank(text) or len(text) > MAX_TEXT or (event.media and not photo):
-        return [Reply.of(Msg("campaign.text.invalid", {"max": MAX_TEXT})), prompt(conv)]
+    limit = MAX_CAPTION if photo else MAX_TEXT
+    if is_blank(text) or len(text) > limit or (event.media and not photo):
+        return [Reply.of(Msg("campaign.text.invalid", {"max": limit})), prompt(conv)]
     campaign_id = await ctx.campaigns.create(
         created_by=actor.id,
         text=text,
@@ -289,21 +334,34 @@ async def _admin_choice(
     if cb.action is Action.AUDIENCE:
         topics = [choice] if choice in TOPICS else []
         await ctx.campaigns.set_audience(campaign.id, [], topics)
-        size = len(await ctx.campaigns.audience([], topics))
-        audience = Msg(f"topic.{choice}") if choice in TOPICS else Msg("campaign.audience.all")
-        rows = [
-            [Choice(Msg("campaign.btn.send"), _cb(Action.CAMPAIGN_SEND, str(campaign.id)))],
-            [Choice(Msg("campaign.btn.schedule"), _cb(Action.CAMPAIGN_SCHEDULE, str(campaign.id)))],
-            [Choice(Msg("campaign.btn.drop"), _cb(Action.CAMPAIGN_DROP, str(campaign.id)))],
-        ]
-        return [
-            Reply.of(Msg("campaign.preview.title")),
-            Reply.of(Msg("campaign.message", {"text": campaign.text})),
-            Reply.of(
-                Msg("campaign.preview", {"id": campaign.id, "audience": audience, "count": size}),
-                choices=rows,
-            ),
-        ]
+        conv.state, conv.draft = State.CAMPAIGN_WARDS, Draft(campaign_id=campaign.id)
+        return [wards_choice(campaign.id, [])]
+    if cb.action is Action.AUDIENCE_WARD:
+        conv.state, conv.draft = State.CAMPAIGN_WARDS, Draft(campaign_id=campaign.id)
+        if choice == "all":
+            await ctx.campaigns.set_audience(campaign.id, [], campaign.topics)
+        elif choice != "done":
+            place = ctx.places.get(int(choice)) if choice.isdigit() else None
+            if place is None:
+                return [Reply.of(Msg("hint.stale_button"))]
+            wards = campaign.wards
+            if place.code not in wards and len(wards) < MAX_WARDS:
+                wards = [*wards, place.code]
+                await ctx.campaigns.set_audience(campaign.id, wards, campaign.topics)
+            return [wards_choice(campaign.id, _ward_names(wards, ctx))]
+        fresh = await ctx.campaigns.get(campaign.id)
+        assert fresh is not None
+        return await _preview(fresh, event, ctx)
+    if cb.action is Action.CAMPAIGN_BUTTON:
+        await ctx.campaigns.transition(
+            campaign.id,
+            admin_id=actor.id,
+            from_=("draft",),
+            report_button=not campaign.report_button,
+        )
+        fresh = await ctx.campaigns.get(campaign.id)
+        assert fresh is not None
+        return await _preview(fresh, event, ctx)
     if cb.action is Action.CAMPAIGN_SCHEDULE:
         conv.state, conv.draft = State.CAMPAIGN_SCHEDULE, Draft(campaign_id=campaign.id)
         return [Reply.of(Msg("campaign.schedule.ask"))]
@@ -316,6 +374,64 @@ async def _admin_choice(
     targeted = await ctx.campaigns.start_run(campaign.id, ctx.now)
     conv.reset()
     return [Reply.of(Msg("campaign.started", {"id": campaign.id, "count": targeted}))]
+
+
+async def _preview(campaign: Campaign, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    """The message as subscribers will get it, then who gets it and the choices."""
+    size = len(await ctx.campaigns.audience(campaign.wards, campaign.topics))
+    topic = campaign.topics[0] if campaign.topics else None
+    audience = Msg(f"topic.{topic}") if topic in TOPICS else Msg("campaign.audience.all")
+    names = _ward_names(campaign.wards, ctx)
+    where = (
+        Msg("campaign.wards.list", {"wards": ", ".join(names)}) if names else Msg("sub.ward.all")
+    )
+    toggle = "campaign.btn.report_off" if campaign.report_button else "campaign.btn.report_on"
+    cid = str(campaign.id)
+    rows = [
+        [Choice(Msg("campaign.btn.send"), _cb(Action.CAMPAIGN_SEND, cid))],
+        [Choice(Msg("campaign.btn.schedule"), _cb(Action.CAMPAIGN_SCHEDULE, cid))],
+        [Choice(Msg(toggle), _cb(Action.CAMPAIGN_BUTTON, cid))],
+        [Choice(Msg("campaign.btn.drop"), _cb(Action.CAMPAIGN_DROP, cid))],
+    ]
+    summary: dict[str, str | int | Msg] = {
+        "id": campaign.id,
+        "audience": audience,
+        "wards": where,
+        "count": size,
+    }
+    return [
+        Reply.of(Msg("campaign.preview.title")),
+        citizen_view(campaign, event.channel),
+        Reply.of(Msg("campaign.preview", summary), choices=rows),
+    ]
+
+
+def _ward_names(codes: list[int], ctx: FlowContext) -> list[str]:
+    return [place.name for code in codes if (place := ctx.places.get(code)) is not None]
+
+
+async def _search_wards(
+    conv: Conversation, event: Event, ctx: FlowContext, text: str
+) -> list[Outgoing]:
+    """A typed ward name while composing: the matching wards, as buttons to add."""
+    actor = await _admin(event, ctx, "campaign.wards")
+    campaign_id = conv.draft.campaign_id if conv.draft else None
+    if actor is None or campaign_id is None:
+        conv.reset()
+        return [Reply.of(Msg("hint.unknown_command"))]
+    places = ctx.places.search(text, limit=6)
+    if not places:
+        return [Reply.of(Msg("campaign.wards.none")), prompt(conv)]
+    rows = [
+        [
+            Choice(
+                Msg("btn.ward", {"name": p.name}),
+                _cb(Action.AUDIENCE_WARD, f"{campaign_id}.{p.code}"),
+            )
+        ]
+        for p in places
+    ]
+    return [Reply.of(Msg("campaign.wards.pick"), choices=rows)]
 
 
 async def _schedule(

@@ -36,6 +36,7 @@ class State(StrEnum):
     ERASE_CONFIRM = "erase.confirm"  # "delete my data", asked once more
     CAMPAIGN_TEXT = "campaign.text"  # an admin composing a broadcast
     CAMPAIGN_AUDIENCE = "campaign.audience"
+    CAMPAIGN_WARDS = "campaign.wards"  # typed ward names narrow the audience
     CAMPAIGN_SCHEDULE = "campaign.schedule"
 
 

@@ -141,12 +141,15 @@ class Pin:
 
 @dataclass(frozen=True, slots=True)
 class File:
-    """A tip's attachment, re-sent by its platform reference (never forwarded, which
-    would show who sent it)."""
+    """A file re-sent by its platform reference: a tip's attachment (never forwarded,
+    which would show who sent it, and protected) or a campaign's photo with its text
+    and buttons as the caption."""
 
     kind: str
     channel: str  # the channel the reference belongs to
     file_ref: str
+    caption: Reply | None = None  # at most CAPTION_UNITS once rendered
+    protect: bool = True
 
 
 @dataclass(frozen=True, slots=True)

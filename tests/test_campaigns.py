@@ -18,12 +18,20 @@ from tests.harness import Harness, make_settings
 from tests.officer_world import bootstrap_admin, command, file_tip, standard_world
 
 
-async def subscribe(bot: Harness, who: Citizen, topic: str = "Phòng chống ma túy") -> None:
+async def subscribe(
+    bot: Harness,
+    who: Citizen,
+    topic: str = "Phòng chống ma túy",
+    ward: str | None = "Phường Hoàn Kiếm",
+) -> None:
     await bot.say(who, who.text("/subscribe"))
     await bot.press(who, "Tôi đồng ý")
     await bot.press(who, topic)
-    await bot.say(who, who.text("hoan kiem"))
-    replies = await bot.press(who, "Phường Hoàn Kiếm")
+    if ward is None:
+        replies = await bot.press(who, "Cả thành phố")
+    else:
+        await bot.say(who, who.text(ward.removeprefix("Phường ")))
+        replies = await bot.press(who, ward)
     assert "Đã đăng ký" in replies[-1].text
 
 
@@ -33,11 +41,20 @@ async def rows(bot: Harness, table) -> list:  # type: ignore[no-untyped-def]
         return list((await conn.execute(select(table))).all())
 
 
-async def broadcast(bot: Harness, admin: Citizen, text: str, audience: str) -> str:
-    """Compose, pick the audience and return the preview text (not yet sent)."""
+async def broadcast(
+    bot: Harness, admin: Citizen, text: str, audience: str, wards: tuple[str, ...] = ()
+) -> str:
+    """Compose, pick the audience (topic, then wards or the whole city) and return the
+    preview text (not yet sent)."""
     await bot.say(admin, admin.text("/broadcast"))
     await bot.say(admin, admin.text(text))
     replies = await bot.press(admin, audience)
+    assert "Gửi ở địa bàn nào?" in replies[-1].text
+    for ward in wards:
+        await bot.say(admin, admin.text(ward.removeprefix("Phường ")))
+        replies = await bot.press(admin, ward)
+        assert ward in replies[-1].text
+    replies = await bot.press(admin, "Xong" if wards else "Cả thành phố")
     return "\n".join(r.text for r in replies)
 
 
@@ -285,3 +302,64 @@ async def test_blocked_subscriber_is_skipped_until_they_come_back(
         assert third["targeted"] == 2 and third["sent"] == 2
     finally:
         await bot.stop()
+
+
+async def test_audience_by_topic_and_wards_and_the_optional_report_button(
+    bot: Harness,
+) -> None:
+    world = await standard_world(bot)
+    admin = world["admin"]
+    lan, minh, hoa, tuan = Citizen(3301), Citizen(3302), Citizen(3303), Citizen(3304)
+    await subscribe(bot, lan)  # drugs · Hoàn Kiếm
+    await subscribe(bot, minh, ward="Phường Ba Đình")  # drugs · Ba Đình
+    await subscribe(bot, hoa, "Tất cả chủ đề", ward=None)  # everything, whole city
+    await subscribe(bot, tuan, "Phòng chống lừa đảo")  # fraud · Hoàn Kiếm
+
+    preview = await broadcast(
+        bot, admin, "Cảnh báo ma túy ở khu phố.", "Phòng chống ma túy", ("Phường Hoàn Kiếm",)
+    )
+    assert "Địa bàn: Phường Hoàn Kiếm" in preview and "Số lượng: 2" in preview  # lan, hoa
+    shown = bot.api.sent(admin.user_id)[-2]  # the message as subscribers will see it
+    assert shown.text == "📢 Cảnh báo ma túy ở khu phố."
+    assert any("Gửi tin báo" in b["text"] for b in shown.buttons())
+
+    # The "report a tip" button is optional: the preview shows the change.
+    replies = await bot.press(admin, "Bỏ nút")
+    assert not any("Gửi tin báo" in b["text"] for b in replies[-2].buttons())
+    assert any("Thêm nút" in b["text"] for b in replies[-1].buttons())
+
+    await bot.press(admin, "Gửi ngay")
+    await settle_broadcast(bot)
+    for who in (lan, hoa):
+        message = bot.api.sent(who.user_id)[-1]
+        assert message.text == "📢 Cảnh báo ma túy ở khu phố."
+        labels = [b["text"] for b in message.buttons()]
+        assert labels == ["🔕 Dừng nhận tin"]
+    for who in (minh, tuan):  # another ward; another topic
+        assert not any("📢" in c.text for c in bot.api.sent(who.user_id))
+
+
+async def test_photo_broadcast_is_previewed_and_sent_as_one_captioned_photo(
+    bot: Harness,
+) -> None:
+    world = await standard_world(bot)
+    admin, lan = world["admin"], Citizen(3401)
+    await subscribe(bot, lan, ward=None)
+    await bot.say(admin, admin.text("/broadcast"))
+    too_long = await bot.say(admin, admin.photo(caption="x" * 1001))
+    assert "tối đa 1000" in too_long[0].text
+    await bot.say(admin, admin.photo(caption="Kiểm tra bình chữa cháy trước Tết."))
+    await bot.press(admin, "Tất cả người đăng ký")
+    await bot.press(admin, "Cả thành phố")
+    preview = bot.api.sent(admin.user_id, "sendPhoto")[-1]
+    assert preview.params["photo"] == f"photo-{admin.user_id}-0"
+    assert preview.params["caption"] == "📢 Kiểm tra bình chữa cháy trước Tết."
+
+    await bot.press(admin, "Gửi ngay")
+    await settle_broadcast(bot)
+    [sent] = bot.api.sent(lan.user_id, "sendPhoto")
+    assert sent.params["photo"] == f"photo-{admin.user_id}-0"  # re-sent by file_id
+    assert sent.params["caption"] == "📢 Kiểm tra bình chữa cháy trước Tết."
+    assert [b["text"] for b in sent.buttons()] == ["📝 Gửi tin báo", "🔕 Dừng nhận tin"]
+    assert sent.params.get("protect_content") in (None, False, "false")  # may be shared
+    assert not any("📢" in c.text for c in bot.api.sent(lan.user_id))  # not twice
