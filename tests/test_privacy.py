@@ -3,7 +3,9 @@ later see hold no tipster identifiers, no tip text in logs, no token, no receipt
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,22 @@ async def file_identified_tip(bot: Harness, who: Citizen) -> str:
     return receipt.group(1).strip()
 
 
+@pytest.fixture
+def service_logging() -> Iterator[None]:
+    """The service's own logging for one test; then pytest's again (a handler left on
+    the root logger would write to this test's closed capture stream ever after)."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    names = ("httpx", "httpcore", "apscheduler", "telegram", "uvicorn", "aiosqlite",
+             "sqlalchemy", "asyncpg")  # fmt: skip
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    root.handlers[:], root.level = saved
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+@pytest.mark.usefixtures("service_logging")
 async def test_logs_hold_no_identifiers_even_when_a_handler_fails(
     bot: Harness, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
