@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -205,6 +206,7 @@ class App:
             ),
             charts_dir=s.data_dir / "digests",
         )
+        self.web.file_access = functools.partial(self.office.may_open, self.web.name)
 
         # Workers: on start they pick up whatever a previous run left pending.
         self._spawn(self.pipeline.run(), "dispatcher")

@@ -24,6 +24,7 @@ from handlers.events import Chart, Item, Msg, Outgoing, Reply
 from handlers.i18n import Catalog
 from handlers.places import Gazetteer
 from storage import outbox
+from storage.campaigns import Campaigns
 from storage.db import Database
 from storage.models import PendingAlert, Recipient
 from storage.office import Office
@@ -66,6 +67,26 @@ class OfficeWork:
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def may_open(self, channel: str, user_key: str, file_ref: str) -> bool:
+        """May this chat open an uploaded file? A campaign's photo: anyone. A tip's
+        attachment: only active staff whose units see the tip — decided in the query,
+        re-read on every request, and audited whether allowed or not."""
+        async with self.db.write() as conn:
+            if await Campaigns(conn).has_photo(channel, file_ref):
+                return True
+            office = Office(conn)
+            actor = await office.actor(channel, user_key)
+            found = await office.visible_file(actor.id, channel, file_ref) if actor else None
+            await office.audit(
+                self.clock.now(),
+                "file.open",
+                "ok" if found else "denied",
+                staff_id=actor.id if actor else None,
+                actor_key=user_key,
+                target=found.code if found else None,
+            )
+            return found is not None
 
     async def run_alerts(self) -> None:
         """Send queued alerts whenever the pipeline commits new tips."""

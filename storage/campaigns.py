@@ -203,6 +203,15 @@ class Campaigns:
         ).first()
         return Campaign.model_validate(row._asdict()) if row else None
 
+    async def has_photo(self, channel: str, photo_ref: str) -> bool:
+        """Is this file a campaign's photo (public awareness material)?"""
+        found = await self.conn.execute(
+            select(campaigns.c.id)
+            .where(campaigns.c.photo_channel == channel, campaigns.c.photo_ref == photo_ref)
+            .limit(1)
+        )
+        return found.first() is not None
+
     async def set_audience(self, campaign_id: int, wards: list[int], topics: list[str]) -> None:
         await self.conn.execute(
             update(campaigns)

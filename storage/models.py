@@ -136,6 +136,14 @@ class AttachmentRef(BaseModel):
     too_large: bool
 
 
+class StaffFile(BaseModel):
+    """A tip's attachment an officer may open (and the tip it belongs to, for the audit)."""
+
+    code: str
+    kind: str
+    mime_type: str | None
+
+
 class TipView(BaseModel):
     """A tip as shown to an officer allowed to see it."""
 

@@ -35,6 +35,7 @@ from storage.models import (
     DueTip,
     PendingAlert,
     Recipient,
+    StaffFile,
     ThreadEntry,
     TipLine,
     TipRef,
@@ -464,6 +465,23 @@ class Office:
         )
         return [AttachmentRef.model_validate(f._asdict()) for f in files]
 
+    async def visible_file(self, staff_id: str, channel: str, file_ref: str) -> StaffFile | None:
+        """An attachment of a tip this staff member may see (authorised in the query,
+        like every tip read): what the web chat needs to hand the file to an officer."""
+        row = (
+            await self.conn.execute(
+                select(tips.c.code, attachments.c.kind, attachments.c.mime_type)
+                .join(tips, tips.c.id == attachments.c.tip_id)
+                .where(
+                    attachments.c.channel == channel,
+                    attachments.c.file_ref == file_ref,
+                    _visible(staff_id),
+                )
+                .limit(1)
+            )
+        ).first()
+        return StaffFile.model_validate(row._asdict()) if row else None
+
     async def tip_view(self, staff_id: str, code: str) -> TipView | None:
         row = (
             await self.conn.execute(
@@ -481,15 +499,18 @@ class Office:
             return None
         values = row._asdict()
         values["claimed_by_me"] = bool(values["claimed_by_me"])
+        values["units"] = await self._unit_names(row.id)
+        values["attachments"] = await self._attachments(row.id)
+        return TipView.model_validate(values)
+
+    async def _unit_names(self, tip_id: str) -> list[str]:
         names = await self.conn.execute(
             select(units.c.name)
             .join(tip_routes, tip_routes.c.unit_id == units.c.id)
-            .where(tip_routes.c.tip_id == row.id)
+            .where(tip_routes.c.tip_id == tip_id)
             .order_by(units.c.id)
         )
-        values["units"] = list(names.scalars())
-        values["attachments"] = await self._attachments(row.id)
-        return TipView.model_validate(values)
+        return list(names.scalars())
 
     async def search(
         self,
@@ -897,6 +918,7 @@ class Office:
         values = row._asdict()
         if not with_contact:
             values["contact_phone"] = None
+        values["units"] = await self._unit_names(tip_id)
         values["attachments"] = await self._attachments(tip_id)
         return TipView.model_validate(values)
 

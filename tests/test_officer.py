@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from pathlib import Path
+
+import httpx
 
 from handlers.text import utf16_len
 from storage.office import Office
@@ -14,6 +18,7 @@ from tests.fakes.webclient import WebCitizen
 from tests.harness import Harness, make_settings
 from tests.officer_world import (
     CODE,
+    alerts_settled,
     command,
     file_tip,
     standard_world,
@@ -52,6 +57,7 @@ async def test_tip_is_routed_alerted_claimed_and_relayed_both_ways(bot: Harness)
     # The unit covering the ward is alerted; another ward's unit is not.
     alert = (await alerts_to(bot, minh, code))[0]
     assert "Tin báo mới" in alert.text and "Phường Hoàn Kiếm" in alert.text
+    assert "<b>Đơn vị:</b> Công an phường Hoàn Kiếm ·" in alert.text  # where it was routed
     assert "&lt;tối nay&gt; &amp; sáng mai" in alert.text  # escaped, sent as HTML
     assert alert.params["parse_mode"] == "HTML"
     assert str(alert.params["protect_content"]).lower() == "true"
@@ -294,3 +300,79 @@ def test_callback_data_of_officer_buttons_fits_64_bytes() -> None:
     raw = Callback(Action.STATUS_SET, "ABCD-EFGH.in_progress").encode()
     assert len(raw.encode()) <= 64
     assert json.dumps(raw)
+
+
+async def _web_officer(bot: Harness, admin: Citizen, unit: int, name: str, base: str) -> WebCitizen:
+    text = await command(bot, admin, f"/invite officer {unit} {name}")
+    invite_code = text.split("/join ")[1].split()[0]
+    who = WebCitizen(base)
+    await who.open()
+    await who.fetch()
+    await who.say(f"/join {invite_code}")
+    await bot.settle()
+    assert any("Chào mừng" in m["text"] for m in await who.fetch())
+    return who
+
+
+async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    from tests.test_web import GPS, jpeg_with_exif, walk_to_review
+
+    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.web_url
+    base = bot.app.web_url.rstrip("/")
+    clients: list[WebCitizen] = []
+    try:
+        world = await standard_world(bot)
+        officer = await _web_officer(bot, world["admin"], 1, "WebHK", base)  # Hoàn Kiếm
+        outsider = await _web_officer(bot, world["admin"], 2, "WebBD", base)  # Ba Đình
+        citizen, stranger = WebCitizen(base), WebCitizen(base)
+        clients += [officer, outsider, citizen, stranger]
+        await walk_to_review(bot, citizen)  # a gambling tip in Phường Hoàn Kiếm
+        upload = await citizen.client.post(
+            "/chat/api/upload",
+            headers={"X-CSRF-Token": citizen.csrf},
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg")},
+        )
+        assert upload.status_code == 202
+        await bot.settle()
+        for label in ("Xong", "Ẩn danh", "Gửi tin báo"):
+            await citizen.fetch()
+            await citizen.choose(citizen.button(label)["data"])
+            await bot.settle()
+        await alerts_settled(bot)
+
+        file = None
+        for _ in range(100):
+            file = next((m["file"] for m in await officer.fetch() if m.get("file")), file)
+            if file:
+                break
+            await asyncio.sleep(0.1)
+        assert file is not None and file["kind"] == "photo"
+        opened = await officer.client.get(file["url"])
+        assert opened.status_code == 200
+        assert opened.headers["content-type"] == "image/jpeg"
+        assert opened.content.startswith(b"\xff\xd8") and GPS not in opened.content
+        assert "sandbox" in opened.headers["content-security-policy"]
+
+        # Another unit's officer, the tipster's own chat, a chat that is nobody, and
+        # no session at all: the same "not found" as a reference that does not exist.
+        await stranger.open()
+        async with httpx.AsyncClient(base_url=base) as anonymous:
+            for client in (outsider.client, citizen.client, stranger.client, anonymous):
+                assert (await client.get(file["url"])).status_code == 404
+        missing = "/chat/api/file/" + "0" * 32
+        assert (await officer.client.get(missing)).status_code == 404
+        assert (await officer.client.get("/chat/api/file/..%2Fsecret")).status_code == 404
+
+        async with bot.app.db.read() as conn:
+            audit = await Office(conn).audit_entries()
+        opens = [(a["outcome"], a["target"]) for a in audit if a["action"] == "file.open"]
+        assert opens.count(("denied", None)) == 4 and len([o for o in opens if o[0] == "ok"]) == 1
+    finally:
+        for client in clients:
+            await client.close()
+        await bot.stop()

@@ -3,22 +3,54 @@ complete tip with a photo, and the code on screen is the stored tip's code."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
+import struct
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from storage.office import Office
 from tests.harness import Harness, make_settings
 from tests.test_intake_flow import stored_tips
-from tests.test_web import jpeg_with_exif
+from tests.test_web import GPS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = Path(os.environ.get("TIPBOT_TEST_OUTPUT", ROOT / "test-output"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+def photo_with_location() -> bytes:
+    """A real, decodable JPEG (drawn with Pillow, which matplotlib brings) carrying an
+    EXIF segment with a GPS position, as a phone camera would."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    exif = b"Exif\x00\x00" + GPS
+    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    return data[:2] + app1 + data[2:]
+
+
+async def officer_invite(bot: Harness) -> str:
+    """A city-level unit and a one-time code for an officer of it."""
+    assert bot.app is not None
+    now = bot.clock.now()
+    async with bot.app.db.write() as conn:
+        office = Office(conn)
+        unit = await office.add_unit(
+            "Công an thành phố", parent_id=None, city_level=True, wards=[], categories=[], now=now
+        )
+        return await office.create_invite(
+            role="officer", unit_id=unit, name="Trực ban", staff_id=None, created_by=None,
+            now=now, ttl=timedelta(days=1),
+        )  # fmt: skip
 
 
 async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
@@ -28,7 +60,8 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
     await bot.start(serve_http=True)
     assert bot.app is not None and bot.app.chat_url
     photo = tmp_path / "anh-hien-truong.jpg"
-    photo.write_bytes(jpeg_with_exif())
+    photo.write_bytes(photo_with_location())
+    invite = await officer_invite(bot)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     try:
         async with async_playwright() as pw:
@@ -43,6 +76,14 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
                     "--no-first-run",
                 ],
             )
+            # The officer on duty works in the web chat too (their own browser session).
+            desk = await browser.new_page(viewport={"width": 360, "height": 780}, locale="vi-VN")
+            await desk.goto(bot.app.chat_url)
+            await expect(desk.locator("#log")).to_contain_text("Bạn muốn làm gì?", timeout=20_000)
+            await desk.locator("#text").fill(f"/join {invite}")
+            await desk.locator("#text").press("Enter")
+            await expect(desk.locator("#log")).to_contain_text("Chào mừng", timeout=20_000)
+
             page = await browser.new_page(viewport={"width": 360, "height": 780}, locale="vi-VN")
             await page.goto(bot.app.chat_url)
             log = page.locator("#log")
@@ -82,6 +123,14 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
             shown = await log.inner_text()
             await page.wait_for_timeout(500)  # let the last scroll settle before the picture
             await page.screenshot(path=str(OUTPUT / "web-chat-final.png"))
+
+            # The alert reaches the officer's page with the photo itself, loaded through
+            # the authorised file endpoint (the metadata-stripped copy).
+            picture = desk.locator("img.attachment").first
+            await expect(picture).to_be_visible(timeout=20_000)
+            await expect(picture).to_have_js_property("naturalWidth", 64)
+            await desk.wait_for_timeout(300)
+            await desk.screenshot(path=str(OUTPUT / "web-officer-alert.png"))
             await browser.close()
         tips = await stored_tips(bot)
     finally:

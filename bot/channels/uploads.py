@@ -103,3 +103,8 @@ class UploadStore:
             cleaned = data  # video/audio/PDF metadata is not stripped yet
         (self.clean / upload_id).write_bytes(cleaned)
         return upload_id
+
+    def read_clean(self, upload_id: str) -> bytes | None:
+        """The copy staff see (metadata stripped); None if there is none."""
+        path = self.clean / upload_id
+        return path.read_bytes() if path.is_file() else None

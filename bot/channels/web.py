@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from html import escape, unescape
 from pathlib import Path
@@ -48,6 +49,7 @@ CSP = (
 )
 MAX_JSON = 16 * 1024
 MAILBOX = 100
+_UPLOAD_REF = re.compile(r"[0-9a-f]{32}")  # UploadStore names files by 16 random bytes
 
 
 @dataclass
@@ -107,6 +109,8 @@ class WebChannel:
         self.store = UploadStore(uploads)
         self._key = hashlib.sha256(b"tipbot/web\x00" + secret).digest()
         self.closing = False
+        # Who may open an uploaded file (set where everything is wired; None: nobody).
+        self.file_access: Callable[[str, str], Awaitable[bool]] | None = None
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
         self.mailboxes: dict[str, Mailbox] = {}
         self.verified: set[str] = set()
@@ -157,7 +161,12 @@ class WebChannel:
 
     async def send(self, address: str, payload: Payload) -> SendResult:
         kind = payload.get("t")
-        if kind in ("pin", "file", "chart"):
+        file = None
+        if kind == "file":  # our own upload (the renderer notes other channels' files)
+            file = {"kind": payload["kind"], "url": f"/chat/api/file/{payload['ref']}"}
+            text = payload.get("caption") or ""
+            payload = {"t": "msg", "text": text, "buttons": payload.get("buttons")}
+        elif kind in ("pin", "chart"):
             payload = {"t": "msg", "text": _as_text(payload), "buttons": payload.get("buttons")}
         elif kind != "msg":
             return SendResult("ok")  # button answers and group exits mean nothing here
@@ -173,9 +182,10 @@ class WebChannel:
             ]  # no contact sharing here
             for row in payload.get("buttons") or []
         ]
-        box.messages.append(
-            (box.seq, {"text": payload["text"], "buttons": [r for r in buttons if r]})
-        )
+        message: dict[str, Any] = {"text": payload["text"], "buttons": [r for r in buttons if r]}
+        if file:
+            message["file"] = file
+        box.messages.append((box.seq, message))
         box.changed.set()
         return SendResult("ok")
 
@@ -209,6 +219,7 @@ class WebChannel:
             Route("/chat/api/send", self.send_message, methods=["POST"]),
             Route("/chat/api/upload", self.upload, methods=["POST"]),
             Route("/chat/api/messages", self.messages),
+            Route("/chat/api/file/{ref}", self.file),
         ]
 
     def _headers(self) -> dict[str, str]:
@@ -430,6 +441,31 @@ class WebChannel:
         out = [{"seq": seq, **msg} for seq, msg in box.messages if seq > after]
         return JSONResponse({"messages": out}, headers=self._headers())
 
+    async def file(self, request: Request) -> Response:
+        """An uploaded file, for a chat allowed to open it: an officer whose units see
+        the tip it belongs to, or anyone for a campaign's photo. Everything else —
+        no session, a malformed or unknown reference, a tip out of scope — gets the
+        same 404, so a reference cannot be probed."""
+        session = self._session(request, check_csrf=False)
+        ref = request.path_params["ref"]
+        if session is None or not _UPLOAD_REF.fullmatch(ref) or self.file_access is None:
+            return _error(404, "not found")
+        if not await self.file_access(self.identity.pseudonym(NAME, session), ref):
+            return _error(404, "not found")
+        data = await asyncio.to_thread(self.store.read_clean, ref)
+        sniffed = sniff(data[:64]) if data else None
+        if data is None or sniffed is None:
+            return _error(404, "not found")
+        # Shown in the page when it is a picture; anything else is downloaded, never
+        # rendered by the browser (nosniff, and a sandboxing CSP on the response).
+        disposition = "inline" if sniffed.kind == "photo" else f'attachment; filename="{ref}"'
+        headers = {
+            **self._headers(),
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Disposition": disposition,
+        }
+        return Response(data, media_type=sniffed.mime, headers=headers)
+
     async def _ingest(self, session: str, request_id: str, payload: dict[str, Any]) -> None:
         assert self.pipeline is not None
         await self.pipeline.ingest(
@@ -476,11 +512,8 @@ def _plain(text: str) -> str:
 
 
 def _as_text(payload: Payload) -> str:
-    """Pins, attachments and charts as text lines (the page has no media viewer)."""
+    """Pins and charts as text lines (a chart file is not served to the page)."""
     if payload["t"] == "pin":
         lat, lon = payload["lat"], payload["lon"]
         return f"📍 {lat:.5f}, {lon:.5f} https://www.openstreetmap.org/?mlat={lat}&mlon={lon}"
-    if payload["t"] == "file":
-        line = f"📎 {payload['kind']} #{payload['ref']}"
-        return f"{payload['caption']}\n{line}" if payload.get("caption") else line
     return f"📊 {payload.get('caption') or ''} ({Path(payload['path']).name})"

@@ -79,6 +79,19 @@
       div.appendChild(document.createElement("br"));
       div.appendChild(copy);
     }
+    if (message.file && /^\/chat\/api\/file\/[0-9a-f]{32}$/.test(message.file.url)) {
+      // An attachment this chat may open (the server checks again on every request).
+      if (message.text) div.appendChild(document.createElement("br"));
+      if (message.file.kind === "photo") {
+        const img = document.createElement("img");
+        img.className = "attachment"; img.alt = S.attachment; img.src = message.file.url;
+        div.appendChild(img);
+      } else {
+        const link = document.createElement("a");
+        link.href = message.file.url; link.textContent = S.attachment; link.download = "";
+        div.appendChild(link);
+      }
+    }
     if ((message.buttons || []).length) {
       // Only the newest question's buttons are live; older ones would be stale.
       for (const old of log.querySelectorAll(".choices button")) old.disabled = true;
