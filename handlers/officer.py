@@ -139,6 +139,10 @@ def card(view: TipView, places: Gazetteer, *, title: str = "officer.card.new") -
     ]
     if view.contact_phone:
         parts.append(Msg("officer.contact", {"phone": view.contact_phone}))
+    if any(a.kind != "photo" for a in view.attachments):
+        # Files from the public are checked only by their first bytes: a document or
+        # video may still carry an exploit, so say where (not) to open it.
+        parts.append(Msg("officer.file_warning"))
     items: list[Item] = [Reply.of(*parts, choices=actions(view.code), html=True, protect=True)]
     if view.latitude is not None and view.longitude is not None:
         items.append(Pin(view.latitude, view.longitude))

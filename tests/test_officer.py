@@ -58,6 +58,7 @@ async def test_tip_is_routed_alerted_claimed_and_relayed_both_ways(bot: Harness)
     alert = (await alerts_to(bot, minh, code))[0]
     assert "Tin báo mới" in alert.text and "Phường Hoàn Kiếm" in alert.text
     assert "<b>Đơn vị:</b> Công an phường Hoàn Kiếm ·" in alert.text  # where it was routed
+    assert "máy tách biệt" not in alert.text  # no files, no warning
     assert "&lt;tối nay&gt; &amp; sáng mai" in alert.text  # escaped, sent as HTML
     assert alert.params["parse_mode"] == "HTML"
     assert str(alert.params["protect_content"]).lower() == "true"
@@ -150,12 +151,16 @@ async def test_tip_without_ward_goes_to_the_city_unit_with_pin_and_photo(
     for update in updates[:-2]:  # up to the description
         await bot.say(an, update)
     await bot.say(an, an.photo(caption="Ảnh chụp"))
+    await bot.say(an, an.document("bien-ban.pdf", mime="application/pdf"))
     await bot.say(an, an.text("Xong, tiếp tục"))
     await bot.say(an, an.text("Ẩn danh"))
     replies = await bot.say(an, an.text("Gửi tin báo"))
     code = CODE.search(replies[-1].text).group(0)  # type: ignore[union-attr]
 
-    await alerts_to(bot, city_officer, code)
+    [alert] = await alerts_to(bot, city_officer, code)
+    assert "chỉ mở trên máy tách biệt" in alert.text  # a document came with it (AB3)
+    documents = bot.api.sent(city_officer.user_id, "sendDocument")  # type: ignore[union-attr]
+    assert documents and documents[0].params["document"] == "doc-bien-ban.pdf"
     pins = bot.api.sent(city_officer.user_id, "sendLocation")  # type: ignore[union-attr]
     photos = bot.api.sent(city_officer.user_id, "sendPhoto")  # type: ignore[union-attr]
     assert pins and float(pins[0].params["latitude"]) == 21.0285
