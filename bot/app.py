@@ -170,7 +170,7 @@ class App:
             channels=self.channels,
             identity=self.identity,
             router=Router(self.catalog),
-            renderer=Renderer(self.catalog),
+            renderer=Renderer(self.catalog, uploads=self.web.store),
             places=self.places,
             hasher=self.hasher,
             minter=self.minter,

@@ -21,6 +21,7 @@ from typing import Any
 
 from bot.aio import cancelling, woken
 from bot.channels.base import Channel, Ignored, Payload
+from bot.channels.uploads import UploadStore
 from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.identity import Identity
@@ -62,8 +63,14 @@ CAPTION_UNITS = 1024  # Telegram's limit for a photo's caption
 class Renderer:
     """Turns replies (catalog keys) into channel-neutral outbox payloads in a locale."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, uploads: UploadStore | None = None) -> None:
         self.catalog = catalog
+        self.uploads = uploads  # files we hold ourselves (web uploads) can go anywhere
+
+    def _held(self, item: File) -> Path | None:
+        if self.uploads is None or item.channel != self.uploads.channel:
+            return None
+        return self.uploads.clean_path(item.file_ref)
 
     def render(self, item: Toast | Item | Leave, locale: str, channel: str = "") -> list[Payload]:
         """Payloads for one item; `channel` is where they go (a file that belongs to
@@ -76,10 +83,16 @@ class Renderer:
         if isinstance(item, Pin):
             return [{"t": "pin", "lat": item.latitude, "lon": item.longitude, "protect": True}]
         if isinstance(item, File):
-            if channel and item.channel != channel:
-                note = Msg("officer.file_elsewhere", {"kind": item.kind, "channel": item.channel})
-                return [{"t": "msg", "text": self.catalog.text(locale, note)}]
             payload: Payload = {"t": "file", "kind": item.kind, "ref": item.file_ref}
+            if channel and item.channel != channel:
+                path = self._held(item)
+                if path is None:  # another platform's file id means nothing here
+                    note = Msg(
+                        "officer.file_elsewhere", {"kind": item.kind, "channel": item.channel}
+                    )
+                    return [{"t": "msg", "text": self.catalog.text(locale, note)}]
+                # A file we hold: uploaded (the metadata-stripped copy) where it goes.
+                payload = {"t": "upload", "kind": item.kind, "path": str(path)}
             if item.protect:
                 payload["protect"] = True
             if item.caption is not None:

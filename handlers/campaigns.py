@@ -67,6 +67,7 @@ STATES = frozenset(
 )
 CITIZEN_COMMANDS = frozenset({"subscribe", "stop", "unsubscribe", "deletemydata"})
 ADMIN_COMMANDS = frozenset({"broadcast", "campaigns", "campaign"})
+WEB = "web"  # the channel whose uploads we hold ourselves
 MAX_TEXT = 3000
 MAX_CAPTION = 1000  # a photo's caption (Telegram: 1024, with the "📢 " prefix)
 MAX_WARDS = 30  # wards one campaign can name (each is a button row while picking)
@@ -137,8 +138,12 @@ def citizen_view(campaign: Campaign, channel: str) -> Reply | File:
         rows.append((Choice(Msg("menu.report"), Callback(Action.MENU, "report").encode()),))
     rows.append((Choice(Msg("campaign.btn.stop"), Callback(Action.UNSUBSCRIBE).encode()),))
     reply = Reply(parts=(Msg("campaign.message", {"text": campaign.text}),), choices=tuple(rows))
-    if campaign.photo_ref and campaign.photo_channel == channel:
-        return File("photo", channel, campaign.photo_ref, caption=reply, protect=False)
+    # A platform's file id works only on that platform; a photo uploaded in the web
+    # chat is a file we hold, so it can go everywhere.
+    if campaign.photo_ref and campaign.photo_channel in (channel, WEB):
+        return File(
+            "photo", campaign.photo_channel, campaign.photo_ref, caption=reply, protect=False
+        )
     return reply
 
 

@@ -363,3 +363,56 @@ async def test_photo_broadcast_is_previewed_and_sent_as_one_captioned_photo(
     assert [b["text"] for b in sent.buttons()] == ["📝 Gửi tin báo", "🔕 Dừng nhận tin"]
     assert sent.params.get("protect_content") in (None, False, "false")  # may be shared
     assert not any("📢" in c.text for c in bot.api.sent(lan.user_id))  # not twice
+
+
+async def test_photo_composed_in_the_web_chat_reaches_telegram_subscribers(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """A web upload is a file we hold: uploaded to Telegram once, then by its file_id."""
+    import uuid
+
+    from tests.fakes.webclient import WebCitizen
+    from tests.test_web_browser import photo_with_location
+
+    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.web_url
+    desk = WebCitizen(bot.app.web_url.rstrip("/"))
+    lan, minh = Citizen(3501), Citizen(3502)
+    try:
+        world = await standard_world(bot)
+        text = await command(bot, world["admin"], "/invite admin")
+        await desk.open()
+        await desk.fetch()
+        await desk.say(f"/join {text.split('/join ')[1].split()[0]}")
+        await bot.settle()
+        for who in (lan, minh):
+            await subscribe(bot, who, ward=None)
+
+        await desk.say("/broadcast")
+        await bot.settle()
+        await desk.client.post(
+            "/chat/api/upload",
+            headers={"X-CSRF-Token": desk.csrf},
+            data={"id": uuid.uuid4().hex, "caption": "Phòng cháy: kiểm tra ổ điện."},
+            files={"file": ("poster.jpg", photo_with_location(), "image/jpeg")},
+        )
+        await bot.settle()
+        for label in ("Tất cả người đăng ký", "Cả thành phố", "Gửi ngay"):
+            await desk.fetch()
+            await desk.choose(desk.button(label)["data"])
+            await bot.settle()
+        preview = [m for m in desk.messages if m.get("file")]
+        assert preview and preview[0]["text"] == "📢 Phòng cháy: kiểm tra ổ điện."
+        opened = await desk.client.get(preview[0]["file"]["url"])  # a campaign photo
+        assert opened.status_code == 200 and opened.headers["content-type"] == "image/jpeg"
+        await settle_broadcast(bot)
+    finally:
+        await desk.close()
+        await bot.stop()
+
+    photos = [c for who in (lan, minh) for c in api.sent(who.user_id, "sendPhoto")]
+    assert len(photos) == 2
+    assert all(c.params["caption"] == "📢 Phòng cháy: kiểm tra ổ điện." for c in photos)
+    assert sum(isinstance(c.params["photo"], dict) for c in photos) == 1  # one upload
+    assert all("Dừng nhận tin" in str(c.params["reply_markup"]) for c in photos)

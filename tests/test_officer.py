@@ -381,3 +381,46 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
         for client in clients:
             await client.close()
         await bot.stop()
+
+
+async def test_telegram_officers_get_a_web_tips_photo_uploaded_once(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """Citizens mostly use the web chat; officers often Telegram: the photo crosses."""
+    from tests.test_web import GPS, jpeg_with_exif, walk_to_review
+
+    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.web_url
+    citizen = WebCitizen(bot.app.web_url.rstrip("/"))
+    try:
+        world = await standard_world(bot)  # unit 1: Minh (officer) and Tuan (supervisor)
+        await walk_to_review(bot, citizen)
+        await citizen.client.post(
+            "/chat/api/upload",
+            headers={"X-CSRF-Token": citizen.csrf},
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("Nguyen_Van_A_nha_rieng.jpg", jpeg_with_exif(), "image/jpeg")},
+        )
+        await bot.settle()
+        for label in ("Xong", "Ẩn danh", "Gửi tin báo"):
+            await citizen.fetch()
+            await citizen.choose(citizen.button(label)["data"])
+            await bot.settle()
+        await alerts_settled(bot)
+    finally:
+        await citizen.close()
+        await bot.stop()
+
+    photos = [
+        c for who in (world["minh"], world["tuan"]) for c in api.sent(who.user_id, "sendPhoto")
+    ]
+    assert len(photos) == 2
+    uploaded = [c.params["photo"] for c in photos if isinstance(c.params["photo"], dict)]
+    assert len(uploaded) == 1  # uploaded once; the second officer gets Telegram's file_id
+    assert uploaded[0]["data"].startswith(b"\xff\xd8") and GPS not in uploaded[0]["data"]
+    assert "Nguyen" not in str(uploaded[0]["upload"])  # the citizen's file name stays home
+    reused = [c.params["photo"] for c in photos if isinstance(c.params["photo"], str)]
+    assert len(reused) == 1 and reused[0].startswith("up-")
+    assert all(str(c.params["protect_content"]).lower() == "true" for c in photos)
+    assert not [c for c in api.calls if "gửi qua kênh" in c.text]  # no "file elsewhere" note

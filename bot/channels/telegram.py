@@ -15,6 +15,7 @@ import json
 import logging
 import socket
 import warnings
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.aio import cancelling
 from bot.channels.base import Ignored, Payload, SendResult
+from bot.channels.uploads import sniff
 from bot.identity import Identity
 from handlers.commands import parse_command
 from handlers.events import Contact, Event, EventKind, Location, Media
@@ -105,6 +107,10 @@ class TelegramChannel:
             transport=poll_transport or httpx.AsyncHTTPTransport(socket_options=_NODELAY)
         )
         self.username: str | None = None
+        # Files we uploaded, by our file name: Telegram's file_id lets the next chat
+        # (a second officer, every subscriber of a campaign) get it without re-uploading.
+        self._uploaded: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._uploading: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
         await self.bot.initialize()
@@ -113,6 +119,43 @@ class TelegramChannel:
     async def stop(self) -> None:
         await self._poll_client.aclose()
         await self.bot.shutdown()
+
+    async def _send_upload(self, chat_id: int, payload: Payload) -> None:
+        """Send a file we hold (a web upload's stripped copy): uploaded the first time,
+        by the file_id Telegram gave it after that. Named generically: the citizen's
+        own file name could say who they are."""
+        path = Path(payload["path"])
+        extra: dict[str, Any] = {"protect_content": bool(payload.get("protect"))}
+        if payload.get("caption"):
+            extra["caption"] = payload["caption"]
+        if payload.get("buttons"):
+            extra["reply_markup"] = _markup(payload)
+        # One upload per file even when several chats are sent it at once: the others
+        # wait for its file_id.
+        lock = self._uploading.setdefault(path.name, asyncio.Lock())
+        async with lock:
+            known = self._uploaded.get(path.name)
+            if known is None:
+                await self._upload(chat_id, path, payload["kind"], extra)
+                return
+        await getattr(self.bot, known[0])(chat_id, known[1], **extra)
+
+    async def _upload(self, chat_id: int, path: Path, kind: str, extra: dict[str, Any]) -> None:
+        data = await asyncio.to_thread(path.read_bytes)
+        sniffed = sniff(data[:64])
+        if kind == "photo" and len(data) <= PHOTO_UPLOAD_MAX:
+            message = await self.bot.send_photo(chat_id, data, **extra)
+            sender, file_id = "send_photo", message.photo[-1].file_id if message.photo else None
+        else:
+            name = "tep-dinh-kem" + _EXTENSIONS.get(sniffed.mime if sniffed else "", "")
+            message = await self.bot.send_document(chat_id, data, filename=name, **extra)
+            document = message.document
+            sender, file_id = "send_document", document.file_id if document else None
+        if file_id is not None:
+            self._uploaded[path.name] = (sender, file_id)
+            while len(self._uploaded) > _UPLOADED_KEEP:
+                gone, _ = self._uploaded.popitem(last=False)
+                self._uploading.pop(gone, None)
 
     # ---- inbound ------------------------------------------------------------------
     async def poll(self, pipeline: Pipeline) -> None:
@@ -402,6 +445,8 @@ class TelegramChannel:
                     protect_content=bool(payload.get("protect")),
                     **extra,
                 )
+            elif kind == "upload":
+                await self._send_upload(int(address), payload)
             elif kind == "chart":
                 path = Path(payload["path"])
                 data = await asyncio.to_thread(path.read_bytes)
@@ -436,6 +481,21 @@ class TelegramChannel:
             return SendResult("retry", error=type(exc).__name__[:64])
         return SendResult("ok")
 
+
+# Photos above this are sent as documents (Telegram's limit for uploaded photos).
+PHOTO_UPLOAD_MAX = 10 * 1024 * 1024
+_UPLOADED_KEEP = 2000
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "application/pdf": ".pdf",
+}
 
 _FILE_SENDERS = {
     "photo": "send_photo",

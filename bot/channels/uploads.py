@@ -8,6 +8,7 @@ bytes are only walked, so a decompression bomb costs nothing here.
 
 from __future__ import annotations
 
+import re
 import secrets
 import struct
 from dataclasses import dataclass
@@ -83,12 +84,21 @@ def strip_png(data: bytes) -> bytes:
     return bytes(out)
 
 
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")  # 16 random bytes, hex
+
+
 class UploadStore:
     """Keeps originals and staff copies under a directory, named by random ids."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, channel: str) -> None:
         self.originals = root / "originals"
         self.clean = root / "clean"
+        self.channel = channel  # the channel whose file references these ids are
+
+    def clean_path(self, upload_id: str) -> Path | None:
+        """Where the staff copy of an upload is (None for anything not an upload id,
+        so a reference can never name another path)."""
+        return self.clean / upload_id if _UPLOAD_ID.fullmatch(upload_id) else None
 
     def save(self, data: bytes, sniffed: Sniffed) -> str:
         self.originals.mkdir(parents=True, exist_ok=True)
@@ -106,5 +116,5 @@ class UploadStore:
 
     def read_clean(self, upload_id: str) -> bytes | None:
         """The copy staff see (metadata stripped); None if there is none."""
-        path = self.clean / upload_id
-        return path.read_bytes() if path.is_file() else None
+        path = self.clean_path(upload_id)
+        return path.read_bytes() if path is not None and path.is_file() else None

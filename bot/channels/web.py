@@ -49,7 +49,6 @@ CSP = (
 )
 MAX_JSON = 16 * 1024
 MAILBOX = 100
-_UPLOAD_REF = re.compile(r"[0-9a-f]{32}")  # UploadStore names files by 16 random bytes
 
 
 @dataclass
@@ -106,7 +105,7 @@ class WebChannel:
         self.identity = identity
         self.catalog = catalog
         self.limits = limits or WebLimits()
-        self.store = UploadStore(uploads)
+        self.store = UploadStore(uploads, NAME)
         self._key = hashlib.sha256(b"tipbot/web\x00" + secret).digest()
         self.closing = False
         # Who may open an uploaded file (set where everything is wired; None: nobody).
@@ -448,7 +447,7 @@ class WebChannel:
         same 404, so a reference cannot be probed."""
         session = self._session(request, check_csrf=False)
         ref = request.path_params["ref"]
-        if session is None or not _UPLOAD_REF.fullmatch(ref) or self.file_access is None:
+        if session is None or self.store.clean_path(ref) is None or self.file_access is None:
             return _error(404, "not found")
         if not await self.file_access(self.identity.pseudonym(NAME, session), ref):
             return _error(404, "not found")

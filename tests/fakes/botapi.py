@@ -188,7 +188,8 @@ class FakeBotAPI:
                 if isinstance(value, str):
                     fields[key] = json.loads(value) if key in JSON_PARAMS else value
                 else:
-                    fields[key] = {"upload": value.filename, "size": len(await value.read())}
+                    data = await value.read()
+                    fields[key] = {"upload": value.filename, "size": len(data), "data": data}
             return fields
         body = (await request.body()).decode()
         params: dict[str, Any] = {}
@@ -224,11 +225,23 @@ class FakeBotAPI:
         if method.startswith("send"):
             self.next_message_id += 1
             chat_id = int(params["chat_id"])
-            return {
+            message = {
                 "message_id": self.next_message_id,
                 "date": int(time.time()),
                 "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "Tipbot"},
                 "text": params.get("text", ""),
             }
+            # An uploaded file gets a file_id, as Telegram answers (a sent file_id: same).
+            for field in ("photo", "document"):
+                sent = params.get(field)
+                if sent is None:
+                    continue
+                file_id = f"up-{self.next_message_id}" if isinstance(sent, dict) else str(sent)
+                file = {"file_id": file_id, "file_unique_id": file_id, "file_size": 1}
+                if field == "photo":
+                    message["photo"] = [{**file, "width": 64, "height": 48}]
+                else:
+                    message["document"] = file
+            return message
         return True
