@@ -423,4 +423,4 @@ async def test_telegram_officers_get_a_web_tips_photo_uploaded_once(
     reused = [c.params["photo"] for c in photos if isinstance(c.params["photo"], str)]
     assert len(reused) == 1 and reused[0].startswith("up-")
     assert all(str(c.params["protect_content"]).lower() == "true" for c in photos)
-    assert not [c for c in api.calls if "gửi qua kênh" in c.text]  # no "file elsewhere" note
+    assert not [c for c in api.calls if "chỉ xem được trên" in c.text]  # no "elsewhere" note

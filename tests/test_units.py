@@ -167,3 +167,32 @@ async def test_minter_hands_out_the_pair_reserved_for_a_draft() -> None:
     assert await hasher.verify(stored, receipt)
     other, other_hash = await minter.take("never-reserved")  # made on the spot
     assert other != receipt and await hasher.verify(other_hash, other)
+
+
+def test_files_cross_channels_only_when_we_hold_them(tmp_path: Path) -> None:
+    from bot.channels.uploads import UploadStore
+    from bot.pipeline import Renderer
+    from handlers.events import File
+
+    store = UploadStore(tmp_path, "web")
+    renderer = Renderer(Catalog(), uploads=store)
+    ref = "ab" * 16
+    # A web upload for Telegram: the stripped copy, uploaded.
+    [upload] = renderer.render(File("photo", "web", ref), "vi", "telegram")
+    assert upload == {
+        "t": "upload",
+        "kind": "photo",
+        "path": str(tmp_path / "clean" / ref),
+        "protect": True,
+    }
+    # The same channel: re-sent by reference.
+    [same] = renderer.render(File("photo", "web", ref), "vi", "web")
+    assert same["t"] == "file" and same["ref"] == ref
+    # A Telegram file id means nothing on the web; a reference that is not an upload id
+    # never becomes a path.
+    for item, channel in (
+        (File("photo", "telegram", "AgACAgIAAx"), "web"),
+        (File("photo", "web", "../../etc/passwd"), "telegram"),
+    ):
+        [note] = renderer.render(item, "vi", channel)
+        assert note["t"] == "msg" and "chỉ xem được trên" in note["text"]
