@@ -21,7 +21,8 @@ class Catalog:
         self.messages: dict[str, dict[str, str]] = {}
         for locale in LOCALES:
             with (directory / locale / "LC_MESSAGES" / "messages.po").open("rb") as fh:
-                catalog = read_po(fh, locale=locale)
+                # A malformed entry raises here instead of being skipped with a warning.
+                catalog = read_po(fh, locale=locale, abort_invalid=True)
             self.messages[locale] = {str(m.id): str(m.string) for m in catalog if m.id and m.string}
 
     def resolve_locale(self, hint: str | None) -> str:

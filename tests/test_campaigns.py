@@ -319,6 +319,7 @@ async def test_audience_by_topic_and_wards_and_the_optional_report_button(
         bot, admin, "Cảnh báo ma túy ở khu phố.", "Phòng chống ma túy", ("Phường Hoàn Kiếm",)
     )
     assert "Địa bàn: Phường Hoàn Kiếm" in preview and "Số lượng: 2" in preview  # lan, hoa
+    assert "Số lượng: 2.\nGửi ngay hay lên lịch?" in preview  # the whole entry
     shown = bot.api.sent(admin.user_id)[-2]  # the message as subscribers will see it
     assert shown.text == "📢 Cảnh báo ma túy ở khu phố."
     assert any("Gửi tin báo" in b["text"] for b in shown.buttons())

@@ -196,3 +196,20 @@ def test_files_cross_channels_only_when_we_hold_them(tmp_path: Path) -> None:
     ):
         [note] = renderer.render(item, "vi", channel)
         assert note["t"] == "msg" and "chỉ xem được trên" in note["text"]
+
+
+def test_a_malformed_catalog_entry_fails_loudly(tmp_path: Path) -> None:
+    """Babel would otherwise print a warning and drop the entry (a raw newline inside
+    a msgstr once cut a campaign preview in half this way)."""
+    import shutil
+
+    from babel.messages.pofile import PoFileError
+
+    from handlers.i18n import DEFAULT_DIR
+
+    shutil.copytree(DEFAULT_DIR, tmp_path / "locales")
+    Catalog(tmp_path / "locales")  # the real catalogs load
+    po = tmp_path / "locales" / "en" / "LC_MESSAGES" / "messages.po"
+    po.write_text(po.read_text() + '\nmsgid "broken"\nmsgstr "line one\nline two"\n')
+    with pytest.raises(PoFileError):
+        Catalog(tmp_path / "locales")
