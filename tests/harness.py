@@ -30,6 +30,13 @@ def process_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+async def run_tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`tipbot` from a test whose service runs in this event loop: the command waits in
+    a thread, so the service keeps running (and releases the database) meanwhile —
+    blocking the loop instead would hold any open write for as long as the command."""
+    return await asyncio.to_thread(tipbot, *args, cwd=cwd, stdin=stdin)
+
+
 def tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run a `tipbot` command to completion, as an operator would."""
     return subprocess.run(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.fakes.updates import Citizen
-from tests.harness import Harness, process_env, tipbot
+from tests.harness import Harness, process_env, run_tipbot, tipbot
 from tests.test_intake_flow import walk_to
 
 
@@ -17,7 +17,7 @@ async def test_tips_lists_codes_without_contact_details(bot: Harness, tmp_path: 
     await bot.say(who, who.text("0912345678"))
     done = (await bot.press(who, "Gửi tin báo"))[-1].text
     await bot.stop()
-    result = tipbot("tips", cwd=tmp_path)
+    result = await run_tipbot("tips", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     line = [row for row in result.stdout.splitlines() if "theft_robbery" in row]
     assert len(line) == 1 and line[0].split()[0] in done
@@ -72,11 +72,14 @@ def test_prod_refuses_a_placeholder_secret(tmp_path: Path) -> None:
 
 async def test_bootstrap_units_and_first_admin_from_the_cli(bot: Harness, tmp_path: Path) -> None:
     await bot.stop()
-    made = tipbot("unit", "add", "Công an phường Hoàn Kiếm", "--wards", "Hoàn Kiếm", cwd=tmp_path)
+    name = "Công an phường Hoàn Kiếm"
+    made = await run_tipbot("unit", "add", name, "--wards", "Hoàn Kiếm", cwd=tmp_path)
     assert made.returncode == 0 and "unit 1" in made.stdout, made.stderr
-    assert tipbot("unit", "add", "X", "--wards", "Nowhere at all", cwd=tmp_path).returncode == 2
-    assert tipbot("invite", "--role", "officer", cwd=tmp_path).returncode == 2  # needs --unit
-    admin_invite = tipbot("invite", "--role", "admin", "--name", "Chief", cwd=tmp_path)
+    nowhere = await run_tipbot("unit", "add", "X", "--wards", "Nowhere at all", cwd=tmp_path)
+    assert nowhere.returncode == 2
+    no_unit = await run_tipbot("invite", "--role", "officer", cwd=tmp_path)
+    assert no_unit.returncode == 2  # an officer needs --unit
+    admin_invite = await run_tipbot("invite", "--role", "admin", "--name", "Chief", cwd=tmp_path)
     assert admin_invite.returncode == 0, admin_invite.stderr
     code = admin_invite.stdout.split("/join ")[1].split()[0]
 
@@ -88,7 +91,7 @@ async def test_bootstrap_units_and_first_admin_from_the_cli(bot: Harness, tmp_pa
     assert "Hoàn Kiếm" in (await bot.say(chief, chief.text("/units")))[-1].text
     await bot.stop()
 
-    digest = tipbot("digest", "--day", "2026-11-26", cwd=tmp_path)
+    digest = await run_tipbot("digest", "--day", "2026-11-26", cwd=tmp_path)
     assert digest.returncode == 0, digest.stderr
     assert (
         "Báo cáo ngày 26/11/2026" in digest.stdout
@@ -96,5 +99,5 @@ async def test_bootstrap_units_and_first_admin_from_the_cli(bot: Harness, tmp_pa
     )
     chart = Path(digest.stdout.split("chart: ")[1].strip())
     assert (tmp_path / chart if not chart.is_absolute() else chart).exists()
-    audit = tipbot("audit", cwd=tmp_path)
+    audit = await run_tipbot("audit", cwd=tmp_path)
     assert "cli.invite" in audit.stdout and "join" in audit.stdout and "denied" in audit.stdout

@@ -13,7 +13,7 @@ from storage.office import Office
 from storage.schema import tips
 from storage.tips import TipRepository
 from tests.fakes.updates import Citizen
-from tests.harness import Harness, tipbot
+from tests.harness import Harness, run_tipbot
 from tests.officer_world import command, standard_world
 from tests.test_escalation_digest import DAY, seed
 
@@ -73,7 +73,7 @@ async def test_cli_export_holds_no_identifiers_unless_asked(bot: Harness, tmp_pa
     await seeded(bot)
     await bot.stop()
     out = tmp_path / "plain.csv"
-    done = tipbot(
+    done = await run_tipbot(
         "export", "--from", "2026-11-25", "--to", "2026-11-25", "--out", str(out), cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
@@ -85,14 +85,23 @@ async def test_cli_export_holds_no_identifiers_unless_asked(bot: Harness, tmp_pa
     assert "+84987654321" not in text
 
     with_contact = tmp_path / "contact.csv"
-    done = tipbot(
+    done = await run_tipbot(
         "export", "--from", "2026-11-25", "--to", "2026-11-25", "--category", "drugs",
         "--with-contact", "--out", str(with_contact), cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = list(csv.DictReader(with_contact.open(encoding="utf-8")))
     assert len(rows) == 2 and {r["contact_phone"] for r in rows} == {"+84987654321", ""}
-    audit = tipbot("audit", cwd=tmp_path)
+    audit = await run_tipbot("audit", cwd=tmp_path)
     assert "cli.export.contact" in audit.stdout
-    bad = tipbot("export", "--from", "2026-11-25", "--to", "x", "--out", "y", cwd=tmp_path)
+    bad = await run_tipbot(
+        "export",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "x",
+        "--out",
+        "y",
+        cwd=tmp_path,
+    )
     assert bad.returncode == 2

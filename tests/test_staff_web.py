@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from storage.schema import staff
-from tests.harness import Harness, make_settings, tipbot
+from tests.harness import Harness, make_settings, run_tipbot, tipbot
 
 PASSWORD = "correct horse battery staple"
 
@@ -83,7 +83,8 @@ async def test_deactivation_takes_effect_at_once(
     _, client = portal
     assert (await sign_in(client, "can_bo_an", PASSWORD)).status_code == 303
     assert (await client.get("/staff")).status_code == 200
-    assert cli(tmp_path, "staff", "disable", "can_bo_an").returncode == 0
+    disabled = await run_tipbot("staff", "disable", "can_bo_an", cwd=tmp_path)
+    assert disabled.returncode == 0
     assert (await client.get("/staff")).status_code == 303
 
 
