@@ -213,3 +213,59 @@ def test_a_malformed_catalog_entry_fails_loudly(tmp_path: Path) -> None:
     po.write_text(po.read_text() + '\nmsgid "broken"\nmsgstr "line one\nline two"\n')
     with pytest.raises(PoFileError):
         Catalog(tmp_path / "locales")
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def test_video_location_is_blanked_and_the_media_keeps_its_offsets(tmp_path: Path) -> None:
+    from bot.channels.uploads import UploadStore, sniff, strip_iso_media
+
+    where = b"\xa9xyz" + b"+21.0285+105.8542/"  # how phones store the recording place
+    xmp = bytes.fromhex("be7acfcb97a942e89c71999491e3afac") + b"<x:xmpmeta>Nguyen</x:xmpmeta>"
+    media = b"\x00\x11\x22\x33" * 64
+    movie = _box(
+        b"moov",
+        _box(b"mvhd", bytes(100))
+        + _box(b"udta", _box(b"\xa9xyz", where))
+        + _box(b"trak", _box(b"tkhd", bytes(84)) + _box(b"meta", b"\x00" * 4 + where))
+        + _box(b"uuid", xmp),
+    )
+    data = _box(b"ftyp", b"isom\x00\x00\x02\x00isomiso2mp41") + movie + _box(b"mdat", media)
+    assert sniff(data[:64]) is not None and sniff(data[:64]).mime == "video/mp4"  # type: ignore[union-attr]
+
+    clean = strip_iso_media(data)
+    assert len(clean) == len(data)
+    assert b"105.8542" not in clean and b"Nguyen" not in clean
+    assert clean.index(media) == data.index(media)  # sample offsets still point right
+    assert clean.count(b"free") == 3 and b"udta" not in clean and b"meta" not in clean
+    # An upload: the evidence kept as sent, the staff copy blanked.
+    store = UploadStore(tmp_path, "web")
+    ref = store.save(data, sniff(data[:64]))  # type: ignore[arg-type]
+    assert (tmp_path / "originals" / ref).read_bytes() == data
+    assert store.read_clean(ref) == clean
+    # Truncated or malformed input is left as it is, never an exception.
+    assert strip_iso_media(data[:50]) == data[:50]
+    assert strip_iso_media(b"\x00\x00\x00\x04junk") == b"\x00\x00\x00\x04junk"
+
+
+def test_webp_exif_is_dropped_and_the_picture_still_decodes() -> None:
+    import io
+
+    from PIL import Image
+
+    from bot.channels.uploads import strip_webp
+
+    exif = Image.Exif()
+    exif[0x010F] = "Camera of Nguyen Van A"  # Make
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 120, 200)).save(buffer, "WEBP", exif=exif.tobytes())
+    data = buffer.getvalue()
+    assert b"Nguyen" in data
+
+    clean = strip_webp(data)
+    assert b"Nguyen" not in clean and b"EXIF" not in clean
+    assert int.from_bytes(clean[4:8], "little") == len(clean) - 8
+    with Image.open(io.BytesIO(clean)) as picture:
+        assert picture.size == (32, 24) and not picture.getexif()

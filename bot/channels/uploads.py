@@ -87,6 +87,64 @@ def strip_png(data: bytes) -> bytes:
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")  # 16 random bytes, hex
 
 
+# ISO media (MP4, MOV, M4A) boxes that hold metadata: phones write the recording place
+# (`©xyz`), device and owner there. Adobe's XMP travels in a `uuid` box.
+_META_BOXES = {b"udta", b"meta"}
+_XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf"}  # where metadata boxes nest
+
+
+def strip_iso_media(data: bytes) -> bytes:
+    """Blank metadata boxes in place: each becomes a `free` box of zeros of the same
+    size. Removing them would shift the media data, which the sample tables address
+    by absolute offset; a `free` box is skipped by every player."""
+    out = bytearray(data)
+
+    def walk(start: int, end: int) -> None:
+        i = start
+        while i + 8 <= end:
+            size = int.from_bytes(out[i : i + 4], "big")
+            kind = bytes(out[i + 4 : i + 8])
+            header = 8
+            if size == 1 and i + 16 <= end:
+                size, header = int.from_bytes(out[i + 8 : i + 16], "big"), 16
+            elif size == 0:
+                size = end - i
+            if size < header or i + size > end:
+                return  # malformed: leave the rest as it is (the original is kept)
+            xmp = kind == b"uuid" and bytes(out[i + header : i + header + 16]) == _XMP_UUID
+            if kind in _META_BOXES or xmp:
+                out[i + 4 : i + 8] = b"free"
+                out[i + header : i + size] = bytes(size - header)
+            elif kind in _CONTAINERS:
+                walk(i + header, i + size)
+            i += size
+
+    walk(0, len(out))
+    return bytes(out)
+
+
+_WEBP_DROP = {b"EXIF", b"XMP "}
+
+
+def strip_webp(data: bytes) -> bytes:
+    """Drop the EXIF and XMP chunks and clear their flags in the VP8X header."""
+    if len(data) < 12:
+        return data
+    chunks = bytearray()
+    i = 12
+    while i + 8 <= len(data):
+        kind = data[i : i + 4]
+        length = int.from_bytes(data[i + 4 : i + 8], "little")
+        chunk = bytearray(data[i : i + 8 + length + (length & 1)])  # chunks are padded
+        if kind == b"VP8X" and len(chunk) >= 9:
+            chunk[8] &= ~(0x08 | 0x04) & 0xFF  # the EXIF and XMP flags
+        if kind not in _WEBP_DROP:
+            chunks += chunk
+        i += 8 + length + (length & 1)
+    return b"RIFF" + (len(chunks) + 4).to_bytes(4, "little") + b"WEBP" + bytes(chunks)
+
+
 class UploadStore:
     """Keeps originals and staff copies under a directory, named by random ids."""
 
@@ -109,8 +167,12 @@ class UploadStore:
             cleaned = strip_jpeg(data)
         elif sniffed.mime == "image/png":
             cleaned = strip_png(data)
+        elif sniffed.mime == "image/webp":
+            cleaned = strip_webp(data)
+        elif sniffed.mime in ("video/mp4", "video/quicktime", "audio/mp4"):
+            cleaned = strip_iso_media(data)
         else:
-            cleaned = data  # video/audio/PDF metadata is not stripped yet
+            cleaned = data  # GIF, WebM, Ogg, MP3, WAV, PDF: metadata not stripped yet
         (self.clean / upload_id).write_bytes(cleaned)
         return upload_id
 
