@@ -9,6 +9,8 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.channels.uploads import EXTENSIONS, UploadStore, sniff
+from bot.channels.web import NAME as WEB
 from bot.clock import Clock
 from bot.reports import Reports, build_digest
 from bot.settings import Settings
@@ -19,6 +21,7 @@ from handlers.officer import account_label
 from handlers.places import gazetteer
 from storage.db import Database
 from storage.migrate import upgrade_async
+from storage.models import AttachmentRef
 from storage.office import Office
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -37,6 +40,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             return await _digest(db, args, settings, now)
         if args.command == "export":
             return await _export(db, args, settings, now)
+        if args.command == "evidence":
+            return await _evidence(db, args, settings, now)
         async with db.read() as conn:
             entries = await Office(conn).audit_entries(args.limit)
         for e in reversed(entries):
@@ -153,6 +158,43 @@ async def _digest(db: Database, args: argparse.Namespace, settings: Settings, no
     print(text)
     print(f"chart: {path}")
     return 0
+
+
+async def _evidence(
+    db: Database, args: argparse.Namespace, settings: Settings, now: datetime
+) -> int:
+    """Originals are encrypted at rest; this writes a tip's web uploads as sent (with
+    their metadata: that is what makes them evidence). Files sent over Telegram stay
+    there: only their reference is listed."""
+    code = args.code.strip().upper()
+    async with db.write() as conn:
+        office = Office(conn)
+        files = await office.evidence(code)
+        await office.audit(now, "cli.evidence", "ok" if files is not None else "denied",
+                           target=code[:64])  # fmt: skip
+    if files is None:
+        print(f"no tip {code}", file=sys.stderr)
+        return 2
+    store = UploadStore(settings.data_dir / "uploads", WEB, settings.secret_key())
+    written = _write_originals(store, files, Path(args.out), code)
+    print(f"{written} of {len(files)} files written")
+    return 0
+
+
+def _write_originals(store: UploadStore, files: list[AttachmentRef], out: Path, code: str) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for n, ref in enumerate(files, 1):
+        data = store.read_original(ref.file_ref) if ref.channel == WEB else None
+        if data is None:
+            print(f"{n}. {ref.kind} on {ref.channel}: not held here")
+            continue
+        sniffed = sniff(data[:64])
+        path = out / f"{code}-{n}{EXTENSIONS.get(sniffed.mime if sniffed else '', '')}"
+        path.write_bytes(data)
+        written += 1
+        print(f"{n}. {ref.kind} -> {path}")
+    return written
 
 
 async def _export(db: Database, args: argparse.Namespace, settings: Settings, now: datetime) -> int:

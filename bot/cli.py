@@ -64,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         help="add the phone number of tips whose tipster left one (audited)",
     )
     export.add_argument("--out", required=True, help="CSV file to write")
+    evidence = sub.add_parser(
+        "evidence", help="decrypt a tip's web uploads, as sent, for a case file (audited)"
+    )
+    evidence.add_argument("code", help="the tip code, e.g. 7KQ2-M9XD")
+    evidence.add_argument("--out", required=True, help="directory to write the files to")
     audit = sub.add_parser("audit", help="print the latest audit log entries")
     audit.add_argument("--limit", type=int, default=50)
     args = parser.parse_args(argv)
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_list_tips(settings, args.limit))
     if args.command == "staff":
         return asyncio.run(_staff(settings, args))
-    if args.command in ("invite", "unit", "digest", "audit", "export"):
+    if args.command in ("invite", "unit", "digest", "audit", "export", "evidence"):
         from bot import admin_cli
 
         return asyncio.run(admin_cli.run(settings, args))

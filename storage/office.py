@@ -503,6 +503,12 @@ class Office:
         values["attachments"] = await self._attachments(row.id)
         return TipView.model_validate(values)
 
+    async def evidence(self, code: str) -> list[AttachmentRef] | None:
+        """A tip's attachments for the host operator's case file (`tipbot evidence`);
+        None if there is no such tip. Not for chat use: no staff check here."""
+        tip_id = (await self.conn.execute(select(tips.c.id).where(tips.c.code == code))).scalar()
+        return None if tip_id is None else await self._attachments(tip_id)
+
     async def _unit_names(self, tip_id: str) -> list[str]:
         names = await self.conn.execute(
             select(units.c.name)

@@ -174,7 +174,7 @@ def test_files_cross_channels_only_when_we_hold_them(tmp_path: Path) -> None:
     from bot.pipeline import Renderer
     from handlers.events import File
 
-    store = UploadStore(tmp_path, "web")
+    store = UploadStore(tmp_path, "web", b"test-secret")
     renderer = Renderer(Catalog(), uploads=store)
     ref = "ab" * 16
     # A web upload for Telegram: the stripped copy, uploaded.
@@ -241,10 +241,16 @@ def test_video_location_is_blanked_and_the_media_keeps_its_offsets(tmp_path: Pat
     assert clean.index(media) == data.index(media)  # sample offsets still point right
     assert clean.count(b"free") == 3 and b"udta" not in clean and b"meta" not in clean
     # An upload: the evidence kept as sent, the staff copy blanked.
-    store = UploadStore(tmp_path, "web")
+    store = UploadStore(tmp_path, "web", b"test-secret")
     ref = store.save(data, sniff(data[:64]))  # type: ignore[arg-type]
-    assert (tmp_path / "originals" / ref).read_bytes() == data
+    assert store.read_original(ref) == data
+    assert b"105.8542" not in (tmp_path / "originals" / ref).read_bytes()  # encrypted
     assert store.read_clean(ref) == clean
+    # Another secret, or a file moved to another id, does not decrypt.
+    assert UploadStore(tmp_path, "web", b"other").read_original(ref) is None
+    other = "cd" * 16
+    (tmp_path / "originals" / other).write_bytes((tmp_path / "originals" / ref).read_bytes())
+    assert store.read_original(other) is None
     # Truncated or malformed input is left as it is, never an exception.
     assert strip_iso_media(data[:50]) == data[:50]
     assert strip_iso_media(b"\x00\x00\x00\x04junk") == b"\x00\x00\x00\x04junk"

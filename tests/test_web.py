@@ -12,7 +12,7 @@ import pytest
 
 from storage.schema import attachments
 from tests.fakes.webclient import WebCitizen
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, make_settings, run_tipbot
 from tests.test_intake_flow import stored_tips
 
 GPS = b"GPS-48.8584N-2.2945E-device-Pixel"
@@ -99,10 +99,23 @@ async def test_full_report_with_photo_through_the_web(
     async with bot.app.db.read() as conn:
         row = (await conn.execute(attachments.select())).one()
     assert row.kind == "photo" and row.mime_type == "image/jpeg"
-    original = (tmp_path / "uploads" / "originals" / row.file_ref).read_bytes()
+    original = bot.app.web.store.read_original(row.file_ref)
+    assert original is not None and GPS in original  # evidence kept as sent…
+    at_rest = (tmp_path / "uploads" / "originals" / row.file_ref).read_bytes()
+    assert GPS not in at_rest and b"JFIF" not in at_rest  # …and encrypted at rest
     clean = (tmp_path / "uploads" / "clean" / row.file_ref).read_bytes()
-    assert GPS in original  # evidence kept as sent
     assert GPS not in clean and clean.startswith(b"\xff\xd8") and clean.endswith(b"\xff\xd9")
+
+    # The operator writes the evidence out for a case file (audited).
+    code = tips[0].code
+    case = tmp_path / "case"
+    done_cli = await run_tipbot("evidence", code.lower(), "--out", str(case), cwd=tmp_path)
+    assert done_cli.returncode == 0, done_cli.stderr
+    assert (case / f"{code}-1.jpg").read_bytes() == jpeg_with_exif()  # as sent, EXIF and all
+    missing = await run_tipbot("evidence", "ZZZZ-ZZZZ", "--out", str(case), cwd=tmp_path)
+    assert missing.returncode == 2
+    audit = await run_tipbot("audit", cwd=tmp_path)
+    assert audit.stdout.count("cli.evidence") == 2 and code in audit.stdout
 
 
 async def test_page_is_self_contained_and_bilingual(web: tuple[Harness, str]) -> None:

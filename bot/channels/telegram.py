@@ -48,7 +48,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.aio import cancelling
 from bot.channels.base import Ignored, Payload, SendResult
-from bot.channels.uploads import sniff
+from bot.channels.uploads import EXTENSIONS, sniff
 from bot.identity import Identity
 from handlers.commands import parse_command
 from handlers.events import Contact, Event, EventKind, Location, Media
@@ -147,7 +147,7 @@ class TelegramChannel:
             message = await self.bot.send_photo(chat_id, data, **extra)
             sender, file_id = "send_photo", message.photo[-1].file_id if message.photo else None
         else:
-            name = "tep-dinh-kem" + _EXTENSIONS.get(sniffed.mime if sniffed else "", "")
+            name = "tep-dinh-kem" + EXTENSIONS.get(sniffed.mime if sniffed else "", "")
             message = await self.bot.send_document(chat_id, data, filename=name, **extra)
             document = message.document
             sender, file_id = "send_document", document.file_id if document else None
@@ -485,17 +485,6 @@ class TelegramChannel:
 # Photos above this are sent as documents (Telegram's limit for uploaded photos).
 PHOTO_UPLOAD_MAX = 10 * 1024 * 1024
 _UPLOADED_KEEP = 2000
-_EXTENSIONS = {
-    "image/jpeg": ".jpg",
-    "image/png": ".png",
-    "image/gif": ".gif",
-    "image/webp": ".webp",
-    "video/mp4": ".mp4",
-    "video/quicktime": ".mov",
-    "audio/ogg": ".ogg",
-    "audio/mpeg": ".mp3",
-    "application/pdf": ".pdf",
-}
 
 _FILE_SENDERS = {
     "photo": "send_photo",

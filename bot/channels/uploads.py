@@ -8,11 +8,15 @@ bytes are only walked, so a decompression bomb costs nothing here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +149,40 @@ def strip_webp(data: bytes) -> bytes:
     return b"RIFF" + (len(chunks) + 4).to_bytes(4, "little") + b"WEBP" + bytes(chunks)
 
 
-class UploadStore:
-    """Keeps originals and staff copies under a directory, named by random ids."""
+# File name extensions for the types we accept (files we write or upload are named
+# generically, never with the citizen's own file name).
+EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/webm": ".webm",
+    "audio/mp4": ".m4a",
+    "audio/ogg": ".ogg",
+    "audio/wav": ".wav",
+    "audio/mpeg": ".mp3",
+    "application/pdf": ".pdf",
+}
 
-    def __init__(self, root: Path, channel: str) -> None:
+_SEALED = b"TBE1"  # format tag of an encrypted original: tag, 12-byte nonce, AES-GCM
+
+
+class UploadStore:
+    """Keeps originals and staff copies under a directory, named by random ids.
+
+    The original is evidence exactly as sent — GPS, device and all — so it is
+    encrypted at rest (AES-256-GCM, key derived from the service secret, the upload id
+    as associated data): a copy of the directory alone reveals nothing. Staff see the
+    stripped copy; `tipbot evidence` decrypts an original for a case file.
+    """
+
+    def __init__(self, root: Path, channel: str, secret: bytes) -> None:
         self.originals = root / "originals"
         self.clean = root / "clean"
         self.channel = channel  # the channel whose file references these ids are
+        self._aead = AESGCM(hashlib.sha256(b"tipbot/evidence\x00" + secret).digest())
 
     def clean_path(self, upload_id: str) -> Path | None:
         """Where the staff copy of an upload is (None for anything not an upload id,
@@ -162,7 +193,9 @@ class UploadStore:
         self.originals.mkdir(parents=True, exist_ok=True)
         self.clean.mkdir(parents=True, exist_ok=True)
         upload_id = secrets.token_hex(16)
-        (self.originals / upload_id).write_bytes(data)
+        nonce = secrets.token_bytes(12)
+        sealed = self._aead.encrypt(nonce, data, upload_id.encode())
+        (self.originals / upload_id).write_bytes(_SEALED + nonce + sealed)
         if sniffed.mime == "image/jpeg":
             cleaned = strip_jpeg(data)
         elif sniffed.mime == "image/png":
@@ -175,6 +208,23 @@ class UploadStore:
             cleaned = data  # GIF, WebM, Ogg, MP3, WAV, PDF: metadata not stripped yet
         (self.clean / upload_id).write_bytes(cleaned)
         return upload_id
+
+    def read_original(self, upload_id: str) -> bytes | None:
+        """The evidence as sent; None if there is none (or it does not decrypt with
+        this secret)."""
+        if self.clean_path(upload_id) is None:
+            return None
+        path = self.originals / upload_id
+        if not path.is_file():
+            return None
+        blob = path.read_bytes()
+        if not blob.startswith(_SEALED):
+            return None
+        nonce, sealed = blob[4:16], blob[16:]
+        try:
+            return self._aead.decrypt(nonce, sealed, upload_id.encode())
+        except InvalidTag:
+            return None
 
     def read_clean(self, upload_id: str) -> bytes | None:
         """The copy staff see (metadata stripped); None if there is none."""

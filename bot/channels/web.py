@@ -105,7 +105,7 @@ class WebChannel:
         self.identity = identity
         self.catalog = catalog
         self.limits = limits or WebLimits()
-        self.store = UploadStore(uploads, NAME)
+        self.store = UploadStore(uploads, NAME, secret)
         self._key = hashlib.sha256(b"tipbot/web\x00" + secret).digest()
         self.closing = False
         # Who may open an uploaded file (set where everything is wired; None: nobody).
