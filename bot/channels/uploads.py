@@ -219,7 +219,7 @@ class UploadStore:
             return None
         blob = path.read_bytes()
         if not blob.startswith(_SEALED):
-            return None
+            return blob  # stored before originals were encrypted: readable as it is
         nonce, sealed = blob[4:16], blob[16:]
         try:
             return self._aead.decrypt(nonce, sealed, upload_id.encode())
