@@ -343,6 +343,13 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
             files={"file": ("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg")},
         )
         assert upload.status_code == 202
+        pdf = await citizen.client.post(
+            "/chat/api/upload",
+            headers={"X-CSRF-Token": citizen.csrf},
+            data={"id": uuid.uuid4().hex},
+            files={"file": ("Nguyen_Van_A.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+        )
+        assert pdf.status_code == 202
         await bot.settle()
         for label in ("Xong", "Ẩn danh", "Gửi tin báo"):
             await citizen.fetch()
@@ -350,16 +357,23 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
             await bot.settle()
         await alerts_settled(bot)
 
-        file = None
+        files: list[dict] = []
         for _ in range(100):
-            file = next((m["file"] for m in await officer.fetch() if m.get("file")), file)
-            if file:
+            files += [m["file"] for m in await officer.fetch() if m.get("file")]
+            if len(files) == 2:
                 break
             await asyncio.sleep(0.1)
-        assert file is not None and file["kind"] == "photo"
+        file, document = sorted(files, key=lambda f: f["kind"] != "photo")
+        assert file["kind"] == "photo" and document["kind"] == "document"
         opened = await officer.client.get(file["url"])
         assert opened.status_code == 200
         assert opened.headers["content-type"] == "image/jpeg"
+        assert opened.headers["content-disposition"] == "inline"
+        downloaded = await officer.client.get(document["url"])  # never rendered inline
+        assert (
+            downloaded.headers["content-disposition"] == 'attachment; filename="tep-dinh-kem.pdf"'
+        )
+        assert downloaded.content.startswith(b"%PDF-")
         assert opened.content.startswith(b"\xff\xd8") and GPS not in opened.content
         assert "sandbox" in opened.headers["content-security-policy"]
 
@@ -376,7 +390,7 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
         async with bot.app.db.read() as conn:
             audit = await Office(conn).audit_entries()
         opens = [(a["outcome"], a["target"]) for a in audit if a["action"] == "file.open"]
-        assert opens.count(("denied", None)) == 4 and len([o for o in opens if o[0] == "ok"]) == 1
+        assert opens.count(("denied", None)) == 4 and len([o for o in opens if o[0] == "ok"]) == 2
     finally:
         for client in clients:
             await client.close()

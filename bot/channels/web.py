@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from bot.aio import woken
 from bot.channels.base import Ignored, Payload, SendResult
-from bot.channels.uploads import UploadStore, sniff
+from bot.channels.uploads import EXTENSIONS, UploadStore, sniff
 from bot.identity import Identity
 from handlers.commands import parse_command
 from handlers.events import Event, EventKind, Location, Media, Msg
@@ -457,7 +457,8 @@ class WebChannel:
             return _error(404, "not found")
         # Shown in the page when it is a picture; anything else is downloaded, never
         # rendered by the browser (nosniff, and a sandboxing CSP on the response).
-        disposition = "inline" if sniffed.kind == "photo" else f'attachment; filename="{ref}"'
+        name = "tep-dinh-kem" + EXTENSIONS.get(sniffed.mime, "")  # never the sender's name
+        disposition = "inline" if sniffed.kind == "photo" else f'attachment; filename="{name}"'
         headers = {
             **self._headers(),
             "Content-Security-Policy": "default-src 'none'; sandbox",
