@@ -119,11 +119,10 @@ def audience_choice(campaign_id: int | None) -> Reply:
 def wards_choice(campaign_id: int | None, chosen: list[str]) -> Reply:
     """Whole city, or the wards typed so far (then "done")."""
     cid = str(campaign_id or 0)
+    city = Choice(Msg("campaign.btn.city"), _cb(Action.AUDIENCE_WARD, f"{cid}.all"))
     if not chosen:
-        city = Choice(Msg("campaign.btn.city"), _cb(Action.AUDIENCE_WARD, f"{cid}.all"))
         return Reply.of(Msg("campaign.wards.ask"), choices=[[city]])
     done = Choice(Msg("campaign.btn.wards_done"), _cb(Action.AUDIENCE_WARD, f"{cid}.done"))
-    city = Choice(Msg("campaign.btn.city"), _cb(Action.AUDIENCE_WARD, f"{cid}.all"))
     return Reply.of(
         Msg("campaign.wards.chosen", {"wards": ", ".join(chosen)}), choices=[[done], [city]]
     )
