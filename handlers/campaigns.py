@@ -233,13 +233,9 @@ async def on_choice(
 async def on_text(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
     """Typed input while subscribing (a ward name) or composing (text, photo, time)."""
     if conv.state is State.SUB_WARD and event.kind is EventKind.TEXT and event.text:
-        places = ctx.places.search(event.text, limit=6)
-        if not places:
+        rows = _ward_rows(ctx, event.text, Action.SUB_WARD, "")
+        if not rows:
             return [Reply.of(Msg("sub.ward.none")), prompt(conv)]
-        rows = [
-            [Choice(Msg("btn.ward", {"name": p.name}), _cb(Action.SUB_WARD, str(p.code)))]
-            for p in places
-        ]
         rows.append([Choice(Msg("sub.ward.all"), _cb(Action.SUB_WARD, "all"))])
         return [Reply.of(Msg("sub.ward.pick"), choices=rows)]
     if conv.state is State.CAMPAIGN_WARDS and event.kind is EventKind.TEXT and event.text:
@@ -423,19 +419,18 @@ async def _search_wards(
     if actor is None or campaign_id is None:
         conv.reset()
         return [Reply.of(Msg("hint.unknown_command"))]
-    places = ctx.places.search(text, limit=6)
-    if not places:
+    rows = _ward_rows(ctx, text, Action.AUDIENCE_WARD, f"{campaign_id}.")
+    if not rows:
         return [Reply.of(Msg("campaign.wards.none")), prompt(conv)]
-    rows = [
-        [
-            Choice(
-                Msg("btn.ward", {"name": p.name}),
-                _cb(Action.AUDIENCE_WARD, f"{campaign_id}.{p.code}"),
-            )
-        ]
-        for p in places
-    ]
     return [Reply.of(Msg("campaign.wards.pick"), choices=rows)]
+
+
+def _ward_rows(ctx: FlowContext, typed: str, action: Action, prefix: str) -> list[list[Choice]]:
+    """One button per ward matching a typed name (a subscriber's ward, a campaign's)."""
+    return [
+        [Choice(Msg("btn.ward", {"name": p.name}), _cb(action, f"{prefix}{p.code}"))]
+        for p in ctx.places.search(typed, limit=6)
+    ]
 
 
 async def _schedule(

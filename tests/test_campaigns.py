@@ -370,7 +370,6 @@ async def test_photo_composed_in_the_web_chat_reaches_telegram_subscribers(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
     """A web upload is a file we hold: uploaded to Telegram once, then by its file_id."""
-    import uuid
 
     from tests.fakes.webclient import WebCitizen
     from tests.test_web_browser import photo_with_location
@@ -392,11 +391,9 @@ async def test_photo_composed_in_the_web_chat_reaches_telegram_subscribers(
 
         await desk.say("/broadcast")
         await bot.settle()
-        await desk.client.post(
-            "/chat/api/upload",
-            headers={"X-CSRF-Token": desk.csrf},
-            data={"id": uuid.uuid4().hex, "caption": "Phòng cháy: kiểm tra ổ điện."},
-            files={"file": ("poster.jpg", photo_with_location(), "image/jpeg")},
+        poster = photo_with_location()
+        await desk.upload(
+            "poster.jpg", poster, "image/jpeg", caption="Phòng cháy: kiểm tra ổ điện."
         )
         await bot.settle()
         for label in ("Tất cả người đăng ký", "Cả thành phố", "Gửi ngay"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from pathlib import Path
 
 import httpx
@@ -307,6 +306,24 @@ def test_callback_data_of_officer_buttons_fits_64_bytes() -> None:
     assert json.dumps(raw)
 
 
+async def web_tip_with_files(
+    bot: Harness, citizen: WebCitizen, *files: tuple[str, bytes, str]
+) -> None:
+    """A web citizen files the standard gambling tip (Phường Hoàn Kiếm) with files;
+    returns once its alerts are sent."""
+    from tests.test_web import walk_to_review
+
+    await walk_to_review(bot, citizen)
+    for name, data, mime in files:
+        assert (await citizen.upload(name, data, mime)).status_code == 202
+    await bot.settle()
+    for label in ("Xong", "Ẩn danh", "Gửi tin báo"):
+        await citizen.fetch()
+        await citizen.choose(citizen.button(label)["data"])
+        await bot.settle()
+    await alerts_settled(bot)
+
+
 async def _web_officer(bot: Harness, admin: Citizen, unit: int, name: str, base: str) -> WebCitizen:
     text = await command(bot, admin, f"/invite officer {unit} {name}")
     invite_code = text.split("/join ")[1].split()[0]
@@ -322,7 +339,7 @@ async def _web_officer(bot: Harness, admin: Citizen, unit: int, name: str, base:
 async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
-    from tests.test_web import GPS, jpeg_with_exif, walk_to_review
+    from tests.test_web import GPS, jpeg_with_exif
 
     bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
     await bot.start(serve_http=True)
@@ -335,27 +352,12 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
         outsider = await _web_officer(bot, world["admin"], 2, "WebBD", base)  # Ba Đình
         citizen, stranger = WebCitizen(base), WebCitizen(base)
         clients += [officer, outsider, citizen, stranger]
-        await walk_to_review(bot, citizen)  # a gambling tip in Phường Hoàn Kiếm
-        upload = await citizen.client.post(
-            "/chat/api/upload",
-            headers={"X-CSRF-Token": citizen.csrf},
-            data={"id": uuid.uuid4().hex},
-            files={"file": ("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg")},
+        await web_tip_with_files(  # a gambling tip in Phường Hoàn Kiếm
+            bot,
+            citizen,
+            ("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg"),
+            ("Nguyen_Van_A.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf"),
         )
-        assert upload.status_code == 202
-        pdf = await citizen.client.post(
-            "/chat/api/upload",
-            headers={"X-CSRF-Token": citizen.csrf},
-            data={"id": uuid.uuid4().hex},
-            files={"file": ("Nguyen_Van_A.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
-        )
-        assert pdf.status_code == 202
-        await bot.settle()
-        for label in ("Xong", "Ẩn danh", "Gửi tin báo"):
-            await citizen.fetch()
-            await citizen.choose(citizen.button(label)["data"])
-            await bot.settle()
-        await alerts_settled(bot)
 
         files: list[dict] = []
         for _ in range(100):
@@ -401,7 +403,7 @@ async def test_telegram_officers_get_a_web_tips_photo_uploaded_once(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
     """Citizens mostly use the web chat; officers often Telegram: the photo crosses."""
-    from tests.test_web import GPS, jpeg_with_exif, walk_to_review
+    from tests.test_web import GPS, jpeg_with_exif
 
     bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
     await bot.start(serve_http=True)
@@ -409,19 +411,9 @@ async def test_telegram_officers_get_a_web_tips_photo_uploaded_once(
     citizen = WebCitizen(bot.app.web_url.rstrip("/"))
     try:
         world = await standard_world(bot)  # unit 1: Minh (officer) and Tuan (supervisor)
-        await walk_to_review(bot, citizen)
-        await citizen.client.post(
-            "/chat/api/upload",
-            headers={"X-CSRF-Token": citizen.csrf},
-            data={"id": uuid.uuid4().hex},
-            files={"file": ("Nguyen_Van_A_nha_rieng.jpg", jpeg_with_exif(), "image/jpeg")},
+        await web_tip_with_files(
+            bot, citizen, ("Nguyen_Van_A_nha_rieng.jpg", jpeg_with_exif(), "image/jpeg")
         )
-        await bot.settle()
-        for label in ("Xong", "Ẩn danh", "Gửi tin báo"):
-            await citizen.fetch()
-            await citizen.choose(citizen.button(label)["data"])
-            await bot.settle()
-        await alerts_settled(bot)
     finally:
         await citizen.close()
         await bot.stop()

@@ -72,12 +72,7 @@ async def test_full_report_with_photo_through_the_web(
     who = WebCitizen(base)
     try:
         await walk_to_review(bot, who)
-        response = await who.client.post(
-            "/chat/api/upload",
-            headers={"X-CSRF-Token": who.csrf},
-            data={"id": uuid.uuid4().hex},
-            files={"file": ("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg")},
-        )
+        response = await who.upload("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg")
         assert response.status_code == 202
         new = await act(bot, who)
         assert "1 tệp" in new[-1]["text"]

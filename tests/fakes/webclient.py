@@ -47,6 +47,18 @@ class WebCitizen:
             f"/chat/api/{path}", json=body, headers={"X-CSRF-Token": self.csrf}
         )
 
+    async def upload(
+        self, name: str, data: bytes, mime: str, caption: str | None = None
+    ) -> httpx.Response:
+        """Attach a file, as the page's file input does (a fresh request id each time)."""
+        form = {"id": uuid.uuid4().hex, **({"caption": caption} if caption else {})}
+        return await self.client.post(
+            "/chat/api/upload",
+            headers={"X-CSRF-Token": self.csrf},
+            data=form,
+            files={"file": (name, data, mime)},
+        )
+
     async def say(self, text: str) -> httpx.Response:
         return await self.post("send", {"id": uuid.uuid4().hex, "text": text})
 
