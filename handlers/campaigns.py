@@ -414,15 +414,26 @@ async def _search_wards(
     conv: Conversation, event: Event, ctx: FlowContext, text: str
 ) -> list[Outgoing]:
     """A typed ward name while composing: the matching wards, as buttons to add."""
-    actor = await _admin(event, ctx, "campaign.wards")
-    campaign_id = conv.draft.campaign_id if conv.draft else None
-    if actor is None or campaign_id is None:
-        conv.reset()
+    composing = await _composing(conv, event, ctx, "campaign.wards")
+    if composing is None:
         return [Reply.of(Msg("hint.unknown_command"))]
-    rows = _ward_rows(ctx, text, Action.AUDIENCE_WARD, f"{campaign_id}.")
+    rows = _ward_rows(ctx, text, Action.AUDIENCE_WARD, f"{composing[1]}.")
     if not rows:
         return [Reply.of(Msg("campaign.wards.none")), prompt(conv)]
     return [Reply.of(Msg("campaign.wards.pick"), choices=rows)]
+
+
+async def _composing(
+    conv: Conversation, event: Event, ctx: FlowContext, action: str
+) -> tuple[Actor, int] | None:
+    """The admin typing into a draft campaign, and its id; None (and the conversation
+    reset) when the sender is no longer an admin or there is no draft."""
+    actor = await _admin(event, ctx, action)
+    campaign_id = conv.draft.campaign_id if conv.draft else None
+    if actor is None or campaign_id is None:
+        conv.reset()
+        return None
+    return actor, campaign_id
 
 
 def _ward_rows(ctx: FlowContext, typed: str, action: Action, prefix: str) -> list[list[Choice]]:
@@ -436,11 +447,10 @@ def _ward_rows(ctx: FlowContext, typed: str, action: Action, prefix: str) -> lis
 async def _schedule(
     conv: Conversation, event: Event, ctx: FlowContext, text: str
 ) -> list[Outgoing]:
-    actor = await _admin(event, ctx, "campaign.schedule")
-    campaign_id = conv.draft.campaign_id if conv.draft else None
-    if actor is None or campaign_id is None:
-        conv.reset()
+    composing = await _composing(conv, event, ctx, "campaign.schedule")
+    if composing is None:
         return [Reply.of(Msg("hint.stale_button"))]
+    actor, campaign_id = composing
     run_at, cron = parse_schedule(text, ctx.now)
     if run_at is None and cron is None:
         return [Reply.of(Msg("campaign.schedule.invalid")), prompt(conv)]
