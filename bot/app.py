@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -53,7 +53,7 @@ def _where(task: asyncio.Task[Any]) -> str:
     return " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames)) or "?"
 
 
-async def _bounded(step: Any, what: str) -> None:
+async def _bounded(step: Awaitable[None], what: str) -> None:
     try:
         async with asyncio.timeout(STOP_GRACE_S):
             await step

@@ -69,6 +69,15 @@ def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> S
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+async def start_with_web(api: FakeBotAPI | None, data_dir: Path) -> tuple[Harness, str]:
+    """The service with its HTTP side on (web chat and file endpoint), an easy
+    challenge and no message limit; returns it and the web chat's base URL."""
+    bot = Harness(api, make_settings(data_dir, api, web_pow_bits=4, web_messages_per_minute=1000))
+    app = await bot.start(serve_http=True)
+    assert app.web_url
+    return bot, app.web_url.rstrip("/")
+
+
 class _StuckWorkers(logging.Handler):
     """Collects the stop watchdog's complaints: every test's stop must be clean."""
 

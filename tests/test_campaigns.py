@@ -14,7 +14,7 @@ from storage.campaigns import Campaigns
 from storage.schema import conversations, subscriptions, tips
 from tests.fakes.botapi import Failure, FakeBotAPI
 from tests.fakes.updates import Citizen, group_message
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, make_settings, start_with_web
 from tests.officer_world import bootstrap_admin, command, file_tip, standard_world
 
 
@@ -374,10 +374,8 @@ async def test_photo_composed_in_the_web_chat_reaches_telegram_subscribers(
     from tests.fakes.webclient import WebCitizen
     from tests.test_web_browser import photo_with_location
 
-    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
-    await bot.start(serve_http=True)
-    assert bot.app is not None and bot.app.web_url
-    desk = WebCitizen(bot.app.web_url.rstrip("/"))
+    bot, base = await start_with_web(api, tmp_path)
+    desk = WebCitizen(base)
     lan, minh = Citizen(3501), Citizen(3502)
     try:
         world = await standard_world(bot)

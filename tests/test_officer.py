@@ -14,7 +14,7 @@ from storage.office import Office
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen, added_to_group, group_press
 from tests.fakes.webclient import WebCitizen
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, make_settings, start_with_web
 from tests.officer_world import (
     CODE,
     alerts_settled,
@@ -263,10 +263,8 @@ async def test_group_added_by_a_non_admin_is_left(bot: Harness) -> None:
 
 
 async def test_officer_on_the_web_chat_gets_alerts_and_acts(api: FakeBotAPI, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4))
-    await bot.start(serve_http=True)
-    assert bot.app is not None and bot.app.web_url
-    web = WebCitizen(bot.app.web_url)
+    bot, base = await start_with_web(api, tmp_path)
+    web = WebCitizen(base)
     try:
         world = await standard_world(bot)
         admin = world["admin"]
@@ -341,10 +339,7 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
 ) -> None:
     from tests.test_web import GPS, jpeg_with_exif
 
-    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
-    await bot.start(serve_http=True)
-    assert bot.app is not None and bot.app.web_url
-    base = bot.app.web_url.rstrip("/")
+    bot, base = await start_with_web(api, tmp_path)
     clients: list[WebCitizen] = []
     try:
         world = await standard_world(bot)
@@ -405,10 +400,8 @@ async def test_telegram_officers_get_a_web_tips_photo_uploaded_once(
     """Citizens mostly use the web chat; officers often Telegram: the photo crosses."""
     from tests.test_web import GPS, jpeg_with_exif
 
-    bot = Harness(api, make_settings(tmp_path, api, web_pow_bits=4, web_messages_per_minute=1000))
-    await bot.start(serve_http=True)
-    assert bot.app is not None and bot.app.web_url
-    citizen = WebCitizen(bot.app.web_url.rstrip("/"))
+    bot, base = await start_with_web(api, tmp_path)
+    citizen = WebCitizen(base)
     try:
         world = await standard_world(bot)  # unit 1: Minh (officer) and Tuan (supervisor)
         await web_tip_with_files(
