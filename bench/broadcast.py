@@ -28,16 +28,17 @@ from telegram.request import BaseRequest, RequestData
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.broadcast import Broadcaster
 from bot.channels.telegram import TelegramChannel
 from bot.clock import Clock
-from bot.delivery import RATE_PERIOD, SlidingWindow
+from bot.delivery.sender import RATE_PERIOD, SlidingWindow
+from bot.dispatch.render import Renderer
 from bot.identity import Identity
-from bot.pipeline import Renderer
-from handlers.i18n import Catalog
+from bot.work.broadcasts import Broadcaster
+from handlers.core.i18n import Catalog
 from storage.campaigns import Campaigns
 from storage.db import Database
 from storage.migrate import upgrade_async
+from storage.subscriptions import Subscriptions
 
 TOKEN = "123456789:AAH-benchTOKENbenchTOKENbenchTOK12"
 BOT = {"id": 123456789, "is_bot": True, "first_name": "Tipbot", "username": "bench_bot"}
@@ -116,9 +117,10 @@ async def main(recipients: int, limit: int) -> None:
         now = datetime.now(UTC)
         async with db.write() as conn:
             store = Campaigns(conn)
+            subs = Subscriptions(conn)
             for n in range(recipients):
                 user = 5_000_000 + n
-                await store.subscribe(
+                await subs.subscribe(
                     channel="telegram",
                     user_key=identity.pseudonym("telegram", user),
                     address=identity.seal(str(user)),

@@ -22,15 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import update
 
-from bot.reports import build_digest
-from handlers import taxonomy
-from handlers.i18n import Catalog
-from handlers.places import gazetteer
+from bot.figures import build_digest
+from handlers.core.i18n import Catalog
+from handlers.domain import taxonomy
+from handlers.domain.places import gazetteer
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import NewTip
-from storage.office import Office
 from storage.schema import tips as tips_table
+from storage.stores import Stores
 from storage.tips import TipRepository
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -56,14 +56,14 @@ async def main(count: int, out: Path) -> None:
         now = DAY + timedelta(days=1, hours=7)
         try:
             async with db.write() as conn:
-                office = Office(conn)
+                stores = Stores(conn)
                 tips = TipRepository(conn)
-                await office.add_unit(
+                await stores.units.add_unit(
                     "Công an thành phố", parent_id=None, city_level=True, wards=[], categories=[],
                     now=DAY,
                 )  # fmt: skip
                 for i in range(0, 40, 8):
-                    await office.add_unit(
+                    await stores.units.add_unit(
                         f"Công an cụm {i // 8 + 1}", parent_id=1, city_level=False,
                         wards=wards[i : i + 8], categories=[], now=DAY,
                     )  # fmt: skip
@@ -87,7 +87,7 @@ async def main(count: int, out: Path) -> None:
                             created_at=created.astimezone(UTC),
                         )
                     )  # fmt: skip
-                    await office.route_tip(
+                    await stores.units.route_tip(
                         tip_id, ward_code=ward, category=category, urgent=False,
                         now=created.astimezone(UTC), claim_within=timedelta(hours=24),
                     )  # fmt: skip
@@ -110,7 +110,7 @@ async def main(count: int, out: Path) -> None:
                     )
                 start = datetime.combine(DAY.date(), time(), VIETNAM)
                 text, path = await build_digest(
-                    office,
+                    stores,
                     catalog=Catalog(),
                     places=places,
                     kind="daily",

@@ -9,20 +9,20 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.channels.uploads import EXTENSIONS, UploadStore, sniff
 from bot.channels.web import NAME as WEB
 from bot.clock import Clock
-from bot.reports import Reports, build_digest
+from bot.figures import Reports, build_digest
 from bot.settings import Settings
-from handlers import digest, taxonomy
-from handlers.events import Msg
-from handlers.i18n import Catalog
-from handlers.officer import account_label
-from handlers.places import gazetteer
+from bot.uploads import EXTENSIONS, UploadStore, sniff
+from handlers.core.events import Msg
+from handlers.core.i18n import Catalog
+from handlers.core.staffing import account_label
+from handlers.domain import digest, taxonomy
+from handlers.domain.places import gazetteer
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import AttachmentRef
-from storage.office import Office
+from storage.stores import Stores
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -43,7 +43,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.command == "evidence":
             return await _evidence(db, args, settings, now)
         async with db.read() as conn:
-            entries = await Office(conn).audit_entries(args.limit)
+            entries = await Stores(conn).audit.entries(args.limit)
         for e in reversed(entries):
             who = e["staff_id"] or f"~{(e['actor_key'] or '')[:8]}"
             print(
@@ -60,17 +60,17 @@ async def _invite(db: Database, args: argparse.Namespace, settings: Settings, no
         print("officers and supervisors need --unit", file=sys.stderr)
         return 2
     async with db.write() as conn:
-        office = Office(conn)
-        if args.unit is not None and not await office.unit_exists(args.unit):
+        stores = Stores(conn)
+        if args.unit is not None and not await stores.units.unit_exists(args.unit):
             print(f"no unit {args.unit}", file=sys.stderr)
             return 2
         staff_id = None
         if args.staff:
-            staff_id = await office.staff_id(args.staff)
+            staff_id = await stores.staff.staff_id(args.staff)
             if staff_id is None:
                 print(f"no account {args.staff}", file=sys.stderr)
                 return 2
-        code = await office.create_invite(
+        code = await stores.staff.create_invite(
             role=args.role,
             unit_id=args.unit,
             name=account_label(args.name or ""),
@@ -79,7 +79,7 @@ async def _invite(db: Database, args: argparse.Namespace, settings: Settings, no
             now=now,
             ttl=timedelta(days=settings.invite_ttl_days),
         )
-        await office.audit(now, "cli.invite", "ok", target=args.role)
+        await stores.audit.audit(now, "cli.invite", "ok", target=args.role)
     print(f"Invite code: {code}")
     print(f"Send the bot, from the chat to link: /join {code}")
     print(f"(one use, expires in {settings.invite_ttl_days} days)")
@@ -89,9 +89,9 @@ async def _invite(db: Database, args: argparse.Namespace, settings: Settings, no
 async def _unit(db: Database, args: argparse.Namespace, settings: Settings, now: datetime) -> int:
     places = gazetteer(settings.default_province)
     async with db.write() as conn:
-        office = Office(conn)
+        stores = Stores(conn)
         if args.unit_command == "list":
-            for u in await office.list_units():
+            for u in await stores.units.list_units():
                 flags = " [city]" if u.city_level else ""
                 parent = f" parent={u.parent_id}" if u.parent_id else ""
                 print(f"{u.id:>4} {u.name}{flags}{parent}{' [group]' if u.has_group else ''}")
@@ -108,7 +108,7 @@ async def _unit(db: Database, args: argparse.Namespace, settings: Settings, now:
         if unknown:
             print(f"unknown categories: {', '.join(unknown)}", file=sys.stderr)
             return 2
-        unit_id = await office.add_unit(
+        unit_id = await stores.units.add_unit(
             args.name,
             parent_id=args.parent,
             city_level=args.city,
@@ -116,7 +116,7 @@ async def _unit(db: Database, args: argparse.Namespace, settings: Settings, now:
             categories=categories,
             now=now,
         )
-        await office.audit(now, "cli.unit.add", "ok", target=str(unit_id))
+        await stores.audit.audit(now, "cli.unit.add", "ok", target=str(unit_id))
     print(f"unit {unit_id}: {args.name} ({len(wards)} wards)")
     return 0
 
@@ -135,16 +135,16 @@ async def _digest(db: Database, args: argparse.Namespace, settings: Settings, no
     start = datetime.combine(first, time(), VIETNAM)
     end = start + timedelta(days=1 if args.kind == "daily" else 7)
     async with db.read() as conn:
-        office = Office(conn)
+        stores = Stores(conn)
         name = catalog.text("vi", Msg("digest.city", {"city": places.province_name}))
         if args.unit is not None:
-            units = {u.id: u.name for u in await office.list_units()}
+            units = {u.id: u.name for u in await stores.units.list_units()}
             if args.unit not in units:
                 print(f"no unit {args.unit}", file=sys.stderr)
                 return 2
             name = units[args.unit]
         text, path = await build_digest(
-            office,
+            stores,
             catalog=catalog,
             places=places,
             kind=args.kind,
@@ -168,9 +168,9 @@ async def _evidence(
     there: only their reference is listed."""
     code = args.code.strip().upper()
     async with db.write() as conn:
-        office = Office(conn)
-        files = await office.evidence(code)
-        await office.audit(now, "cli.evidence", "ok" if files is not None else "denied",
+        stores = Stores(conn)
+        files = await stores.desk.evidence(code)
+        await stores.audit.audit(now, "cli.evidence", "ok" if files is not None else "denied",
                            target=code[:64])  # fmt: skip
     if files is None:
         print(f"no tip {code}", file=sys.stderr)
@@ -226,6 +226,6 @@ async def _export(db: Database, args: argparse.Namespace, settings: Settings, no
         )
         # Contact details are audited as their own action.
         action = "cli.export.contact" if args.with_contact else "cli.export"
-        await Office(conn).audit(now, action, "ok", target=f"{args.since}..{args.until}")
+        await Stores(conn).audit.audit(now, action, "ok", target=f"{args.since}..{args.until}")
     print(f"{count} tips written to {path}")
     return 0

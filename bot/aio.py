@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
 
 
 def cancelling() -> bool:
@@ -28,3 +32,48 @@ async def woken(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+class Worker:
+    """One background loop, written once for every worker (dispatcher, delivery,
+    alerts, broadcasts).
+
+    `step` does a pass of work and returns how long to rest before the next pass
+    (None: `idle`; 0: go on at once). Between passes the loop sleeps until `wake()` is
+    called or the rest is over. A pass that fails (a database outage, say) is logged
+    and retried after `retry` seconds: nothing is lost, the work is still in the
+    database. Cancellation always ends the loop, even from inside a failing pass.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[float | None]],
+        *,
+        idle: float = 1.0,
+        retry: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.step = step
+        self.idle = idle
+        self.retry = retry
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            # Clear before looking, so a wake-up that arrives while we work is not lost.
+            self._wake.clear()
+            try:
+                rest = await self.step()
+            except Exception:
+                if cancelling():
+                    raise
+                log.exception("%s pass failed; retrying", self.name)
+                rest = self.retry
+            if rest is None:
+                rest = self.idle
+            if rest > 0:
+                await woken(self._wake, rest)

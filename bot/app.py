@@ -18,24 +18,28 @@ from typing import Any
 import httpx
 import uvicorn
 
-from bot.broadcast import Broadcaster, start_due_campaigns
 from bot.channels.base import Channel
 from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
-from bot.delivery import Delivery
+from bot.delivery.sender import OutboxSender
+from bot.desk.files import FileAccess
+from bot.desk.signin import StaffPortal
+from bot.dispatch.dispatcher import Pipeline
+from bot.dispatch.render import Renderer
+from bot.http import build_web_app
 from bot.identity import Identity
-from bot.officework import OfficeSettings, OfficeWork
-from bot.pipeline import Pipeline, Renderer
-from bot.scheduler import build_scheduler, daily_at
 from bot.settings import Settings, TelegramMode
-from bot.staff import StaffPortal
-from bot.web import build_web_app
-from handlers.context import Limits
-from handlers.i18n import Catalog
-from handlers.places import gazetteer
-from handlers.receipts import ReceiptHasher, ReceiptMinter
-from handlers.router import Router
+from bot.work.alerts import Alerter, AlertSettings
+from bot.work.broadcasts import Broadcaster, start_due_campaigns
+from bot.work.digests import Digester
+from bot.work.escalation import Escalator
+from bot.work.scheduler import build_scheduler, daily_at
+from handlers.core.context import Limits
+from handlers.core.i18n import Catalog
+from handlers.domain.places import gazetteer
+from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
+from handlers.flows import build_router
 from storage import inbox, outbox
 from storage.db import Database, SqliteOptions
 from storage.migrate import upgrade_async
@@ -153,7 +157,7 @@ class App:
             )
             self.channels[self.telegram.name] = self.telegram
 
-        self.delivery = Delivery(
+        self.delivery = OutboxSender(
             db=self.db,
             channels=self.channels,
             identity=self.identity,
@@ -169,7 +173,7 @@ class App:
             db=self.db,
             channels=self.channels,
             identity=self.identity,
-            router=Router(self.catalog),
+            router=build_router(self.catalog),
             renderer=Renderer(self.catalog, uploads=self.web.store),
             places=self.places,
             hasher=self.hasher,
@@ -190,29 +194,44 @@ class App:
             clock=self.clock,
             crash=self.crash,
         )
-        self.office = OfficeWork(
+        # The officer side's background work: alerts when tips arrive, escalation of
+        # unclaimed tips, digests. What is due lives in the database; these only look.
+        self.alerter = Alerter(
+            db=self.db,
+            pipeline=self.pipeline,
+            places=self.places,
+            clock=self.clock,
+            settings=AlertSettings(
+                per_minute=s.alerts_per_minute_per_destination, batch_over=s.alert_batch_over
+            ),
+        )
+        self.escalator = Escalator(
+            db=self.db,
+            pipeline=self.pipeline,
+            places=self.places,
+            clock=self.clock,
+            claim_urgent=limits.claim_urgent_within,
+            claim_normal=limits.claim_within,
+            alerts_due=self.alerter.wake,
+        )
+        self.digester = Digester(
             db=self.db,
             pipeline=self.pipeline,
             catalog=self.catalog,
             places=self.places,
             clock=self.clock,
-            settings=OfficeSettings(
-                per_minute=s.alerts_per_minute_per_destination,
-                batch_over=s.alert_batch_over,
-                claim_urgent=limits.claim_urgent_within,
-                claim_normal=limits.claim_within,
-                digest_hour=s.digest_hour,
-                digest_weekday=s.digest_weekday,
-            ),
+            hour=s.digest_hour,
+            weekday=s.digest_weekday,
             charts_dir=s.data_dir / "digests",
         )
-        self.web.file_access = functools.partial(self.office.may_open, self.web.name)
+        files = FileAccess(self.db, self.clock)
+        self.web.file_access = functools.partial(files.may_open, self.web.name)
 
         # Workers: on start they pick up whatever a previous run left pending.
         self._spawn(self.pipeline.run(), "dispatcher")
         self._spawn(self.delivery.run(), "delivery")
         self._spawn(self.minter.run(), "receipt-minter")
-        self._spawn(self.office.run_alerts(), "alerts")
+        self._spawn(self.alerter.run(), "alerts")
         self._spawn(self.broadcaster.run(), "broadcasts")
         if self.telegram is not None:
             await self.telegram.start()
@@ -238,16 +257,16 @@ class App:
                     lambda: self.pipeline.purge_inbox(timedelta(hours=s.inbox_retention_hours)),
                 ),
                 # Deadlines and sent periods live in the database: these jobs only look.
-                ("escalation", timedelta(seconds=30), self.office.escalate),
+                ("escalation", timedelta(seconds=30), self.escalator.escalate),
                 ("campaign-schedules", timedelta(seconds=15), self.start_campaigns),
-                ("digest-daily", daily_at(s.digest_hour), self.office.send_digests),
+                ("digest-daily", daily_at(s.digest_hour), self.digester.send_digests),
                 (
                     "digest-weekly",
                     daily_at(
                         s.digest_hour,
                         ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[s.digest_weekday],
                     ),
-                    self.office.send_digests,
+                    self.digester.send_digests,
                 ),
             ]
         )
@@ -306,7 +325,7 @@ class App:
     def _committed(self) -> None:
         """The pipeline committed: replies to deliver, maybe new tips to alert."""
         self.delivery.wake()
-        self.office.wake()
+        self.alerter.wake()
         self.broadcaster.wake()
 
     async def start_campaigns(self) -> int:
@@ -318,8 +337,8 @@ class App:
     async def _catch_up(self) -> None:
         try:
             await self.start_campaigns()
-            await self.office.escalate()
-            await self.office.send_digests()
+            await self.escalator.escalate()
+            await self.digester.send_digests()
         except Exception:
             log.exception("catch-up at start failed; the scheduled jobs will retry")
 

@@ -10,11 +10,11 @@ matplotlib.use("Agg")  # before pyplot: a server has no display
 
 import matplotlib.pyplot as plt
 
-from handlers import taxonomy
-from handlers.digest import TOP_WARDS, DigestStats
-from handlers.events import Msg
-from handlers.i18n import Catalog
-from handlers.places import Gazetteer
+from handlers.core.events import Msg
+from handlers.core.i18n import Catalog
+from handlers.domain import taxonomy
+from handlers.domain.digest import TOP_WARDS, DigestStats
+from handlers.domain.places import Gazetteer
 
 _COLOURS = ("#b71c1c", "#1565c0", "#6a1b9a", "#546e7a")
 

@@ -151,10 +151,10 @@ async def _list_tips(settings: Settings, limit: int) -> int:
 
 async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     from bot.clock import Clock
-    from bot.staff import hash_password
-    from storage import staff
+    from bot.desk.signin import hash_password
     from storage.db import Database
     from storage.migrate import upgrade_async
+    from storage.staff import StaffAccounts
 
     await upgrade_async(settings.resolved_database_url)
     db = Database(settings.resolved_database_url)
@@ -170,11 +170,13 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
                 print(exc, file=sys.stderr)
                 return 2
             async with db.write() as conn:
-                member = await staff.upsert(conn, args.username, hashed, args.role, Clock().now())
+                member = await StaffAccounts(conn).upsert(
+                    args.username, hashed, args.role, Clock().now()
+                )
             print(f"{member.username} ({member.role}) can sign in at /staff/login")
             return 0
         async with db.write() as conn:
-            found = await staff.deactivate(conn, args.username)
+            found = await StaffAccounts(conn).deactivate(args.username)
         print("deactivated" if found else "no such account")
         return 0 if found else 1
     finally:

@@ -1,4 +1,4 @@
-"""Subscriptions, campaigns and the delivery ledger.
+"""Campaigns (drafts, schedules, runs) and the delivery ledger.
 
 Ledger states: pending → sending → sent · blocked · failed · ambiguous. A row is put in
 `sending` in a committed transaction *before* its send starts; if the process dies
@@ -12,29 +12,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.dialect import insert_for
-from storage.schema import (
-    campaign_deliveries,
-    campaigns,
-    conversations,
-    subscriptions,
-    tips,
-    unreachable_chats,
-)
+from storage.schema import campaign_deliveries, campaigns, tips
+from storage.subscriptions import Subscriptions
 
 TERMINAL = ("sent", "blocked", "failed", "ambiguous", "cancelled")
-
-
-class Subscription(BaseModel):
-    channel: str
-    user_key: str
-    address: bytes
-    locale: str
-    wards: list[int]
-    topics: list[str]
 
 
 class Campaign(BaseModel):
@@ -54,7 +38,9 @@ class Campaign(BaseModel):
     started_at: datetime | None
 
 
-class Delivery(BaseModel):
+class LedgerRow(BaseModel):
+    """One recipient of one run of a campaign."""
+
     id: int
     campaign_id: int
     run: int
@@ -65,108 +51,9 @@ class Delivery(BaseModel):
     attempts: int
 
 
-def matches(sub: Subscription, wards: list[int], topics: list[str]) -> bool:
-    """Is a subscriber in a campaign's audience? (Empty lists mean "everyone".)"""
-    ward_ok = not wards or not sub.wards or bool(set(sub.wards) & set(wards))
-    topic_ok = not topics or not sub.topics or bool(set(sub.topics) & set(topics))
-    return ward_ok and topic_ok
-
-
 class Campaigns:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
-
-    # ---- subscriptions ------------------------------------------------------------
-    async def subscribe(
-        self,
-        *,
-        channel: str,
-        user_key: str,
-        address: bytes,
-        locale: str,
-        wards: list[int],
-        topics: list[str],
-        consent_text: str,
-        now: datetime,
-    ) -> None:
-        values = {
-            "address": address,
-            "locale": locale,
-            "wards": wards,
-            "topics": topics,
-            "consent_text": consent_text,
-            "consent_at": now,
-        }
-        stmt = insert_for(self.conn, subscriptions).values(
-            channel=channel, user_key=user_key, **values
-        )
-        await self.conn.execute(
-            stmt.on_conflict_do_update(index_elements=["channel", "user_key"], set_=values)
-        )
-
-    async def subscription(self, channel: str, user_key: str) -> Subscription | None:
-        row = (
-            await self.conn.execute(
-                select(subscriptions).where(
-                    subscriptions.c.channel == channel, subscriptions.c.user_key == user_key
-                )
-            )
-        ).first()
-        return Subscription.model_validate(row._asdict()) if row else None
-
-    async def unsubscribe(self, channel: str, user_key: str) -> bool:
-        """Opt out; pending deliveries to this chat are dropped before the next batch."""
-        result = await self.conn.execute(
-            delete(subscriptions)
-            .where(subscriptions.c.channel == channel, subscriptions.c.user_key == user_key)
-            .returning(subscriptions.c.user_key)
-        )
-        await self.conn.execute(
-            delete(campaign_deliveries).where(
-                campaign_deliveries.c.channel == channel,
-                campaign_deliveries.c.chat_key == user_key,
-                campaign_deliveries.c.status == "pending",
-            )
-        )
-        return result.first() is not None
-
-    async def erase(self, channel: str, user_key: str) -> None:
-        """ "Delete my data": the subscription, the conversation (with the sealed chat
-        address) and the ledger rows go; tips stay, detached from the person."""
-        await self.unsubscribe(channel, user_key)
-        await self.conn.execute(
-            delete(campaign_deliveries).where(
-                campaign_deliveries.c.channel == channel,
-                campaign_deliveries.c.chat_key == user_key,
-            )
-        )
-        await self.conn.execute(
-            delete(conversations).where(
-                conversations.c.channel == channel, conversations.c.user_key == user_key
-            )
-        )
-        await self.conn.execute(
-            delete(unreachable_chats).where(
-                unreachable_chats.c.channel == channel, unreachable_chats.c.chat_key == user_key
-            )
-        )
-        await self.conn.execute(
-            update(tips)
-            .where(tips.c.channel == channel, tips.c.tipster_key == user_key)
-            .values(tipster_key="erased")
-        )
-
-    async def audience(self, wards: list[int], topics: list[str]) -> list[Subscription]:
-        """Reachable subscribers in the audience (matched in Python: a subscription's
-        wards and topics are small JSON lists, and this runs once per campaign run)."""
-        blocked = select(unreachable_chats.c.chat_key).where(
-            unreachable_chats.c.channel == subscriptions.c.channel
-        )
-        rows = await self.conn.execute(
-            select(subscriptions).where(subscriptions.c.user_key.not_in(blocked))
-        )
-        subs = [Subscription.model_validate(r._asdict()) for r in rows]
-        return [s for s in subs if matches(s, wards, topics)]
 
     # ---- campaigns ----------------------------------------------------------------
     async def create(
@@ -262,7 +149,7 @@ class Campaigns:
         if campaign is None:
             return 0
         run = campaign.runs + 1
-        audience = await self.audience(campaign.wards, campaign.topics)
+        audience = await Subscriptions(self.conn).audience(campaign.wards, campaign.topics)
         if audience:
             await self.conn.execute(
                 campaign_deliveries.insert(),
@@ -300,7 +187,7 @@ class Campaigns:
         )
         return int(result.rowcount or 0)
 
-    async def claim(self, now: datetime, limit: int) -> list[Delivery]:
+    async def claim(self, now: datetime, limit: int) -> list[LedgerRow]:
         """Mark up to `limit` due rows of running campaigns `sending` (the caller commits
         before sending)."""
         running = select(campaigns.c.id).where(campaigns.c.status == "running")
@@ -339,7 +226,7 @@ class Campaigns:
             .where(campaign_deliveries.c.id.in_(ids))
             .order_by(campaign_deliveries.c.id)
         )
-        return [Delivery.model_validate(r._asdict()) for r in rows]
+        return [LedgerRow.model_validate(r._asdict()) for r in rows]
 
     async def record(
         self, outcomes: list[tuple[int, str, str | None, datetime | None]], now: datetime

@@ -1,15 +1,19 @@
-"""Staff accounts and their browser sessions."""
+"""Staff accounts: web sign-in and sessions, one-time invites, the chats linked to an
+account. Passwords and invite codes are kept only as hashes."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.schema import staff, staff_sessions
+from storage.models import Actor, Recipient
+from storage.schema import invites, staff, staff_links, staff_sessions, unit_members
 
 
 class StaffMember(BaseModel):
@@ -19,83 +23,260 @@ class StaffMember(BaseModel):
     active: bool
 
 
-async def upsert(
-    conn: AsyncConnection, username: str, password_hash: str, role: str, now: datetime
-) -> StaffMember:
-    """Create the account, or set a new password and role on an existing one."""
-    row = (await conn.execute(select(staff.c.id).where(staff.c.username == username))).first()
-    if row is None:
-        staff_id = str(uuid.uuid4())
-        await conn.execute(
-            staff.insert().values(
-                id=staff_id,
-                username=username,
-                password_hash=password_hash,
-                role=role,
-                active=True,
-                created_at=now,
+def hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class StaffAccounts:
+    """Staff queries bound to one connection (the caller's transaction)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    # ---- accounts ----------------------------------------------------------------
+    async def upsert(
+        self, username: str, password_hash: str, role: str, now: datetime
+    ) -> StaffMember:
+        """Create the account, or set a new password and role on an existing one."""
+        row = (
+            await self.conn.execute(select(staff.c.id).where(staff.c.username == username))
+        ).first()
+        if row is None:
+            staff_id = str(uuid.uuid4())
+            await self.conn.execute(
+                staff.insert().values(
+                    id=staff_id,
+                    username=username,
+                    password_hash=password_hash,
+                    role=role,
+                    active=True,
+                    created_at=now,
+                )
             )
-        )
-    else:
-        staff_id = row.id
-        await conn.execute(
+        else:
+            staff_id = row.id
+            await self.conn.execute(
+                update(staff)
+                .where(staff.c.id == staff_id)
+                .values(password_hash=password_hash, role=role, active=True)
+            )
+            # A new password ends every open session of the account.
+            await self.end_sessions(staff_id)
+        return StaffMember(id=staff_id, username=username, role=role, active=True)
+
+    async def deactivate(self, username: str) -> bool:
+        """Disable an account at once: every query re-reads `active`, and its web
+        sessions end (the one implementation, for the chat and the CLI alike)."""
+        result = await self.conn.execute(
             update(staff)
-            .where(staff.c.id == staff_id)
-            .values(password_hash=password_hash, role=role, active=True)
+            .where(staff.c.username == username)
+            .values(active=False)
+            .returning(staff.c.id)
         )
-        # A new password ends every open session of the account.
-        await conn.execute(delete(staff_sessions).where(staff_sessions.c.staff_id == staff_id))
-    return StaffMember(id=staff_id, username=username, role=role, active=True)
+        staff_id = result.scalar_one_or_none()
+        if staff_id is None:
+            return False
+        await self.end_sessions(staff_id)
+        return True
 
+    async def staff_id(self, username: str) -> str | None:
+        result = await self.conn.execute(select(staff.c.id).where(staff.c.username == username))
+        found: str | None = result.scalar_one_or_none()
+        return found
 
-async def deactivate(conn: AsyncConnection, username: str) -> bool:
-    result = await conn.execute(
-        update(staff).where(staff.c.username == username).values(active=False).returning(staff.c.id)
-    )
-    staff_id = result.scalar_one_or_none()
-    if staff_id is None:
-        return False
-    await conn.execute(delete(staff_sessions).where(staff_sessions.c.staff_id == staff_id))
-    return True
+    async def staff_list(self) -> list[tuple[str, str, bool, list[str]]]:
+        """(username, role, active, ["unit:role", …]) for every account."""
+        rows = (
+            await self.conn.execute(
+                select(staff.c.id, staff.c.username, staff.c.role, staff.c.active).order_by(
+                    staff.c.username
+                )
+            )
+        ).all()
+        members = (
+            await self.conn.execute(
+                select(unit_members.c.staff_id, unit_members.c.unit_id, unit_members.c.role)
+            )
+        ).all()
+        by_staff: dict[str, list[str]] = {}
+        for m in members:
+            by_staff.setdefault(m.staff_id, []).append(f"{m.unit_id}:{m.role}")
+        return [(r.username, r.role, r.active, by_staff.get(r.id, [])) for r in rows]
 
+    # ---- web sign-in -------------------------------------------------------------
+    async def password_hash(self, username: str) -> tuple[str, str] | None:
+        """(staff id, hash) of an active account, or None."""
+        row = (
+            await self.conn.execute(
+                select(staff.c.id, staff.c.password_hash).where(
+                    staff.c.username == username, staff.c.active.is_(True)
+                )
+            )
+        ).first()
+        return (row.id, row.password_hash) if row else None
 
-async def password_hash(conn: AsyncConnection, username: str) -> tuple[str, str] | None:
-    """(staff id, hash) of an active account, or None."""
-    row = (
-        await conn.execute(
-            select(staff.c.id, staff.c.password_hash).where(
-                staff.c.username == username, staff.c.active.is_(True)
+    async def open_session(
+        self, token_hash: str, staff_id: str, now: datetime, expires_at: datetime
+    ) -> None:
+        await self.conn.execute(
+            staff_sessions.insert().values(
+                token_hash=token_hash, staff_id=staff_id, created_at=now, expires_at=expires_at
             )
         )
-    ).first()
-    return (row.id, row.password_hash) if row else None
 
+    async def by_session(self, token_hash: str, now: datetime) -> StaffMember | None:
+        """The active staff member a live session belongs to (read on every request)."""
+        row = (
+            await self.conn.execute(
+                select(staff.c.id, staff.c.username, staff.c.role, staff.c.active)
+                .join(staff_sessions, staff_sessions.c.staff_id == staff.c.id)
+                .where(
+                    staff_sessions.c.token_hash == token_hash,
+                    staff_sessions.c.expires_at > now,
+                    staff.c.active.is_(True),
+                )
+            )
+        ).first()
+        return StaffMember.model_validate(row._asdict()) if row else None
 
-async def open_session(
-    conn: AsyncConnection, token_hash: str, staff_id: str, now: datetime, expires_at: datetime
-) -> None:
-    await conn.execute(
-        staff_sessions.insert().values(
-            token_hash=token_hash, staff_id=staff_id, created_at=now, expires_at=expires_at
+    async def close_session(self, token_hash: str) -> None:
+        await self.conn.execute(
+            delete(staff_sessions).where(staff_sessions.c.token_hash == token_hash)
         )
-    )
 
+    async def end_sessions(self, staff_id: str) -> None:
+        await self.conn.execute(delete(staff_sessions).where(staff_sessions.c.staff_id == staff_id))
 
-async def by_session(conn: AsyncConnection, token_hash: str, now: datetime) -> StaffMember | None:
-    """The active staff member a live session belongs to (read on every request)."""
-    row = (
-        await conn.execute(
-            select(staff.c.id, staff.c.username, staff.c.role, staff.c.active)
-            .join(staff_sessions, staff_sessions.c.staff_id == staff.c.id)
-            .where(
-                staff_sessions.c.token_hash == token_hash,
-                staff_sessions.c.expires_at > now,
-                staff.c.active.is_(True),
+    # ---- chat identities ---------------------------------------------------------
+    async def actor(self, channel: str, user_key: str) -> Actor | None:
+        """The active staff account a chat is linked to (read for every action)."""
+        row = (
+            await self.conn.execute(
+                select(staff.c.id, staff.c.username, staff.c.role)
+                .join(staff_links, staff_links.c.staff_id == staff.c.id)
+                .where(
+                    staff_links.c.channel == channel,
+                    staff_links.c.user_key == user_key,
+                    staff.c.active.is_(True),
+                )
+            )
+        ).first()
+        return Actor.model_validate(row._asdict()) if row else None
+
+    async def staff_chats(self, staff_ids: list[str]) -> list[Recipient]:
+        rows = await self.conn.execute(
+            select(
+                staff_links.c.channel,
+                staff_links.c.user_key,
+                staff_links.c.address,
+                staff_links.c.locale,
+            )
+            .join(staff, staff.c.id == staff_links.c.staff_id)
+            .where(staff_links.c.staff_id.in_(staff_ids), staff.c.active.is_(True))
+            .order_by(staff_links.c.linked_at)
+        )
+        return [
+            Recipient(channel=r.channel, chat_key=r.user_key, address=r.address, locale=r.locale)
+            for r in rows
+        ]
+
+    # ---- invites -----------------------------------------------------------------
+    async def create_invite(
+        self,
+        *,
+        role: str,
+        unit_id: int | None,
+        name: str | None,
+        staff_id: str | None,
+        created_by: str | None,
+        now: datetime,
+        ttl: timedelta,
+    ) -> str:
+        """Return a new one-time invite code (only its hash is stored)."""
+        code = "-".join(secrets.token_hex(3).upper() for _ in range(3))
+        await self.conn.execute(
+            invites.insert().values(
+                code_hash=hash_code(code),
+                role=role,
+                unit_id=unit_id,
+                name=name,
+                staff_id=staff_id,
+                created_by=created_by,
+                created_at=now,
+                expires_at=now + ttl,
             )
         )
-    ).first()
-    return StaffMember.model_validate(row._asdict()) if row else None
+        return code
 
-
-async def close_session(conn: AsyncConnection, token_hash: str) -> None:
-    await conn.execute(delete(staff_sessions).where(staff_sessions.c.token_hash == token_hash))
+    async def redeem_invite(
+        self,
+        code: str,
+        *,
+        channel: str,
+        user_key: str,
+        address: bytes,
+        locale: str | None,
+        now: datetime,
+    ) -> Actor | None:
+        """Use an invite once: create (or take) the account, join the unit, link this chat."""
+        used = (
+            await self.conn.execute(
+                update(invites)
+                .where(
+                    invites.c.code_hash == hash_code(code),
+                    invites.c.used_at.is_(None),
+                    invites.c.expires_at > now,
+                )
+                .values(used_at=now)
+                .returning(invites.c.role, invites.c.unit_id, invites.c.name, invites.c.staff_id)
+            )
+        ).first()
+        if used is None:
+            return None
+        staff_id = used.staff_id
+        if staff_id is None:
+            staff_id = secrets.token_hex(16)
+            base = (used.name or used.role)[:40]
+            await self.conn.execute(
+                staff.insert().values(
+                    id=staff_id,
+                    username=f"{base}-{secrets.token_hex(2)}",
+                    password_hash="!",  # noqa: S106 - chat-only account: no password sign-in
+                    role="admin" if used.role == "admin" else "officer",
+                    active=True,
+                    created_at=now,
+                )
+            )
+        elif used.role == "admin":
+            await self.conn.execute(
+                update(staff).where(staff.c.id == staff_id).values(role="admin")
+            )
+        if used.unit_id is not None:
+            await self.conn.execute(
+                delete(unit_members).where(
+                    unit_members.c.unit_id == used.unit_id, unit_members.c.staff_id == staff_id
+                )
+            )
+            await self.conn.execute(
+                unit_members.insert().values(
+                    unit_id=used.unit_id,
+                    staff_id=staff_id,
+                    role="supervisor" if used.role == "supervisor" else "officer",
+                )
+            )
+        await self.conn.execute(
+            delete(staff_links).where(
+                staff_links.c.channel == channel, staff_links.c.user_key == user_key
+            )
+        )
+        await self.conn.execute(
+            staff_links.insert().values(
+                channel=channel,
+                user_key=user_key,
+                staff_id=staff_id,
+                address=address,
+                locale=locale,
+                linked_at=now,
+            )
+        )
+        return await self.actor(channel, user_key)

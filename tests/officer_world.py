@@ -9,7 +9,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from storage.office import Office
+from storage.stores import Stores
 from tests.fakes.botapi import Call
 from tests.fakes.updates import Citizen
 from tests.harness import Harness
@@ -21,7 +21,7 @@ INVITE = re.compile(r"/join ([0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6})")
 async def bootstrap_admin(bot: Harness, admin: Citizen) -> None:
     assert bot.app is not None
     async with bot.app.db.write() as conn:
-        code = await Office(conn).create_invite(
+        code = await Stores(conn).staff.create_invite(
             role="admin",
             unit_id=None,
             name="admin",
@@ -113,7 +113,7 @@ async def alerts_settled(bot: Harness) -> None:
     assert bot.app is not None
     for _ in range(400):
         async with bot.app.db.read() as conn:
-            waiting = await Office(conn).pending_alerts()
+            waiting = await Stores(conn).alerts.pending_alerts()
         if not waiting:
             await bot.settle()
             return

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from storage.office import Office
 from storage.schema import staff, tips, unit_members
+from storage.stores import Stores
 from tests.fakes.updates import Citizen, group_message
 from tests.harness import Harness
 from tests.officer_world import command, file_tip, standard_world
@@ -23,7 +23,7 @@ ADMIN_COMMANDS = ["/newunit X", "/invite admin", "/staff", "/removestaff x", "/u
 async def denied(bot: Harness) -> list[dict]:
     assert bot.app is not None
     async with bot.app.db.read() as conn:
-        entries = await Office(conn).audit_entries(limit=500)
+        entries = await Stores(conn).audit.entries(limit=500)
     return [e for e in entries if e["outcome"] == "denied"]
 
 

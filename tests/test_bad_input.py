@@ -3,7 +3,7 @@ nothing already given is lost and nothing crashes."""
 
 from __future__ import annotations
 
-from handlers.callbacks import Action, Callback
+from handlers.core.callbacks import Action, Callback
 from storage import inbox
 from storage.schema import tips
 from tests.fakes.updates import (
@@ -105,7 +105,7 @@ async def test_stale_and_forged_callbacks(bot: Harness) -> None:
         "",
         "1|-|zz|",
         "🙂",
-        Callback(Action.WARD, "70", "-").encode(),
+        Callback(Action.STEP, "ward.70", "-").encode(),
     ]
     for data in forged:
         calls = await bot.send(who.press(data))

@@ -18,6 +18,7 @@ from storage.campaigns import Campaigns
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.schema import campaign_deliveries
+from storage.subscriptions import Subscriptions
 from tests.fakes.botapi import FakeBotAPI
 from tests.harness import SECRET
 from tests.test_crash_safety import start_bot, wait_for
@@ -35,9 +36,10 @@ async def seed(url: str) -> None:
     try:
         async with db.write() as conn:
             store = Campaigns(conn)
+            subs = Subscriptions(conn)
             for n in range(RECIPIENTS):
                 user = FIRST + n
-                await store.subscribe(
+                await subs.subscribe(
                     channel="telegram",
                     user_key=identity.pseudonym("telegram", user),
                     address=identity.seal(str(user)),

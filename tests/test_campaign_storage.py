@@ -9,6 +9,7 @@ from storage.campaigns import Campaigns
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.outbox import mark_unreachable
+from storage.subscriptions import Subscriptions
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
@@ -19,21 +20,22 @@ async def test_ledger_state_machine(db_url: str) -> None:
     try:
         async with db.write() as conn:
             store = Campaigns(conn)
+            subs = Subscriptions(conn)
             for n, topics in enumerate([["drugs"], ["fraud"], [], ["drugs"]]):
-                await store.subscribe(
+                await subs.subscribe(
                     channel="telegram", user_key=f"u{n}", address=b"a", locale="vi",
                     wards=[70] if n else [], topics=topics, consent_text="c", now=NOW,
                 )  # fmt: skip
             # Subscribing again updates, it does not duplicate.
-            await store.subscribe(
+            await subs.subscribe(
                 channel="telegram", user_key="u3", address=b"a", locale="en",
                 wards=[4], topics=["drugs"], consent_text="c", now=NOW,
             )  # fmt: skip
             await mark_unreachable(conn, "telegram", "u1", NOW)
-            audience = {s.user_key for s in await store.audience([70], ["drugs"])}
+            audience = {s.user_key for s in await subs.audience([70], ["drugs"])}
             # u0: every ward; u2: ward 70, every topic; u3 moved to ward 4; u1 blocked.
             assert audience == {"u0", "u2"}
-            assert {s.user_key for s in await store.audience([], ["drugs"])} == {"u0", "u2", "u3"}
+            assert {s.user_key for s in await subs.audience([], ["drugs"])} == {"u0", "u2", "u3"}
 
             cid = await store.create(
                 created_by="admin-1", text="t", photo_channel=None, photo_ref=None,
@@ -87,10 +89,10 @@ async def test_ledger_state_machine(db_url: str) -> None:
             assert (await store.get(weekly)).status == "scheduled"  # type: ignore[union-attr]
 
             # Opt-out and erasure.
-            assert await store.unsubscribe("telegram", "u2")
-            assert not await store.unsubscribe("telegram", "u2")
-            await store.erase("telegram", "u0")
-            assert await store.subscription("telegram", "u0") is None
-            assert {s.user_key for s in await store.audience([], [])} == {"u3"}
+            assert await subs.unsubscribe("telegram", "u2")
+            assert not await subs.unsubscribe("telegram", "u2")
+            await subs.erase("telegram", "u0")
+            assert await subs.subscription("telegram", "u0") is None
+            assert {s.user_key for s in await subs.audience([], [])} == {"u3"}
     finally:
         await db.dispose()

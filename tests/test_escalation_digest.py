@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
-from handlers import digest
-from handlers.i18n import Catalog
-from handlers.places import gazetteer
+from handlers.core.i18n import Catalog
+from handlers.domain import digest
+from handlers.domain.places import gazetteer
 from storage.models import NewTip
-from storage.office import Office
 from storage.schema import tips as tips_table
+from storage.stores import Stores
 from storage.tips import TipRepository
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen
@@ -47,15 +47,15 @@ async def test_unclaimed_urgent_tip_escalates_to_supervisors_then_city_across_re
     assert bot.app is not None
 
     bot.clock.advance(timedelta(minutes=9))
-    assert await bot.app.office.escalate() == 0
+    assert await bot.app.escalator.escalate() == 0
     await bot.settle()
     assert not escalations(api, tuan, code)
 
     bot.clock.advance(timedelta(minutes=2))  # 11 min: past the 10-minute deadline
-    await bot.app.office.escalate()  # (the scheduler's job may get there first: same)
+    await bot.app.escalator.escalate()  # (the scheduler's job may get there first: same)
     await bot.settle()
     assert len(escalations(api, tuan, code)) == 1
-    assert await bot.app.office.escalate() == 0  # the same step never twice
+    assert await bot.app.escalator.escalate() == 0  # the same step never twice
 
     # Restart across the next deadline: the city-level unit is alerted once, at start.
     await bot.stop()
@@ -69,16 +69,16 @@ async def test_unclaimed_urgent_tip_escalates_to_supervisors_then_city_across_re
     # Escalations show the tip, never the contact the tipster left for the handling unit.
     for escalated in escalations(api, city, code) + escalations(api, tuan, code):
         assert "912345678" not in escalated.text
-    assert await bot.app.office.escalate() == 0
+    assert await bot.app.escalator.escalate() == 0
     bot.clock.advance(timedelta(hours=2))
-    assert await bot.app.office.escalate() == 0  # two levels, then it stays put
+    assert await bot.app.escalator.escalate() == 0  # two levels, then it stays put
     assert len(escalations(api, tuan, code)) == 1
 
     # Claiming stops escalation for good (a claimed normal tip is never escalated).
     code2 = await file_tip(bot, Citizen(1202))
     await command(bot, world["minh"], f"/claim {code2}")
     bot.clock.advance(timedelta(hours=25))
-    await bot.app.office.escalate()
+    await bot.app.escalator.escalate()
     await bot.settle()
     assert not escalations(api, tuan, code2)
     await bot.stop()
@@ -99,11 +99,11 @@ KNOWN = [
 ]
 
 
-def conn_of(office: Office) -> Any:
+def conn_of(office: Stores) -> Any:
     return office.conn
 
 
-async def seed(office: Office, tips: TipRepository, day: datetime) -> list[str]:
+async def seed(office: Stores, tips: TipRepository, day: datetime) -> list[str]:
     codes = []
     for n, (cat, group, ward, hour, claim, resolve) in enumerate(KNOWN):
         created = day.replace(hour=hour).astimezone(UTC)
@@ -134,7 +134,7 @@ async def seed(office: Office, tips: TipRepository, day: datetime) -> list[str]:
                 created_at=created,
             )
         )
-        await office.route_tip(
+        await office.units.route_tip(
             tip_id,
             ward_code=ward,
             category=cat,
@@ -142,8 +142,8 @@ async def seed(office: Office, tips: TipRepository, day: datetime) -> list[str]:
             now=created,
             claim_within=timedelta(hours=24),
         )
-        await office.mark_alerts_sent(
-            [a.id for a in await office.pending_alerts() if a.tip_id == tip_id], created
+        await office.alerts.mark_alerts_sent(
+            [a.id for a in await office.alerts.pending_alerts() if a.tip_id == tip_id], created
         )
         await conn_of(office).execute(
             update(tips_table)
@@ -172,7 +172,7 @@ async def test_daily_digest_contents_chart_and_catch_up_once(
     await invite(bot, world["admin"], "officer", 3, city)
     assert bot.app is not None
     async with bot.app.db.write() as conn:
-        await seed(Office(conn), TipRepository(conn), DAY)
+        await seed(Stores(conn), TipRepository(conn), DAY)
     await bot.stop()
 
     # The service was down at 07:00 on the 26th: the digest goes out at start, once.
@@ -206,7 +206,7 @@ async def test_daily_digest_contents_chart_and_catch_up_once(
     # Restart, and the scheduled run at the same period: nothing goes out again.
     await bot.stop()
     await bot.start()
-    assert await bot.app.office.send_digests() == 0
+    assert await bot.app.digester.send_digests() == 0
     await bot.settle()
     assert len([c for c in api.sent(minh.user_id) if "Báo cáo ngày 25/11" in c.text]) == 1
     await bot.stop()

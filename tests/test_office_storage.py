@@ -12,8 +12,8 @@ from sqlalchemy import delete, update
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import NewTip
-from storage.office import Office
 from storage.schema import audit_log, staff, unit_members
+from storage.stores import Stores
 from storage.tips import TipRepository
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -46,8 +46,8 @@ def tip(ward: int | None, category: str = "drugs", code: str = "AAAA-BBBB") -> N
     )
 
 
-async def member(office: Office, unit: int | None, role: str, key: str) -> str:
-    code = await office.create_invite(
+async def member(office: Stores, unit: int | None, role: str, key: str) -> str:
+    code = await office.staff.create_invite(
         role=role,
         unit_id=unit,
         name=key,
@@ -56,12 +56,12 @@ async def member(office: Office, unit: int | None, role: str, key: str) -> str:
         now=NOW,
         ttl=timedelta(days=1),
     )
-    actor = await office.redeem_invite(
+    actor = await office.staff.redeem_invite(
         code, channel="telegram", user_key=key, address=b"x", locale="vi", now=NOW
     )
     assert actor is not None
     assert (
-        await office.redeem_invite(  # one-time
+        await office.staff.redeem_invite(  # one-time
             code, channel="telegram", user_key=key + "2", address=b"x", locale="vi", now=NOW
         )
         is None
@@ -74,17 +74,17 @@ async def test_visibility_routing_and_actions(db_url: str) -> None:
     db = Database(db_url)
     try:
         async with db.write() as conn:
-            office = Office(conn)
-            city = await office.add_unit(
+            office = Stores(conn)
+            city = await office.units.add_unit(
                 "City", parent_id=None, city_level=True, wards=[], categories=[], now=NOW
             )
-            district = await office.add_unit(
+            district = await office.units.add_unit(
                 "A", parent_id=None, city_level=False, wards=[70], categories=[], now=NOW
             )
-            sub = await office.add_unit(
+            sub = await office.units.add_unit(
                 "A-sub", parent_id=district, city_level=False, wards=[4], categories=[], now=NOW
             )
-            fraud_only = await office.add_unit(
+            fraud_only = await office.units.add_unit(
                 "B", parent_id=None, city_level=False, wards=[70], categories=["fraud"], now=NOW
             )
             officer = await member(office, district, "officer", "o1")
@@ -100,7 +100,7 @@ async def test_visibility_routing_and_actions(db_url: str) -> None:
             )
             for t in (in_a, in_sub, nowhere):
                 assert await tips.add_tip(t)
-                await office.route_tip(
+                await office.units.route_tip(
                     t.id,
                     ward_code=t.ward_code,
                     category=t.category,
@@ -110,7 +110,7 @@ async def test_visibility_routing_and_actions(db_url: str) -> None:
                 )
 
             async def sees(staff_id: str) -> set[str]:
-                return {line.code for line in await office.search(staff_id)}
+                return {line.code for line in await office.desk.search(staff_id)}
 
             # Ward 70 drugs: unit A only (B takes fraud only). No ward: the city unit.
             assert await sees(officer) == {"AAAA-AAAA"}
@@ -121,29 +121,29 @@ async def test_visibility_routing_and_actions(db_url: str) -> None:
             assert fraud_only
 
             # Contact details: the handling unit only, not the supervisor above nor the city.
-            view = await office.tip_view(officer, "AAAA-AAAA")
+            view = await office.desk.tip_view(officer, "AAAA-AAAA")
             assert view is not None and view.contact_phone == "+84900000000"
-            assert (await office.tip_view(city_officer, "AAAA-AAAA")).contact_phone is None  # type: ignore[union-attr]
-            assert await office.tip_view(sub_officer, "AAAA-AAAA") is None
+            assert (await office.desk.tip_view(city_officer, "AAAA-AAAA")).contact_phone is None  # type: ignore[union-attr]
+            assert await office.desk.tip_view(sub_officer, "AAAA-AAAA") is None
 
             # Claim: only once, only if visible; moves "new" to "verifying".
-            assert await office.claim(sub_officer, "AAAA-AAAA", NOW) is None
-            claimed = await office.claim(officer, "AAAA-AAAA", NOW)
+            assert await office.desk.claim(sub_officer, "AAAA-AAAA", NOW) is None
+            claimed = await office.desk.claim(officer, "AAAA-AAAA", NOW)
             assert claimed is not None and claimed.status == "verifying"
-            assert await office.claim(supervisor, "AAAA-AAAA", NOW) is None
-            assert await office.set_status(sub_officer, "AAAA-AAAA", "resolved", NOW) is None
-            done = await office.set_status(officer, "AAAA-AAAA", "resolved", NOW)
+            assert await office.desk.claim(supervisor, "AAAA-AAAA", NOW) is None
+            assert await office.desk.set_status(sub_officer, "AAAA-AAAA", "resolved", NOW) is None
+            done = await office.desk.set_status(officer, "AAAA-AAAA", "resolved", NOW)
             assert done is not None and done.status == "resolved"
 
             # Escalation candidates: unclaimed and due.
-            due = await office.due_for_escalation(NOW + timedelta(hours=2))
+            due = await office.alerts.due_for_escalation(NOW + timedelta(hours=2))
             assert {d.code for d in due} == {"BBBB-BBBB", "CCCC-CCCC"}
-            assert set(await office.supervisors(in_sub.id)) == {supervisor}
+            assert set(await office.units.supervisors(in_sub.id)) == {supervisor}
 
             # Deactivated: nothing, at once.
             await conn.execute(update(staff).where(staff.c.id == officer).values(active=False))
             assert await sees(officer) == set()
-            assert await office.actor("telegram", "o1") is None
+            assert await office.staff.actor("telegram", "o1") is None
             # Moved: the old unit's tips are gone.
             await conn.execute(
                 update(unit_members)
@@ -152,8 +152,8 @@ async def test_visibility_routing_and_actions(db_url: str) -> None:
             )
             assert await sees(sub_officer) == set()
 
-            assert await office.digest_claim("daily", "2026-11-26", "city", NOW)
-            assert not await office.digest_claim("daily", "2026-11-26", "city", NOW)
+            assert await office.digests.digest_claim("daily", "2026-11-26", "city", NOW)
+            assert not await office.digests.digest_claim("daily", "2026-11-26", "city", NOW)
     finally:
         await db.dispose()
 
@@ -163,7 +163,7 @@ async def test_audit_log_is_append_only(db_url: str) -> None:
     db = Database(db_url)
     try:
         async with db.write() as conn:
-            await Office(conn).audit(NOW, "view", "denied", actor_key="k", target="X")
+            await Stores(conn).audit.audit(NOW, "view", "denied", actor_key="k", target="X")
         for statement in (
             update(audit_log).values(outcome="ok"),
             delete(audit_log),
@@ -172,7 +172,7 @@ async def test_audit_log_is_append_only(db_url: str) -> None:
                 async with db.write() as conn:
                     await conn.execute(statement)
         async with db.read() as conn:
-            entries = await Office(conn).audit_entries()
+            entries = await Stores(conn).audit.entries()
         assert [(e["action"], e["outcome"]) for e in entries] == [("view", "denied")]
     finally:
         await db.dispose()

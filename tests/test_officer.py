@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from handlers.text import utf16_len
-from storage.office import Office
+from handlers.core.text import utf16_len
+from storage.stores import Stores
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen, added_to_group, group_press
 from tests.fakes.webclient import WebCitizen
@@ -29,7 +29,7 @@ from tests.officer_world import (
 async def audit(bot: Harness) -> list[dict]:
     assert bot.app is not None
     async with bot.app.db.read() as conn:
-        return await Office(conn).audit_entries(limit=500)
+        return await Stores(conn).audit.entries(limit=500)
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -297,7 +297,7 @@ async def test_officer_on_the_web_chat_gets_alerts_and_acts(api: FakeBotAPI, tmp
 
 
 def test_callback_data_of_officer_buttons_fits_64_bytes() -> None:
-    from handlers.callbacks import Action, Callback
+    from handlers.core.callbacks import Action, Callback
 
     raw = Callback(Action.STATUS_SET, "ABCD-EFGH.in_progress").encode()
     assert len(raw.encode()) <= 64
@@ -385,7 +385,7 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
         assert (await officer.client.get("/chat/api/file/..%2Fsecret")).status_code == 404
 
         async with bot.app.db.read() as conn:
-            audit = await Office(conn).audit_entries()
+            audit = await Stores(conn).audit.entries()
         opens = [(a["outcome"], a["target"]) for a in audit if a["action"] == "file.open"]
         assert opens.count(("denied", None)) == 4 and len([o for o in opens if o[0] == "ok"]) == 2
     finally:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot import logs
-from handlers.router import Router
+from handlers.core.router import Router
 from storage import inbox
 from tests.fakes.botapi import TOKEN
 from tests.fakes.updates import Citizen

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import update
 
-from storage.office import Office
 from storage.schema import tips
+from storage.stores import Stores
 from storage.tips import TipRepository
 from tests.fakes.updates import Citizen
 from tests.harness import Harness, run_tipbot
@@ -22,7 +22,7 @@ async def seeded(bot: Harness) -> dict:  # type: ignore[type-arg]
     world = await standard_world(bot)
     assert bot.app is not None
     async with bot.app.db.write() as conn:
-        codes = await seed(Office(conn), TipRepository(conn), DAY)
+        codes = await seed(Stores(conn), TipRepository(conn), DAY)
         await conn.execute(
             update(tips).where(tips.c.code == codes[0]).values(contact_phone="+84987654321")
         )
@@ -65,7 +65,7 @@ async def test_chat_export_is_a_document_and_contact_requests_are_audited(
     assert "2 tin báo" in documents[1].params["caption"]
     assert not list((bot.settings.data_dir / "exports").glob("*.csv"))  # deleted once sent
     async with bot.app.db.read() as conn:
-        actions = [e["action"] for e in await Office(conn).audit_entries(50)]
+        actions = [e["action"] for e in await Stores(conn).audit.entries(50)]
     assert "export" in actions and "export.contact" in actions
 
 

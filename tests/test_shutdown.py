@@ -54,7 +54,7 @@ async def test_stop_just_as_every_worker_is_woken_ends_them_all(
         await asyncio.sleep(0.5)  # first passes done: the workers wait for a wake-up
         app.pipeline.wake()
         app.delivery.wake()
-        app.office.wake()
+        app.alerter.wake()
         app.broadcaster.wake()
         async with asyncio.timeout(60):
             await harness.stop()

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from handlers import receipts
-from handlers.callbacks import Action, Callback, parse
-from handlers.i18n import Catalog
-from handlers.phones import parse_vn_phone
-from handlers.places import gazetteer
-from handlers.taxonomy import CATEGORIES, Group
-from handlers.text import clean_for_storage, cut, fold, is_blank, split_units, utf16_len
+from handlers.core.callbacks import Action, Callback, parse
+from handlers.core.i18n import Catalog
+from handlers.core.text import clean_for_storage, cut, fold, is_blank, split_units, utf16_len
+from handlers.domain import receipts
+from handlers.domain.phones import parse_vn_phone
+from handlers.domain.places import gazetteer
+from handlers.domain.taxonomy import CATEGORIES, Group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,7 @@ def test_cleaning_keeps_text_but_nul() -> None:
 
 
 def test_callback_round_trip_and_rejections() -> None:
-    cb = Callback(Action.WARD, "70", "abc123")
+    cb = Callback(Action.STEP, "ward.70", "abc123")
     assert parse(cb.encode()) == cb
     for raw in [
         "",
@@ -170,9 +170,9 @@ async def test_minter_hands_out_the_pair_reserved_for_a_draft() -> None:
 
 
 def test_files_cross_channels_only_when_we_hold_them(tmp_path: Path) -> None:
-    from bot.channels.uploads import UploadStore
-    from bot.pipeline import Renderer
-    from handlers.events import File
+    from bot.dispatch.render import Renderer
+    from bot.uploads import UploadStore
+    from handlers.core.events import File
 
     store = UploadStore(tmp_path, "web", b"test-secret")
     renderer = Renderer(Catalog(), uploads=store)
@@ -205,7 +205,7 @@ def test_a_malformed_catalog_entry_fails_loudly(tmp_path: Path) -> None:
 
     from babel.messages.pofile import PoFileError
 
-    from handlers.i18n import DEFAULT_DIR
+    from handlers.core.i18n import DEFAULT_DIR
 
     shutil.copytree(DEFAULT_DIR, tmp_path / "locales")
     Catalog(tmp_path / "locales")  # the real catalogs load
@@ -220,7 +220,7 @@ def _box(kind: bytes, payload: bytes) -> bytes:
 
 
 def test_video_location_is_blanked_and_the_media_keeps_its_offsets(tmp_path: Path) -> None:
-    from bot.channels.uploads import UploadStore, sniff, strip_iso_media
+    from bot.uploads import UploadStore, sniff, strip_iso_media
 
     where = b"\xa9xyz" + b"+21.0285+105.8542/"  # how phones store the recording place
     xmp = bytes.fromhex("be7acfcb97a942e89c71999491e3afac") + b"<x:xmpmeta>Nguyen</x:xmpmeta>"
@@ -261,7 +261,7 @@ def test_webp_exif_is_dropped_and_the_picture_still_decodes() -> None:
 
     from PIL import Image
 
-    from bot.channels.uploads import strip_webp
+    from bot.uploads import strip_webp
 
     exif = Image.Exif()
     exif[0x010F] = "Camera of Nguyen Van A"  # Make

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from storage.office import Office
+from storage.stores import Stores
 from tests.harness import Harness, make_settings
 from tests.test_intake_flow import stored_tips
 from tests.test_web import GPS
@@ -43,11 +43,11 @@ async def officer_invite(bot: Harness) -> str:
     assert bot.app is not None
     now = bot.clock.now()
     async with bot.app.db.write() as conn:
-        office = Office(conn)
-        unit = await office.add_unit(
+        office = Stores(conn)
+        unit = await office.units.add_unit(
             "Công an thành phố", parent_id=None, city_level=True, wards=[], categories=[], now=now
         )
-        return await office.create_invite(
+        return await office.staff.create_invite(
             role="officer", unit_id=unit, name="Trực ban", staff_id=None, created_by=None,
             now=now, ttl=timedelta(days=1),
         )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from handlers.events import Event
+from handlers.core.events import Event
 
 # Outbound payloads are channel-neutral JSON stored in the outbox:
 #   {"t": "msg", "text": str, "buttons": [[{"label", "data", "request"}]], "kb": "inline"|"reply"}

@@ -48,13 +48,13 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.aio import cancelling
 from bot.channels.base import Ignored, Payload, SendResult
-from bot.channels.uploads import EXTENSIONS, sniff
 from bot.identity import Identity
-from handlers.commands import parse_command
-from handlers.events import Contact, Event, EventKind, Location, Media
+from bot.uploads import EXTENSIONS, sniff
+from handlers.core.commands import parse_command
+from handlers.core.events import Contact, Event, EventKind, Location, Media
 
 if TYPE_CHECKING:
-    from bot.pipeline import Pipeline
+    from bot.dispatch.dispatcher import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -31,14 +31,14 @@ from starlette.routing import Route
 
 from bot.aio import woken
 from bot.channels.base import Ignored, Payload, SendResult
-from bot.channels.uploads import EXTENSIONS, UploadStore, sniff
 from bot.identity import Identity
-from handlers.commands import parse_command
-from handlers.events import Event, EventKind, Location, Media, Msg
-from handlers.i18n import Catalog
+from bot.uploads import EXTENSIONS, UploadStore, sniff
+from handlers.core.commands import parse_command
+from handlers.core.events import Event, EventKind, Location, Media, Msg
+from handlers.core.i18n import Catalog
 
 if TYPE_CHECKING:
-    from bot.pipeline import Pipeline
+    from bot.dispatch.dispatcher import Pipeline
 
 NAME = "web"
 COOKIE = "tipbot_session"

@@ -1,0 +1,73 @@
+"""Pacing outbound traffic to the platforms' limits: one sliding window per channel
+(shared by replies and broadcasts) and a token bucket per chat."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+RATE_PERIOD = 1.02  # seconds per rate window: see SlidingWindow
+
+
+class SlidingWindow:
+    """At most `rate` sends in any window of `period` seconds, spaced evenly.
+
+    The platform counts requests as they *arrive*; we count them as they leave. Spacing
+    sends by period/rate (instead of bursting the whole allowance at once) and a period
+    a little over one second keep arrival jitter from ever pushing a window over the
+    limit, at the cost of the margin (2 % by default)."""
+
+    def __init__(self, rate: float, period: float = 1.0) -> None:
+        self.rate = int(rate) if rate >= 1 else (1 if rate > 0 else 0)
+        self.period = period
+        self.gap = period / self.rate if self.rate else 0.0
+        self.sent: deque[float] = deque()
+        self.next_slot = 0.0
+
+    async def acquire(self) -> None:
+        if self.rate == 0:
+            return
+        while True:
+            now = time.monotonic()
+            while self.sent and now - self.sent[0] >= self.period:
+                self.sent.popleft()
+            start = self.next_slot
+            if len(self.sent) >= self.rate:
+                start = max(start, self.sent[0] + self.period)
+            if now >= start:
+                self.sent.append(now)
+                # Slots advance by exactly one gap, so a late wake-up does not push every
+                # later send back (catching up at most one gap; the window still holds).
+                self.next_slot = max(self.next_slot + self.gap, now)
+                return
+            await asyncio.sleep(start - now)
+
+
+@dataclass
+class ChatPacer:
+    """Token bucket per chat: a short burst, then one message per `interval`."""
+
+    interval: float
+    burst: int = 3
+    buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def wait_for(self, chat_key: str) -> float:
+        """Return 0 and take a token, or the seconds until one is available."""
+        if self.interval <= 0:
+            return 0.0
+        now = time.monotonic()
+        tokens, at = self.buckets.get(chat_key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.interval)
+        if tokens >= 1.0:
+            self.buckets[chat_key] = (tokens - 1.0, now)
+            if len(self.buckets) > 50_000:
+                self._forget_idle(now)
+            return 0.0
+        self.buckets[chat_key] = (tokens, now)
+        return (1.0 - tokens) * self.interval
+
+    def _forget_idle(self, now: float) -> None:
+        idle = self.burst * self.interval
+        self.buckets = {k: v for k, v in self.buckets.items() if now - v[1] < idle}

@@ -1,0 +1,204 @@
+"""Staff sign-in for the web: a password (Argon2id hash, set with `tipbot staff add`)
+binds a browser session to an officer or admin account.
+
+Staff pages are never served without a live session, and the account is re-read on
+every request, so a deactivated officer loses access at once. The officer workflow
+itself arrives with its own issue; this is the door.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from html import escape
+from urllib.parse import parse_qs
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from bot.channels.web import CSP, Buckets
+from bot.clock import Clock
+from handlers.core.events import Msg
+from handlers.core.i18n import Catalog
+from storage.db import Database
+from storage.staff import StaffAccounts, StaffMember
+
+STAFF_COOKIE = "tipbot_staff"
+LOGIN_COOKIE = "tipbot_login"
+SESSION_HOURS = 12
+MIN_PASSWORD = 12
+
+_hasher = PasswordHasher()  # OWASP-strength defaults: staff passwords are human-chosen
+_DUMMY = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"a staff password needs at least {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+def _verify(stored: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored or _DUMMY, password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class StaffPortal:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        catalog: Catalog,
+        clock: Clock,
+        secret: bytes,
+        secure_cookie: bool = False,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.clock = clock
+        self.secure = secure_cookie
+        self._key = hashlib.sha256(b"tipbot/staff\x00" + secret).digest()
+        self._salt = secrets.token_bytes(16)
+        self.attempts = Buckets(10, 900)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/staff/login", self.login_page, methods=["GET"]),
+            Route("/staff/login", self.login, methods=["POST"]),
+            Route("/staff/logout", self.logout, methods=["POST"]),
+            Route("/staff", self.home, methods=["GET"]),
+        ]
+
+    def _t(self, request: Request, key: str, **params: str) -> str:
+        locale = "en" if request.query_params.get("lang") == "en" else "vi"
+        return escape(self.catalog.text(locale, Msg(key, dict(params))))
+
+    def _page(self, request: Request, title_key: str, body: str, status: int = 200) -> Response:
+        html = (
+            f'<!doctype html><html lang="vi"><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<link rel="stylesheet" href="/chat/app.css"><title>'
+            f"{self._t(request, title_key)}</title><body><header><h1>"
+            f'{self._t(request, title_key)}</h1></header><main id="log">{body}</main>'
+        )
+        return HTMLResponse(
+            html,
+            status_code=status,
+            headers={
+                "Content-Security-Policy": CSP.replace(
+                    "frame-ancestors *", "frame-ancestors 'none'"
+                ).replace("form-action 'none'", "form-action 'self'"),
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+    def _csrf(self, pre: str) -> str:
+        return hmac.new(self._key, b"login:" + pre.encode(), hashlib.sha256).hexdigest()
+
+    async def current(self, request: Request) -> StaffMember | None:
+        token = request.cookies.get(STAFF_COOKIE)
+        if not token:
+            return None
+        async with self.db.read() as conn:
+            return await StaffAccounts(conn).by_session(_token_hash(token), self.clock.now())
+
+    async def login_page(self, request: Request, error: str | None = None) -> Response:
+        pre = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        message = f'<p class="msg" role="alert">{error}</p>' if error else ""
+        body = (
+            f'{message}<form method="post" action="/staff/login" class="msg">'
+            f'<input type="hidden" name="csrf" value="{self._csrf(pre)}">'
+            f'<p><label for="u">{self._t(request, "staff.username")}</label><br>'
+            f'<input id="u" name="username" autocomplete="username" required></p>'
+            f'<p><label for="p">{self._t(request, "staff.password")}</label><br>'
+            f'<input id="p" name="password" type="password" '
+            f'autocomplete="current-password" required></p>'
+            f'<button type="submit">{self._t(request, "staff.sign_in")}</button></form>'
+        )
+        response = self._page(request, "staff.title", body, status=401 if error else 200)
+        response.set_cookie(
+            LOGIN_COOKIE,
+            pre,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+            path="/staff",
+            max_age=3600,
+        )
+        return response
+
+    async def login(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > 4096:
+            return Response("too large", status_code=413)
+        try:
+            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
+        except UnicodeDecodeError:
+            return Response("bad form", status_code=400)
+        pre = request.cookies.get(LOGIN_COOKIE, "")
+        if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf(pre)):
+            return Response("forbidden", status_code=403)
+        username = form.get("username", "").strip()[:64]
+        password = form.get("password", "")[:1024]
+        client = hashlib.sha256(
+            self._salt + (request.client.host if request.client else "?").encode()
+        ).hexdigest()
+        if not self.attempts.allow(client) or not self.attempts.allow("user:" + username):
+            return await self.login_page(request, self._t(request, "staff.too_many"))
+        async with self.db.read() as conn:
+            found = await StaffAccounts(conn).password_hash(username)
+        ok = await asyncio.to_thread(_verify, found[1] if found else None, password)
+        if not ok or found is None:
+            # Unknown user and wrong password get the same answer, after the same work.
+            return await self.login_page(request, self._t(request, "staff.wrong"))
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            await StaffAccounts(conn).open_session(
+                _token_hash(token), found[0], now, now + timedelta(hours=SESSION_HOURS)
+            )
+        response = RedirectResponse("/staff", status_code=303)
+        response.set_cookie(
+            STAFF_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+            path="/",
+            max_age=SESSION_HOURS * 3600,
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        token = request.cookies.get(STAFF_COOKIE)
+        if token:
+            async with self.db.write() as conn:
+                await StaffAccounts(conn).close_session(_token_hash(token))
+        response = RedirectResponse("/staff/login", status_code=303)
+        response.delete_cookie(STAFF_COOKIE, path="/")
+        return response
+
+    async def home(self, request: Request) -> Response:
+        member = await self.current(request)
+        if member is None:
+            return RedirectResponse("/staff/login", status_code=303)
+        signed_in = self._t(request, "staff.signed_in", name=member.username, role=member.role)
+        body = (
+            f'<p class="msg">{signed_in}</p>'
+            f'<form method="post" action="/staff/logout">'
+            f'<button type="submit">{self._t(request, "staff.sign_out")}</button></form>'
+        )
+        return self._page(request, "staff.title", body)

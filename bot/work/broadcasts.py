@@ -1,0 +1,210 @@
+"""Campaign delivery: the ledger's pending rows, sent under the channel's global rate
+limit (shared with ordinary replies) and at most one message a second per chat.
+
+Each batch is marked `sending` and committed before any send starts, then the
+outcomes are written. A crash in between leaves `sending` rows, which the next start
+turns into `ambiguous` (counted, not retried): a recipient never gets a campaign twice
+and is never skipped silently. Outcomes:
+- ok → sent; 403 → blocked (and the chat marked unreachable);
+- 429 → pending again after `retry_after`, and the channel's sending pauses that long;
+- timeout → ambiguous (it may have arrived); other errors → retried with backoff,
+  failed after MAX_ATTEMPTS; other 4xx → failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.aio import Worker
+from bot.channels.base import Channel, Payload, SendResult
+from bot.clock import Clock
+from bot.crash import CrashPoints
+from bot.delivery.pacing import ChatPacer, SlidingWindow
+from bot.dispatch.render import Renderer
+from bot.identity import Identity
+from handlers.admin.broadcasts import citizen_view
+from storage import outbox
+from storage.campaigns import Campaign, Campaigns, LedgerRow
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: dict[str, Channel],
+        identity: Identity,
+        renderer: Renderer,
+        windows: dict[str, SlidingWindow],
+        clock: Clock,
+        batch: int = 15,
+        crash: CrashPoints | None = None,
+    ) -> None:
+        self.db = db
+        self.channels = channels
+        self.identity = identity
+        self.renderer = renderer
+        self.windows = windows
+        self.clock = clock
+        self.batch = batch
+        self.crash = crash or CrashPoints(None)
+        self.per_chat = ChatPacer(interval=1.0, burst=1)
+        self.paused_until: dict[str, float] = {}  # channel → monotonic time (after a 429)
+        self._campaigns: dict[int, Campaign] = {}
+        self._recovered = False
+        self._previous: asyncio.Task[int] | None = None
+        self.worker = Worker("broadcasts", self._step)
+
+    def wake(self) -> None:
+        self.worker.wake()
+
+    async def run(self) -> None:
+        """Send until cancelled."""
+        try:
+            await self.worker.run()
+        finally:
+            if self._previous is not None:
+                self._previous.cancel()
+
+    async def _step(self) -> float | None:
+        """One step. Two batches overlap: the next is claimed and queued on the rate
+        window while the previous one's last sends are in flight, so the window never
+        idles between batches."""
+        if not self._recovered:  # first, what a dead process left in flight
+            async with self.db.write() as conn:
+                interrupted = await Campaigns(conn).recover(self.clock.now())
+            self._recovered = True
+            if interrupted:
+                log.warning("%d campaign sends interrupted: ambiguous", interrupted)
+        previous, self._previous = self._previous, None
+        rows = await self._claim()
+        if rows:
+            self._previous = asyncio.create_task(self._deliver(rows))
+        if previous is not None:
+            await previous
+            return 0.0
+        if rows:
+            return 0.0
+        await self._finish()
+        return None
+
+    async def send_batch(self) -> int:
+        """Claim, send and record one batch (one step of `run`, for tests)."""
+        rows = await self._claim()
+        if not rows:
+            await self._finish()
+            return 0
+        return await self._deliver(rows)
+
+    async def _claim(self) -> list[LedgerRow]:
+        """Mark a batch `sending` and commit, before any of it is sent."""
+        async with self.db.write() as conn:
+            store = Campaigns(conn)
+            rows = await store.claim(self.clock.now(), self.batch)
+            for campaign_id in {r.campaign_id for r in rows} - set(self._campaigns):
+                campaign = await store.get(campaign_id)
+                if campaign is not None:
+                    self._campaigns[campaign_id] = campaign
+        if rows:
+            self.crash.hit("broadcast_claimed")
+        return rows
+
+    async def _finish(self) -> None:
+        async with self.db.write() as conn:
+            await Campaigns(conn).finish_done(self.clock.now())
+
+    async def _deliver(self, rows: list[LedgerRow]) -> int:
+        results = await asyncio.gather(*(self._send(row) for row in rows))
+        self.crash.hit("broadcast_sent")
+        now = self.clock.now()
+        outcomes = [
+            self._outcome(row, result, wait, now)
+            for row, (result, wait) in zip(rows, results, strict=True)
+        ]
+        async with self.db.write() as conn:
+            await Campaigns(conn).record(outcomes, now)
+            for row, (result, _) in zip(rows, results, strict=True):
+                if result.outcome == "blocked":
+                    await outbox.mark_unreachable(conn, row.channel, row.chat_key, now)
+        return len(rows)
+
+    def _outcome(
+        self, row: LedgerRow, result: SendResult, wait: float, now: datetime
+    ) -> tuple[int, str, str | None, datetime | None]:
+        if wait:  # not sent: this chat had a message less than a second ago
+            return row.id, "pending", None, now + timedelta(seconds=wait)
+        if result.outcome == "ok":
+            return row.id, "sent", None, None
+        if result.outcome == "blocked":
+            return row.id, "blocked", result.error, None
+        if result.outcome == "failed":
+            return row.id, "failed", result.error, None
+        if result.error == "timeout":
+            return row.id, "ambiguous", "timeout", None
+        if result.retry_after is not None:
+            return row.id, "pending", "429", now + timedelta(seconds=result.retry_after)
+        if row.attempts >= MAX_ATTEMPTS:
+            return row.id, "failed", result.error, None
+        return row.id, "pending", result.error, now + timedelta(seconds=2.0**row.attempts)
+
+    async def _send(self, row: LedgerRow) -> tuple[SendResult, float]:
+        channel = self.channels.get(row.channel)
+        address = self.identity.unseal(row.address)
+        campaign = self._campaigns.get(row.campaign_id)
+        if channel is None or address is None or campaign is None:
+            return SendResult("failed", error="undeliverable"), 0.0
+        wait = self.per_chat.wait_for(f"{row.channel}:{row.chat_key}")
+        if wait > 0:
+            return SendResult("retry", error="paced"), wait
+        pause = self.paused_until.get(row.channel, 0.0) - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        window = self.windows.get(row.channel)
+        if window is not None:
+            await window.acquire()
+        try:
+            result = await channel.send(address, self.payload(campaign, row.locale, row.channel))
+        except Exception as exc:  # an adapter bug must not stop the campaign
+            log.error("campaign send raised type=%s", type(exc).__name__)
+            return SendResult("retry", error=type(exc).__name__[:64]), 0.0
+        if result.retry_after is not None:
+            self.paused_until[row.channel] = time.monotonic() + result.retry_after
+        return result, 0.0
+
+    def payload(self, campaign: Campaign, locale: str, channel: str) -> Payload:
+        """One message per recipient (the composer's limits keep the text within one
+        message, and a photo's within its caption), as the admin's preview showed."""
+        return self.renderer.render(citizen_view(campaign, channel), locale, channel)[0]
+
+
+async def start_due_campaigns(db: Database, clock: Clock) -> int:
+    """Start scheduled campaigns whose time has come: a one-off once, a recurring one at
+    most once per check however many of its times passed while the service was down
+    (coalesced). Run by a fixed-id job and at start; `started_at` is the record."""
+    now = clock.now()
+    started = 0
+    async with db.write() as conn:
+        store = Campaigns(conn)
+        for campaign in await store.scheduled():
+            if campaign.cron:
+                trigger = CronTrigger.from_crontab(campaign.cron, timezone=VIETNAM)
+                last = campaign.started_at or campaign.created_at
+                due_at = trigger.get_next_fire_time(None, last + timedelta(seconds=1))
+                due = due_at is not None and due_at <= now
+            else:
+                due = campaign.run_at is not None and campaign.run_at <= now and not campaign.runs
+            if due:
+                await store.start_run(campaign.id, now)
+                started += 1
+    return started

@@ -1,0 +1,446 @@
+"""Broadcasts, the admin's side: compose (text, or a photo with a caption), pick the
+audience (topic, wards), see a preview with the audience size, then send now or
+schedule — with buttons that only the composing admin can use, only while the
+campaign is a draft. /campaigns lists, /campaign N reports and pauses, resumes or
+cancels."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel
+
+from handlers.core.callbacks import Action, Callback
+from handlers.core.context import FlowContext
+from handlers.core.conversation import Conversation
+from handlers.core.events import Choice, Event, EventKind, File, Msg, Outgoing, Reply, Toast
+from handlers.core.registry import Flow
+from handlers.core.replies import not_for_this_step, ward_buttons
+from handlers.core.text import clean_for_storage, is_blank
+from storage.campaigns import Campaign
+from storage.models import Actor
+
+TOPICS = ("drugs", "fraud", "fire", "traffic")  # as subscribers choose them
+# Which tip categories a topic's campaigns aim at (for the before/after effect).
+TOPIC_CATEGORIES = {
+    "drugs": ["drugs"],
+    "fraud": ["fraud"],
+    "fire": ["fire_risk"],
+    "traffic": ["public_order", "dispute"],
+}
+ADMIN_ACTIONS = frozenset(
+    {
+        Action.AUDIENCE,
+        Action.AUDIENCE_WARD,
+        Action.CAMPAIGN_BUTTON,
+        Action.CAMPAIGN_SEND,
+        Action.CAMPAIGN_SCHEDULE,
+        Action.CAMPAIGN_DROP,
+    }
+)
+ADMIN_COMMANDS = frozenset({"broadcast", "campaigns", "campaign"})
+WEB = "web"  # the channel whose uploads we hold ourselves
+MAX_TEXT = 3000
+MAX_CAPTION = 1000  # a photo's caption (Telegram: 1024, with the "📢 " prefix)
+MAX_WARDS = 30  # wards one campaign can name (each is a button row while picking)
+EFFECT_DAYS = 7
+_VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+class ComposeState(StrEnum):
+    """Persisted values: never rename one."""
+
+    TEXT = "campaign.text"
+    AUDIENCE = "campaign.audience"
+    WARDS = "campaign.wards"  # typed ward names narrow the audience
+    SCHEDULE = "campaign.schedule"
+
+
+class CampaignDraft(BaseModel):
+    campaign_id: int | None = None
+
+
+def _cb(action: Action, arg: str = "") -> str:
+    return Callback(action, arg).encode()
+
+
+def _campaign_id(conv: Conversation) -> int | None:
+    return conv.draft.campaign_id if isinstance(conv.draft, CampaignDraft) else None
+
+
+def prompt(conv: Conversation, ctx: FlowContext | None = None) -> Reply:
+    """Ask again for what the current state waits for."""
+    if conv.state == ComposeState.TEXT:
+        return Reply.of(Msg("campaign.text.ask"))
+    if conv.state == ComposeState.AUDIENCE:
+        return audience_choice(_campaign_id(conv))
+    if conv.state == ComposeState.WARDS:
+        return wards_choice(_campaign_id(conv), [])
+    return Reply.of(Msg("campaign.schedule.ask"))
+
+
+def audience_choice(campaign_id: int | None) -> Reply:
+    cid = str(campaign_id or 0)
+    rows = [[Choice(Msg("campaign.audience.all"), _cb(Action.AUDIENCE, f"{cid}.all"))]]
+    rows += [[Choice(Msg(f"topic.{t}"), _cb(Action.AUDIENCE, f"{cid}.{t}"))] for t in TOPICS]
+    return Reply.of(Msg("campaign.audience.ask"), choices=rows)
+
+
+def wards_choice(campaign_id: int | None, chosen: list[str]) -> Reply:
+    """Whole city, or the wards typed so far (then "done")."""
+    cid = str(campaign_id or 0)
+    city = Choice(Msg("campaign.btn.city"), _cb(Action.AUDIENCE_WARD, f"{cid}.all"))
+    if not chosen:
+        return Reply.of(Msg("campaign.wards.ask"), choices=[[city]])
+    done = Choice(Msg("campaign.btn.wards_done"), _cb(Action.AUDIENCE_WARD, f"{cid}.done"))
+    return Reply.of(
+        Msg("campaign.wards.chosen", {"wards": ", ".join(chosen)}), choices=[[done], [city]]
+    )
+
+
+def citizen_view(campaign: Campaign, channel: str) -> Reply | File:
+    """A campaign's message exactly as a subscriber on `channel` gets it (the preview
+    shows the admin the same thing): the text, the photo when it belongs to that
+    channel, an optional "report a tip" button and the one-tap opt-out."""
+    rows = []
+    if campaign.report_button:
+        rows.append((Choice(Msg("menu.report"), Callback(Action.MENU, "report").encode()),))
+    rows.append((Choice(Msg("campaign.btn.stop"), Callback(Action.UNSUBSCRIBE).encode()),))
+    reply = Reply(parts=(Msg("campaign.message", {"text": campaign.text}),), choices=tuple(rows))
+    # A platform's file id works only on that platform; a photo uploaded in the web
+    # chat is a file we hold, so it can go everywhere.
+    if campaign.photo_ref and campaign.photo_channel in (channel, WEB):
+        return File(
+            "photo", campaign.photo_channel, campaign.photo_ref, caption=reply, protect=False
+        )
+    return reply
+
+
+# ---- entry points --------------------------------------------------------------------
+async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing] | None:
+    """Admins only, from a new (not forwarded) message; None for anyone else (answered
+    like any unknown command)."""
+    name = event.command or ""
+    actor = await ctx.staff.actor(event.channel, event.user_key)
+    if actor is None or actor.role != "admin" or event.forwarded:
+        await ctx.audit.audit(
+            ctx.now,
+            f"cmd.{name}",
+            "denied",
+            staff_id=actor.id if actor else None,
+            actor_key=event.user_key,
+            target="forwarded" if event.forwarded else None,
+        )
+        return None
+    await ctx.audit.audit(
+        ctx.now, f"cmd.{name}", "ok", staff_id=actor.id, target=event.args[:64] or None
+    )
+    if name == "broadcast":
+        conv.start(ComposeState.TEXT, CampaignDraft())
+        return [prompt(conv)]
+    if name == "campaigns":
+        return await _list(ctx)
+    return await _manage(actor, event.args, ctx)
+
+
+async def on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    """Typed input while composing: the text or photo, ward names, the schedule."""
+    if event.kind in (EventKind.TEXT, EventKind.MEDIA):
+        if conv.state == ComposeState.WARDS and event.kind is EventKind.TEXT and event.text:
+            return await _search_wards(conv, event, ctx, event.text)
+        if conv.state == ComposeState.TEXT:
+            return await _compose(conv, event, ctx)
+        if conv.state == ComposeState.SCHEDULE and event.kind is EventKind.TEXT and event.text:
+            return await _schedule(conv, event, ctx, event.text)
+        return [Reply.of(Msg("hint.pick_button")), prompt(conv)]
+    unreadable = not_for_this_step(conv, event, ctx)
+    return unreadable or [Reply.of(Msg("hint.pick_button")), prompt(conv)]
+
+
+# ---- admins --------------------------------------------------------------------------
+async def _admin(event: Event, ctx: FlowContext, action: str) -> Actor | None:
+    """The presser, if an active admin; audits the attempt either way."""
+    actor = await ctx.staff.actor(event.channel, event.user_key)
+    ok = actor is not None and actor.role == "admin"
+    await ctx.audit.audit(
+        ctx.now,
+        action,
+        "ok" if ok else "denied",
+        staff_id=actor.id if actor else None,
+        actor_key=event.user_key,
+    )
+    return actor if ok else None
+
+
+async def _compose(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    actor = await _admin(event, ctx, "campaign.compose")
+    if actor is None:
+        conv.reset()
+        return [Reply.of(Msg("hint.unknown_command"))]
+    photo = event.media if event.media and event.media.kind == "photo" else None
+    text = clean_for_storage(event.text or "").strip()
+    limit = MAX_CAPTION if photo else MAX_TEXT
+    if is_blank(text) or len(text) > limit or (event.media and not photo):
+        return [Reply.of(Msg("campaign.text.invalid", {"max": limit})), prompt(conv)]
+    campaign_id = await ctx.campaigns.create(
+        created_by=actor.id,
+        text=text,
+        photo_channel=event.channel if photo else None,
+        photo_ref=photo.file_ref if photo else None,
+        report_button=True,
+        now=ctx.now,
+    )
+    conv.start(ComposeState.AUDIENCE, CampaignDraft(campaign_id=campaign_id))
+    return [prompt(conv)]
+
+
+async def on_choice(
+    conv: Conversation, event: Event, cb: Callback, ctx: FlowContext
+) -> list[Outgoing]:
+    actor = await _admin(event, ctx, f"campaign.{cb.action.value}")
+    head, _, choice = cb.arg.partition(".")
+    campaign = await ctx.campaigns.get(int(head)) if head.isdigit() else None
+    # Bound to the composing admin: another admin's (or a forged) button does nothing.
+    if actor is None or campaign is None or campaign.created_by != actor.id:
+        return [Toast(event.callback_id or "", Msg("officer.not_allowed"))]
+    if campaign.status != "draft":
+        return [Reply.of(Msg("hint.stale_button"))]
+    if cb.action is Action.CAMPAIGN_DROP:
+        await ctx.campaigns.transition(
+            campaign.id, admin_id=actor.id, from_=("draft",), status="cancelled"
+        )
+        conv.reset()
+        return [Reply.of(Msg("campaign.dropped", {"id": campaign.id}))]
+    if cb.action is Action.AUDIENCE:
+        topics = [choice] if choice in TOPICS else []
+        await ctx.campaigns.set_audience(campaign.id, [], topics)
+        conv.start(ComposeState.WARDS, CampaignDraft(campaign_id=campaign.id))
+        return [wards_choice(campaign.id, [])]
+    if cb.action is Action.AUDIENCE_WARD:
+        conv.start(ComposeState.WARDS, CampaignDraft(campaign_id=campaign.id))
+        if choice == "all":
+            await ctx.campaigns.set_audience(campaign.id, [], campaign.topics)
+        elif choice != "done":
+            place = ctx.places.get(int(choice)) if choice.isdigit() else None
+            if place is None:
+                return [Reply.of(Msg("hint.stale_button"))]
+            wards = campaign.wards
+            if place.code not in wards and len(wards) < MAX_WARDS:
+                wards = [*wards, place.code]
+                await ctx.campaigns.set_audience(campaign.id, wards, campaign.topics)
+            return [wards_choice(campaign.id, _ward_names(wards, ctx))]
+        fresh = await ctx.campaigns.get(campaign.id)
+        assert fresh is not None
+        return await _preview(fresh, event, ctx)
+    if cb.action is Action.CAMPAIGN_BUTTON:
+        await ctx.campaigns.transition(
+            campaign.id,
+            admin_id=actor.id,
+            from_=("draft",),
+            report_button=not campaign.report_button,
+        )
+        fresh = await ctx.campaigns.get(campaign.id)
+        assert fresh is not None
+        return await _preview(fresh, event, ctx)
+    if cb.action is Action.CAMPAIGN_SCHEDULE:
+        conv.start(ComposeState.SCHEDULE, CampaignDraft(campaign_id=campaign.id))
+        return [Reply.of(Msg("campaign.schedule.ask"))]
+    # Send now: the second step, by the same admin, on a draft that is still a draft.
+    started = await ctx.campaigns.transition(
+        campaign.id, admin_id=actor.id, from_=("draft",), status="confirmed"
+    )
+    if not started:
+        return [Reply.of(Msg("hint.stale_button"))]
+    targeted = await ctx.campaigns.start_run(campaign.id, ctx.now)
+    conv.reset()
+    return [Reply.of(Msg("campaign.started", {"id": campaign.id, "count": targeted}))]
+
+
+async def _preview(campaign: Campaign, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    """The message as subscribers will get it, then who gets it and the choices."""
+    size = len(await ctx.subscriptions.audience(campaign.wards, campaign.topics))
+    topic = campaign.topics[0] if campaign.topics else None
+    audience = Msg(f"topic.{topic}") if topic in TOPICS else Msg("campaign.audience.all")
+    names = _ward_names(campaign.wards, ctx)
+    where = (
+        Msg("campaign.wards.list", {"wards": ", ".join(names)}) if names else Msg("sub.ward.all")
+    )
+    toggle = "campaign.btn.report_off" if campaign.report_button else "campaign.btn.report_on"
+    cid = str(campaign.id)
+    rows = [
+        [Choice(Msg("campaign.btn.send"), _cb(Action.CAMPAIGN_SEND, cid))],
+        [Choice(Msg("campaign.btn.schedule"), _cb(Action.CAMPAIGN_SCHEDULE, cid))],
+        [Choice(Msg(toggle), _cb(Action.CAMPAIGN_BUTTON, cid))],
+        [Choice(Msg("campaign.btn.drop"), _cb(Action.CAMPAIGN_DROP, cid))],
+    ]
+    summary: dict[str, str | int | Msg] = {
+        "id": campaign.id,
+        "audience": audience,
+        "wards": where,
+        "count": size,
+    }
+    return [
+        Reply.of(Msg("campaign.preview.title")),
+        citizen_view(campaign, event.channel),
+        Reply.of(Msg("campaign.preview", summary), choices=rows),
+    ]
+
+
+def _ward_names(codes: list[int], ctx: FlowContext) -> list[str]:
+    return [place.name for code in codes if (place := ctx.places.get(code)) is not None]
+
+
+async def _search_wards(
+    conv: Conversation, event: Event, ctx: FlowContext, text: str
+) -> list[Outgoing]:
+    """A typed ward name while composing: the matching wards, as buttons to add."""
+    composing = await _composing(conv, event, ctx, "campaign.wards")
+    if composing is None:
+        return [Reply.of(Msg("hint.unknown_command"))]
+    rows = ward_buttons(ctx, text, Action.AUDIENCE_WARD, f"{composing[1]}.")
+    if not rows:
+        return [Reply.of(Msg("campaign.wards.none")), prompt(conv)]
+    return [Reply.of(Msg("campaign.wards.pick"), choices=rows)]
+
+
+async def _composing(
+    conv: Conversation, event: Event, ctx: FlowContext, action: str
+) -> tuple[Actor, int] | None:
+    """The admin typing into a draft campaign, and its id; None (and the conversation
+    reset) when the sender is no longer an admin or there is no draft."""
+    actor = await _admin(event, ctx, action)
+    campaign_id = _campaign_id(conv)
+    if actor is None or campaign_id is None:
+        conv.reset()
+        return None
+    return actor, campaign_id
+
+
+async def _schedule(
+    conv: Conversation, event: Event, ctx: FlowContext, text: str
+) -> list[Outgoing]:
+    composing = await _composing(conv, event, ctx, "campaign.schedule")
+    if composing is None:
+        return [Reply.of(Msg("hint.stale_button"))]
+    actor, campaign_id = composing
+    run_at, cron = parse_schedule(text, ctx.now)
+    if run_at is None and cron is None:
+        return [Reply.of(Msg("campaign.schedule.invalid")), prompt(conv)]
+    ok = await ctx.campaigns.transition(
+        campaign_id,
+        admin_id=actor.id,
+        from_=("draft",),
+        status="scheduled",
+        run_at=run_at,
+        cron=cron,
+    )
+    conv.reset()
+    if not ok:
+        return [Reply.of(Msg("hint.stale_button"))]
+    when = run_at.astimezone(_VIETNAM).strftime("%d/%m/%Y %H:%M") if run_at else cron or ""
+    return [Reply.of(Msg("campaign.scheduled", {"id": campaign_id, "when": when}))]
+
+
+def parse_schedule(text: str, now: datetime) -> tuple[datetime | None, str | None]:
+    """ "2026-12-01 08:00" (once, Vietnam time, in the future) or a five-field cron
+    expression such as "0 8 * * mon" (recurring)."""
+    text = text.strip()
+    try:
+        at = datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=_VIETNAM)
+    except ValueError:
+        at = None
+    if at is not None:
+        return (at, None) if at > now else (None, None)
+    if len(text.split()) == 5:
+        try:
+            CronTrigger.from_crontab(text, timezone=_VIETNAM)
+        except ValueError:
+            return None, None
+        return None, text
+    return None, None
+
+
+async def _list(ctx: FlowContext) -> list[Outgoing]:
+    found = await ctx.campaigns.recent(10)
+    if not found:
+        return [Reply.of(Msg("campaign.none"))]
+    lines = [
+        Msg("campaign.line", {"id": c.id, "status": c.status, "runs": c.runs, "text": c.text[:40]})
+        for c in found
+    ]
+    return [Reply.of(Msg("campaign.list"), *lines)]
+
+
+async def _manage(actor: Actor, args: str, ctx: FlowContext) -> list[Outgoing]:
+    """/campaign ID — progress and effect; /campaign ID pause|resume|cancel."""
+    words = args.split()
+    campaign = await ctx.campaigns.get(int(words[0])) if words and words[0].isdigit() else None
+    if campaign is None:
+        return [Reply.of(Msg("campaign.usage"))]
+    verb = words[1] if len(words) > 1 else ""
+    moves = {
+        "pause": (("running", "scheduled"), "paused"),
+        # A paused run goes on; a run that had not started waits for its time again.
+        "resume": (("paused",), "running" if campaign.runs else "scheduled"),
+        "cancel": (("draft", "confirmed", "scheduled", "running", "paused"), "cancelled"),
+    }
+    if verb in moves:
+        from_, to = moves[verb]
+        ok = await ctx.campaigns.transition(campaign.id, admin_id=None, from_=from_, status=to)
+        key = "campaign.moved" if ok else "campaign.not_moved"
+        return [Reply.of(Msg(key, {"id": campaign.id, "status": to}))]
+    return [await report(campaign.id, ctx)]
+
+
+async def report(campaign_id: int, ctx: FlowContext) -> Reply:
+    """Progress of the latest run and the effect on tips (N days after vs before)."""
+    campaign = await ctx.campaigns.get(campaign_id)
+    assert campaign is not None
+    counts = await ctx.campaigns.progress(campaign.id, campaign.runs or None)
+    first, last = await ctx.campaigns.sent_between(campaign.id)
+    rate = 0.0
+    if first and last and last > first:
+        rate = counts["sent"] / max((last - first).total_seconds(), 1.0)
+    left = counts["pending"] + counts["sending"]
+    eta = f"{left / rate:.0f}s" if rate and left else "-"
+    parts = [
+        Msg(
+            "campaign.report",
+            {
+                "id": campaign.id,
+                "status": campaign.status,
+                "targeted": counts["targeted"],
+                "sent": counts["sent"],
+                "blocked": counts["blocked"],
+                "failed": counts["failed"],
+                "ambiguous": counts["ambiguous"],
+                "cancelled": counts["cancelled"],
+                "pending": left,
+                "rate": f"{rate:.1f}",
+                "eta": eta,
+            },
+        )
+    ]
+    if campaign.started_at is not None:
+        categories = [c for t in campaign.topics for c in TOPIC_CATEGORIES.get(t, [])]
+        span = timedelta(days=EFFECT_DAYS)
+        start = campaign.started_at
+        before = await ctx.campaigns.tips_count(campaign.wards, categories, start - span, start)
+        after = await ctx.campaigns.tips_count(campaign.wards, categories, start, start + span)
+        parts.append(
+            Msg("campaign.effect", {"days": EFFECT_DAYS, "before": before, "after": after})
+        )
+    return Reply.of(*parts)
+
+
+FLOW = Flow(
+    name="broadcasts",
+    states={state.value: prompt for state in ComposeState},
+    draft=CampaignDraft,
+    actions=dict.fromkeys(ADMIN_ACTIONS, on_choice),
+    commands=dict.fromkeys(ADMIN_COMMANDS, on_command),
+    on_input=on_input,
+)

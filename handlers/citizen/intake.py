@@ -1,0 +1,662 @@
+"""The citizen's report flow: category → urgency → place → time → description → contact
+→ review → confirm.
+
+Each step is declared once, in `STEPS`: the question it asks (with its buttons), what
+a press, typed text, a location or a contact does there, and the hint for anything
+else. A button carries its step's key, so a press from another step is stale. Files
+and captions are accepted at every step; "cancel" works at every step.
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from handlers.core.callbacks import Action, Callback
+from handlers.core.context import FlowContext
+from handlers.core.conversation import Conversation
+from handlers.core.events import (
+    Choice,
+    Contact,
+    Event,
+    EventKind,
+    Location,
+    Media,
+    Msg,
+    Outgoing,
+    Reply,
+)
+from handlers.core.registry import Flow
+from handlers.core.replies import not_for_this_step
+from handlers.core.text import clean_for_storage, cut, is_blank
+from handlers.domain import receipts, taxonomy
+from handlers.domain.phones import parse_vn_phone
+from storage.models import NewAttachment, NewTip
+
+REVIEW_DESCRIPTION_UNITS = 900
+
+
+class ReportState(StrEnum):
+    """Persisted values: never rename one."""
+
+    GROUP = "report.group"
+    CATEGORY = "report.category"
+    URGENT = "report.urgent"
+    WHERE = "report.where"
+    WARD_PICK = "report.ward_pick"
+    WHEN = "report.when"
+    DESCRIBE = "report.describe"
+    CONTACT = "report.contact"
+    REVIEW = "report.review"
+
+
+def new_tag() -> str:
+    return "".join(secrets.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(6))
+
+
+class ReportDraft(BaseModel):
+    """A tip being written."""
+
+    tag: str = Field(default_factory=new_tag)  # its buttons carry it: older ones are stale
+    group: str | None = None
+    category: str | None = None
+    urgent: bool | None = None
+    ward_code: int | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    location_label: str | None = None
+    location_unknown: bool = False
+    ward_matches: list[int] = []
+    typed_place: str | None = None
+    occurred: str | None = None
+    occurred_text: str | None = None
+    description: str = ""
+    attachments: list[NewAttachment] = []
+    albums_seen: list[str] = []
+    contact_phone: str | None = None
+    contact_set: bool = False
+    editing: bool = False
+
+    def has_place(self) -> bool:
+        return bool(
+            self.ward_code or self.address or self.latitude is not None or self.location_unknown
+        )
+
+    def clear_place(self) -> None:
+        self.ward_code = self.address = self.location_label = None
+        self.latitude = self.longitude = None
+        self.location_unknown = False
+
+
+Out = list[Outgoing]
+
+
+class Buttons:
+    """Builds one step's buttons: each carries the step's key and the draft's tag."""
+
+    def __init__(self, key: str, draft: ReportDraft) -> None:
+        self.key = key
+        self.tag = draft.tag
+
+    def __call__(
+        self,
+        value: str,
+        label: str,
+        request: Literal["location", "contact"] | None = None,
+        **params: str | int | Msg,
+    ) -> Choice:
+        data = Callback(Action.STEP, f"{self.key}.{value}", self.tag).encode()
+        return Choice(Msg(label, params), data, request)
+
+    def cancel(self) -> list[Choice]:
+        return [Choice(Msg("btn.cancel"), Callback(Action.CANCEL, "", self.tag).encode())]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One answer being handled: the conversation, its draft, the event, the world."""
+
+    conv: Conversation
+    draft: ReportDraft
+    event: Event
+    ctx: FlowContext
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: the question, and what each kind of answer does."""
+
+    key: str  # in the step's button data; short and stable
+    ask: Callable[[ReportDraft, FlowContext, Buttons], Reply]
+    choose: Callable[[Turn, str], Out | Awaitable[Out]] | None = None
+    text: Callable[[Turn, str], Out] | None = None
+    location: Callable[[Turn, Location], Out] | None = None
+    contact: Callable[[Turn, Contact], Out] | None = None
+    hint: str = "hint.pick_button"  # for anything else
+
+
+# ---- moving between steps ----------------------------------------------------------
+def prompt(conv: Conversation, ctx: FlowContext) -> Reply:
+    """The question of the conversation's current step."""
+    draft = conv.draft_as(ReportDraft)
+    step = STEPS[ReportState(conv.state)]
+    return step.ask(draft, ctx, Buttons(step.key, draft))
+
+
+def _go(t: Turn, state: ReportState) -> Out:
+    t.conv.state = state
+    return [prompt(t.conv, t.ctx)]
+
+
+def _advance(t: Turn, nxt: ReportState, before: Out | None = None) -> Out:
+    """Go to the next step, or back to the review when the citizen was editing one part."""
+    draft = t.draft
+    if draft.editing and nxt not in (ReportState.CATEGORY, ReportState.WARD_PICK):
+        draft.editing = False
+        nxt = ReportState.REVIEW
+    if nxt is ReportState.REVIEW:
+        t.ctx.minter.reserve(draft.tag)
+    t.conv.state = nxt
+    return [*(before or []), prompt(t.conv, t.ctx)]
+
+
+def _hint(t: Turn, key: str, **params: str | int) -> Out:
+    return [Reply.of(Msg(key, dict(params))), prompt(t.conv, t.ctx)]
+
+
+# ---- the steps -----------------------------------------------------------------------
+def _ask_group(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    rows = [[b(g.value, f"group.{g.value}")] for g in taxonomy.Group]
+    return Reply.of(Msg("report.group.ask"), choices=[*rows, b.cancel()])
+
+
+def _choose_group(t: Turn, value: str) -> Out:
+    if value not in taxonomy.Group.__members__.values():
+        return _hint(t, "hint.pick_button")
+    t.draft.group = value
+    return _go(t, ReportState.CATEGORY)
+
+
+def _ask_category(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    group = taxonomy.Group(draft.group or taxonomy.Group.OTHER)
+    rows = [[b(c.id, f"cat.{c.id}")] for c in taxonomy.in_group(group)]
+    rows.append([b("back", "btn.back")])
+    return Reply.of(
+        Msg("report.category.ask", {"group": Msg(f"group.{group.value}")}), choices=rows
+    )
+
+
+def _choose_category(t: Turn, value: str) -> Out:
+    if value == "back":
+        return _go(t, ReportState.GROUP)
+    category = taxonomy.BY_ID.get(value)
+    if category is None or category.group.value != t.draft.group:
+        return _hint(t, "hint.pick_button")
+    t.draft.category = category.id
+    return _advance(t, ReportState.URGENT)
+
+
+def _ask_urgent(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    return Reply.of(
+        Msg("report.urgent.ask"),
+        choices=[[b("yes", "btn.urgent_yes")], [b("no", "btn.urgent_no")]],
+    )
+
+
+def _choose_urgent(t: Turn, value: str) -> Out:
+    if value not in ("yes", "no"):
+        return _hint(t, "hint.pick_button")
+    t.draft.urgent = value == "yes"
+    if not t.draft.urgent:
+        return _advance(t, ReportState.WHERE)
+    category = taxonomy.BY_ID[t.draft.category or "other"]
+    numbers = Msg("emergency.line." + category.emergency[0].value)
+    extra = [Msg("emergency.line." + n.value) for n in category.emergency[1:]]
+    call = Reply.of(Msg("report.urgent.call", {"numbers": numbers}), *extra)
+    return _advance(t, ReportState.WHERE, [call])
+
+
+def _ask_where(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    return Reply.of(
+        Msg("report.where.ask", {"province": ctx.places.province_name}),
+        choices=[
+            [b("gps", "btn.share_location", "location")],
+            [b("unknown", "btn.place_unknown")],
+        ],
+        keyboard="reply",
+    )
+
+
+def _choose_where(t: Turn, value: str) -> Out:
+    if value == "unknown":
+        t.draft.clear_place()
+        t.draft.location_unknown = True
+        return _advance(t, ReportState.WHEN)
+    # "gps" pressed on a client that cannot share a location: explain the alternatives.
+    return _hint(t, "hint.where")
+
+
+def _located(t: Turn, place: Location) -> Out:
+    t.conv.state = ReportState.WHERE
+    t.draft.clear_place()
+    t.draft.latitude, t.draft.longitude = place.latitude, place.longitude
+    if place.label:
+        t.draft.location_label = cut(clean_for_storage(place.label), 300)
+    return _advance(t, ReportState.WHEN, [Reply.of(Msg("report.where.got_location"))])
+
+
+def _typed_place(t: Turn, text: str) -> Out:
+    t.conv.state = ReportState.WHERE
+    if is_blank(text):
+        return _hint(t, "hint.where")
+    typed = cut(clean_for_storage(text.strip()), 500)
+    matches = t.ctx.places.search(typed)
+    if not matches:
+        t.draft.clear_place()
+        t.draft.address = typed
+        reply = Reply.of(Msg("report.where.address_only", {"address": typed}))
+        return _advance(t, ReportState.WHEN, [reply])
+    t.draft.ward_matches = [p.code for p in matches]
+    t.draft.typed_place = typed
+    return _go(t, ReportState.WARD_PICK)
+
+
+def _ask_ward(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    rows = []
+    for code in draft.ward_matches:
+        place = ctx.places.get(code)
+        if place:
+            rows.append([b(str(code), "btn.ward", name=place.name)])
+    rows.append([b("address", "btn.use_as_address")])
+    rows.append([b("again", "btn.search_again")])
+    return Reply.of(Msg("report.ward.pick", {"typed": draft.typed_place or ""}), choices=rows)
+
+
+def _choose_ward(t: Turn, value: str) -> Out:
+    if value == "again":
+        return _go(t, ReportState.WHERE)
+    typed = t.draft.typed_place
+    if value == "address":
+        t.draft.clear_place()
+        t.draft.address = typed
+    elif value.isdigit() and int(value) in t.draft.ward_matches:
+        t.draft.clear_place()
+        t.draft.ward_code = int(value)
+        place = t.ctx.places.get(t.draft.ward_code)
+        if place and len(typed or "") > len(place.folded) + 6:
+            t.draft.address = typed  # they typed a street address that names the ward
+    else:
+        return _hint(t, "hint.pick_button")
+    t.draft.ward_matches, t.draft.typed_place = [], None
+    return _advance(t, ReportState.WHEN)
+
+
+def _ask_when(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    row = [b("now", "when.now"), b("today", "when.today"), b("earlier", "when.earlier")]
+    return Reply.of(Msg("report.when.ask"), choices=[row])
+
+
+def _choose_when(t: Turn, value: str) -> Out:
+    if value not in ("now", "today", "earlier"):
+        return _hint(t, "hint.when")
+    t.draft.occurred, t.draft.occurred_text = value, None
+    return _advance(t, ReportState.DESCRIBE)
+
+
+def _typed_when(t: Turn, text: str) -> Out:
+    if is_blank(text):
+        return _hint(t, "hint.when")
+    t.draft.occurred, t.draft.occurred_text = "text", cut(clean_for_storage(text), 200)
+    return _advance(t, ReportState.DESCRIBE)
+
+
+def _ask_describe(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    if not (draft.description or draft.attachments):
+        return Reply.of(Msg("report.describe.ask"))
+    return Reply.of(
+        Msg(
+            "report.describe.more",
+            {"chars": len(draft.description), "files": len(draft.attachments)},
+        ),
+        choices=[[b("done", "btn.done")]],
+    )
+
+
+def _choose_describe(t: Turn, value: str) -> Out:
+    if is_blank(t.draft.description) and not t.draft.attachments:
+        return _hint(t, "hint.describe_empty")
+    return _advance(t, ReportState.CONTACT)
+
+
+def _typed_description(t: Turn, text: str) -> Out:
+    if is_blank(text):
+        return _hint(t, "hint.describe_empty")
+    text = clean_for_storage(text)
+    if len(t.draft.description) + len(text) > t.ctx.limits.max_description_chars:
+        return _hint(t, "hint.describe_too_long", max=t.ctx.limits.max_description_chars)
+    _append_description(t.draft, text)
+    return [prompt(t.conv, t.ctx)]
+
+
+def _ask_contact(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    return Reply.of(
+        Msg("report.contact.ask"),
+        choices=[
+            [b("share", "btn.share_phone", "contact")],
+            [b("anon", "btn.anonymous")],
+        ],
+        keyboard="reply",
+    )
+
+
+def _choose_contact(t: Turn, value: str) -> Out:
+    if value != "anon":  # "share" pressed where a contact cannot be shared: type it
+        return _hint(t, "hint.phone_invalid")
+    t.draft.contact_phone, t.draft.contact_set = None, True
+    return _advance(t, ReportState.REVIEW)
+
+
+def _shared_contact(t: Turn, contact: Contact) -> Out:
+    if not contact.is_own:
+        return _hint(t, "hint.contact_not_own")
+    t.draft.contact_phone = parse_vn_phone(contact.phone) or contact.phone[:32]
+    t.draft.contact_set = True
+    return _advance(t, ReportState.REVIEW)
+
+
+def _typed_phone(t: Turn, text: str) -> Out:
+    phone = parse_vn_phone(text) if text else None
+    if phone is None:
+        return _hint(t, "hint.phone_invalid" if text else "hint.pick_button")
+    t.draft.contact_phone, t.draft.contact_set = phone, True
+    return _advance(t, ReportState.REVIEW)
+
+
+_EDIT_TARGETS = {
+    "category": ReportState.GROUP,
+    "urgent": ReportState.URGENT,
+    "place": ReportState.WHERE,
+    "when": ReportState.WHEN,
+    "description": ReportState.DESCRIBE,
+    "contact": ReportState.CONTACT,
+}
+
+
+def _ask_review(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
+    category = Msg(f"cat.{draft.category}") if draft.category else Msg("review.missing")
+    description = cut(draft.description, REVIEW_DESCRIPTION_UNITS) if draft.description else "—"
+    contact = (
+        Msg("review.contact_phone", {"phone": draft.contact_phone})
+        if draft.contact_phone
+        else Msg("review.contact_anonymous")
+    )
+    summary = Msg(
+        "report.review",
+        {
+            "category": category,
+            "urgent": Msg("review.urgent_yes" if draft.urgent else "review.urgent_no"),
+            "place": _place_msg(draft, ctx),
+            "when": _when_msg(draft),
+            "description": description,
+            "files": len(draft.attachments),
+            "contact": contact,
+        },
+    )
+    edits = [b(f"edit-{part}", f"btn.edit_{part}") for part in _EDIT_TARGETS]
+    rows = [edits[i : i + 2] for i in range(0, len(edits), 2)]
+    rows.append([b("confirm", "btn.confirm")])
+    rows.append(b.cancel())
+    return Reply.of(summary, choices=rows)
+
+
+def _choose_review(t: Turn, value: str) -> Out | Awaitable[Out]:
+    if value == "confirm":
+        return _submit(t)
+    part = value.removeprefix("edit-")
+    if part in _EDIT_TARGETS:
+        t.draft.editing = True
+        if part == "description":
+            t.draft.description = ""  # the next text replaces it; files stay attached
+        return _go(t, _EDIT_TARGETS[part])
+    return _hint(t, "hint.pick_button")
+
+
+STEPS: dict[ReportState, Step] = {
+    ReportState.GROUP: Step("group", _ask_group, choose=_choose_group),
+    ReportState.CATEGORY: Step("category", _ask_category, choose=_choose_category),
+    ReportState.URGENT: Step("urgent", _ask_urgent, choose=_choose_urgent),
+    ReportState.WHERE: Step(
+        "where",
+        _ask_where,
+        choose=_choose_where,
+        text=_typed_place,
+        location=_located,
+        hint="hint.where",
+    ),
+    ReportState.WARD_PICK: Step(
+        "ward", _ask_ward, choose=_choose_ward, text=_typed_place, location=_located
+    ),
+    ReportState.WHEN: Step(
+        "when", _ask_when, choose=_choose_when, text=_typed_when, hint="hint.when"
+    ),
+    ReportState.DESCRIBE: Step(
+        "describe",
+        _ask_describe,
+        choose=_choose_describe,
+        text=_typed_description,
+        hint="hint.describe",
+    ),
+    ReportState.CONTACT: Step(
+        "contact",
+        _ask_contact,
+        choose=_choose_contact,
+        text=_typed_phone,
+        contact=_shared_contact,
+    ),
+    ReportState.REVIEW: Step("review", _ask_review, choose=_choose_review),
+}
+
+
+# ---- what the review shows -----------------------------------------------------------
+def _place_msg(draft: ReportDraft, ctx: FlowContext) -> Msg:
+    if draft.latitude is not None and draft.longitude is not None:
+        return Msg(
+            "place.gps",
+            {
+                "lat": f"{draft.latitude:.5f}",
+                "lon": f"{draft.longitude:.5f}",
+                "label": draft.location_label or "",
+            },
+        )
+    if draft.ward_code:
+        place = ctx.places.get(draft.ward_code)
+        name = place.name if place else str(draft.ward_code)
+        if draft.address:
+            return Msg("place.ward_address", {"ward": name, "address": draft.address})
+        return Msg("place.ward", {"ward": name})
+    if draft.address:
+        return Msg("place.address", {"address": draft.address})
+    return Msg("place.unknown")
+
+
+def _when_msg(draft: ReportDraft) -> Msg:
+    if draft.occurred == "text":
+        return Msg("when.text", {"text": draft.occurred_text or ""})
+    return Msg(f"when.{draft.occurred or 'now'}")
+
+
+# ---- entry points --------------------------------------------------------------------
+def in_progress(conv: Conversation) -> bool:
+    return conv.state in STATES and isinstance(conv.draft, ReportDraft)
+
+
+def start(conv: Conversation, ctx: FlowContext) -> Out:
+    """Begin a new report."""
+    conv.start(ReportState.GROUP, ReportDraft())
+    return [prompt(conv, ctx)]
+
+
+def resume(conv: Conversation, ctx: FlowContext) -> Out:
+    """Never throw a draft away by accident: go back to where it was."""
+    return [Reply.of(Msg("report.resume")), prompt(conv, ctx)]
+
+
+async def _report_command(conv: Conversation, event: Event, ctx: FlowContext) -> Out | None:
+    return resume(conv, ctx) if in_progress(conv) else start(conv, ctx)
+
+
+async def _on_step(conv: Conversation, event: Event, cb: Callback, ctx: FlowContext) -> Out:
+    """A button of the report flow: it must belong to the current draft and step."""
+    step = STEPS.get(ReportState(conv.state)) if conv.state in STATES else None
+    draft = conv.draft if isinstance(conv.draft, ReportDraft) else None
+    key, _, value = cb.arg.partition(".")
+    if step is None or draft is None or cb.tag != draft.tag or key != step.key or not step.choose:
+        return [Reply.of(Msg("hint.stale_button")), ctx.prompt(conv)]
+    answer = step.choose(Turn(conv, draft, event, ctx), value)
+    return await answer if inspect.isawaitable(answer) else answer
+
+
+async def _on_cancel(conv: Conversation, event: Event, cb: Callback, ctx: FlowContext) -> Out:
+    if not in_progress(conv) or cb.tag != conv.draft_as(ReportDraft).tag:
+        return [Reply.of(Msg("hint.stale_button")), ctx.prompt(conv)]
+    conv.reset()
+    return [Reply.of(Msg("report.cancelled"))]
+
+
+async def on_input(conv: Conversation, event: Event, ctx: FlowContext) -> Out:
+    """Typed text, a file, a location or a contact at the current step."""
+    t = Turn(conv, conv.draft_as(ReportDraft), event, ctx)
+    if event.kind is EventKind.MEDIA and event.media is not None:
+        return _attach(t, event.media, event.text)
+    unreadable = not_for_this_step(conv, event, ctx)
+    if unreadable is not None:
+        return unreadable
+    step = STEPS[ReportState(conv.state)]
+    if event.kind is EventKind.TEXT and step.text is not None:
+        return step.text(t, event.text or "")
+    if event.kind is EventKind.LOCATION and event.location and step.location is not None:
+        return step.location(t, event.location)
+    if event.kind is EventKind.CONTACT and event.contact and step.contact is not None:
+        return step.contact(t, event.contact)
+    return _hint(t, step.hint)
+
+
+def _attach(t: Turn, media: Media, caption: str | None) -> Out:
+    draft, ctx = t.draft, t.ctx
+    if len(draft.attachments) >= ctx.limits.max_attachments:
+        return _hint(t, "hint.too_many_files", max=ctx.limits.max_attachments)
+    draft.attachments.append(
+        NewAttachment(
+            kind=media.kind,
+            file_ref=media.file_ref,
+            file_unique_id=media.file_unique_id,
+            file_size=media.size,
+            mime_type=media.mime_type,
+            file_name=clean_for_storage(media.file_name) if media.file_name else None,
+            media_group=media.group,
+            too_large=media.too_large,
+        )
+    )
+    if caption and not is_blank(caption):
+        _append_description(draft, clean_for_storage(caption))
+    out: Out = []
+    if media.too_large:
+        out.append(Reply.of(Msg("report.file_too_large", {"mb": ctx.limits.max_download_mb})))
+    if media.group:
+        if media.group in draft.albums_seen:
+            return out  # one answer per album, not one per photo
+        draft.albums_seen.append(media.group)
+    if t.conv.state == ReportState.DESCRIBE:
+        return [*out, prompt(t.conv, ctx)]
+    return [*out, Reply.of(Msg("report.file_attached")), prompt(t.conv, ctx)]
+
+
+def _append_description(draft: ReportDraft, text: str) -> None:
+    draft.description = f"{draft.description}\n\n{text}" if draft.description else text
+
+
+async def _submit(t: Turn) -> Out:
+    conv, draft, event, ctx = t.conv, t.draft, t.event, t.ctx
+    missing = [
+        part
+        for part, ok in (
+            ("category", draft.category),
+            ("place", draft.has_place()),
+            ("when", draft.occurred),
+            ("description", draft.description or draft.attachments),
+        )
+        if not ok
+    ]
+    if missing:
+        draft.editing = True
+        conv.state = _EDIT_TARGETS[missing[0]]
+        return [Reply.of(Msg("hint.review_incomplete")), prompt(conv, ctx)]
+    since = ctx.now - timedelta(hours=1)
+    if await ctx.tips.count_tips_since(event.user_key, since) >= ctx.limits.tips_per_hour:
+        return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})), prompt(conv, ctx)]
+    category = taxonomy.BY_ID[draft.category or "other"]
+    code = receipts.new_code()
+    receipt, receipt_hash = await ctx.minter.take(draft.tag)
+    tip_id = str(uuid.uuid4())
+    urgent = bool(draft.urgent)
+    added = await ctx.tips.add_tip(
+        NewTip(
+            id=tip_id,
+            code=code,
+            receipt_hash=receipt_hash,
+            submission_key=f"{event.channel}:{event.user_key}:{draft.tag}",
+            channel=event.channel,
+            tipster_key=event.user_key,
+            locale=conv.locale or "vi",
+            category_group=category.group.value,
+            category=category.id,
+            urgent=urgent,
+            province_code=ctx.places.province_code if draft.ward_code else None,
+            ward_code=draft.ward_code,
+            address_text=draft.address,
+            latitude=draft.latitude,
+            longitude=draft.longitude,
+            location_label=draft.location_label,
+            occurred=draft.occurred or "now",
+            occurred_text=draft.occurred_text,
+            description=draft.description,
+            contact_phone=draft.contact_phone,
+            created_at=ctx.now,
+            attachments=draft.attachments,
+        )
+    )
+    if added:  # a replayed submission was routed the first time
+        await ctx.routing.route_tip(
+            tip_id,
+            ward_code=draft.ward_code,
+            category=category.id,
+            urgent=urgent,
+            now=ctx.now,
+            claim_within=ctx.limits.claim_urgent_within if urgent else ctx.limits.claim_within,
+        )
+    conv.reset()
+    return [
+        Reply.of(Msg("report.done", {"code": code, "receipt": receipts.format_receipt(receipt)}))
+    ]
+
+
+STATES = frozenset(s.value for s in ReportState)
+
+FLOW = Flow(
+    name="report",
+    states={state.value: prompt for state in ReportState},
+    draft=ReportDraft,
+    actions={Action.STEP: _on_step, Action.CANCEL: _on_cancel},
+    commands={"report": _report_command, "new": _report_command},
+    on_input=on_input,
+    typed_choices=True,
+)

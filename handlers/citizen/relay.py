@@ -1,0 +1,81 @@
+"""The tipster's side of the anonymous relay: answering an officer's question. The
+answer goes into the tip's thread and to whoever handles the tip; neither side learns
+who the other is."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from handlers.core.callbacks import Action, Callback
+from handlers.core.context import FlowContext
+from handlers.core.conversation import Conversation
+from handlers.core.events import Choice, Deliver, Event, EventKind, Msg, Outgoing, Reply
+from handlers.core.registry import Flow
+from handlers.core.staffing import cb as _cb
+from handlers.core.text import cut, is_blank
+
+MAX_RELAY_CHARS = 3000
+
+
+class RelayState(StrEnum):
+    """Persisted values: never rename one."""
+
+    ANSWER = "citizen.reply"  # typing an answer to an officer's question
+
+
+class AnswerDraft(BaseModel):
+    target_tip: str | None = None  # the code of the tip the question is about
+
+
+def prompt(conv: Conversation, ctx: FlowContext | None = None) -> Reply:
+    draft = conv.draft if isinstance(conv.draft, AnswerDraft) else AnswerDraft()
+    return Reply.of(Msg("citizen.answer.prompt", {"code": draft.target_tip or ""}))
+
+
+async def on_answer_button(
+    conv: Conversation, event: Event, cb: Callback, ctx: FlowContext
+) -> list[Outgoing]:
+    """A tipster pressed "Answer" under an officer's question."""
+    ref = await ctx.relay.tip_of_tipster(event.channel, event.user_key, cb.arg)
+    if ref is None:
+        return [Reply.of(Msg("hint.stale_button"))]
+    conv.start(RelayState.ANSWER, AnswerDraft(target_tip=ref.code))
+    return [Reply.of(Msg("citizen.answer.prompt", {"code": ref.code}))]
+
+
+async def on_answer_text(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    """The tipster's answer goes into the tip's thread and to whoever handles it."""
+    code = conv.draft.target_tip if isinstance(conv.draft, AnswerDraft) else None
+    if event.kind is not EventKind.TEXT or not event.text or is_blank(event.text):
+        return [Reply.of(Msg("citizen.answer.type_text"))]
+    conv.reset()
+    ref = await ctx.relay.tip_of_tipster(event.channel, event.user_key, code or "")
+    if ref is None:
+        return [Reply.of(Msg("hint.stale_button"))]
+    text = cut(event.text, MAX_RELAY_CHARS)
+    await ctx.relay.add_answer(ref.id, text, ctx.now)
+    out: list[Outgoing] = [Reply.of(Msg("citizen.answer.sent", {"code": ref.code}))]
+    for to in await ctx.relay.tip_handlers(ref.id):
+        out.append(
+            Deliver.of(
+                to,
+                Reply.of(
+                    Msg("officer.answer", {"code": ref.code, "text": text}),
+                    choices=[[Choice(Msg("officer.btn.ask"), _cb(Action.ASK, ref.code))]],
+                    html=True,
+                    protect=True,
+                ),
+            )
+        )
+    return out
+
+
+FLOW = Flow(
+    name="relay",
+    states={RelayState.ANSWER.value: prompt},
+    draft=AnswerDraft,
+    actions={Action.ANSWER: on_answer_button},
+    on_input=on_answer_text,
+)

@@ -1,0 +1,122 @@
+"""Checking a tip with its code and receipt, from any chat."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+
+from handlers.citizen import intake
+from handlers.core.context import FlowContext
+from handlers.core.conversation import Conversation
+from handlers.core.events import Event, EventKind, Msg, Outgoing, Reply
+from handlers.core.registry import Flow
+from handlers.core.replies import hint, not_for_this_step
+from handlers.core.text import is_blank
+from handlers.domain import receipts
+
+
+class CheckState(StrEnum):
+    """Persisted values: never rename one."""
+
+    CODE = "check.code"
+    RECEIPT = "check.receipt"
+
+
+class CheckDraft(BaseModel):
+    check_code: str | None = None
+
+
+def start(conv: Conversation) -> list[Outgoing]:
+    conv.start(CheckState.CODE, CheckDraft())
+    return [Reply.of(Msg("check.code.ask"))]
+
+
+def prompt(conv: Conversation, ctx: FlowContext | None = None) -> Reply:
+    if conv.state == CheckState.RECEIPT:
+        return Reply.of(Msg("check.receipt.ask"))
+    return Reply.of(Msg("check.code.ask"))
+
+
+async def _on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    """Take the code, then the receipt, then answer."""
+    unreadable = not_for_this_step(conv, event, ctx)
+    if unreadable is not None:
+        return unreadable
+    text = event.text or ""
+    if event.kind is not EventKind.TEXT or is_blank(text):
+        return hint(conv, ctx, "hint.type_text")
+    draft = conv.draft_as(CheckDraft)
+    if conv.state == CheckState.CODE:
+        code = receipts.normalise_code(text)
+        if code is None:
+            return [Reply.of(Msg("check.code.invalid"))]
+        draft.check_code = code
+        conv.state = CheckState.RECEIPT
+        return [Reply.of(Msg("check.receipt.ask"))]
+    receipt = receipts.normalise_receipt(text)
+    if receipt is None:
+        return [Reply.of(Msg("check.receipt.invalid"))]
+    conv.reset()
+    return await check(conv, draft.check_code or "", receipt, ctx)
+
+
+async def _status_command(
+    conv: Conversation, event: Event, ctx: FlowContext
+) -> list[Outgoing] | None:
+    """`/status CODE RECEIPT` in one message, or the questions one by one."""
+    parts = event.args.split()
+    if len(parts) >= 2:
+        code = receipts.normalise_code(parts[0])
+        receipt = receipts.normalise_receipt("".join(parts[1:]))
+        if code and receipt:
+            return await check(conv, code, receipt, ctx)
+    # As the menu's "check" does: a report in progress is resumed, never thrown away.
+    return intake.resume(conv, ctx) if intake.in_progress(conv) else start(conv)
+
+
+async def check(conv: Conversation, code: str, receipt: str, ctx: FlowContext) -> list[Outgoing]:
+    """Verify code + receipt; unknown code and wrong receipt get the same answer."""
+    window = ctx.now - timedelta(hours=1)
+    failures = [t for t in conv.flood.failed_checks if t > window]
+    if len(failures) >= ctx.limits.status_checks_per_hour:
+        conv.flood.failed_checks = failures
+        return [Reply.of(Msg("check.limited"))]
+    tip = await ctx.tips.tip_for_check(code)
+    if not await ctx.hasher.verify(tip.receipt_hash if tip else None, receipt) or tip is None:
+        conv.flood.failed_checks = [*failures, ctx.now]
+        return [Reply.of(Msg("check.not_found"))]
+    conv.flood.failed_checks = failures
+    return [
+        Reply.of(
+            Msg(
+                "check.result",
+                {
+                    "code": tip.code,
+                    "status": Msg(f"status.{tip.status}"),
+                    "created": _local(tip.created_at).strftime("%d/%m/%Y"),
+                    "updated": _local(tip.updated_at).strftime("%d/%m/%Y %H:%M"),
+                },
+            ),
+            Msg("check.no_replies"),
+        )
+    ]
+
+
+_VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _local(moment: datetime) -> datetime:
+    return moment.astimezone(_VIETNAM)
+
+
+FLOW = Flow(
+    name="status",
+    states={state.value: prompt for state in CheckState},
+    draft=CheckDraft,
+    commands={"status": _status_command},
+    on_input=_on_input,
+    typed_choices=True,
+)

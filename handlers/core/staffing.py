@@ -1,0 +1,40 @@
+"""What the staff and admin flows share: who is acting (re-read from the database for
+every action), where their own chat is, and how times, wards and accounts are labelled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from handlers.core.callbacks import Action, Callback
+from handlers.core.context import FlowContext
+from handlers.core.events import Event, Msg
+from handlers.core.text import fold
+from handlers.domain.places import Gazetteer
+from storage.models import Actor, Recipient
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def local_time(moment: datetime) -> str:
+    return moment.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M")
+
+
+def cb(action: Action, arg: str = "") -> str:
+    return Callback(action, arg).encode()
+
+
+def account_label(name: str) -> str | None:
+    """A short ASCII label for a new account ("Nguyễn Minh" → "nguyen-minh")."""
+    label = "".join(ch for ch in fold(name).replace(" ", "-") if ch.isalnum() or ch == "-")
+    return label[:40] or None
+
+
+def ward_label(places: Gazetteer, ward_code: int | None) -> str | Msg:
+    place = places.get(ward_code) if ward_code else None
+    return place.name if place else Msg("officer.no_ward")
+
+
+async def own_chat(actor: Actor, event: Event, ctx: FlowContext) -> Recipient | None:
+    chats = [c for c in await ctx.staff.staff_chats([actor.id]) if c.channel == event.channel]
+    return chats[0] if chats else None
