@@ -7,7 +7,6 @@ import argparse
 import sys
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bot.channels.web import NAME as WEB
 from bot.clock import Clock
@@ -19,12 +18,11 @@ from handlers.core.i18n import Catalog
 from handlers.core.staffing import account_label
 from handlers.domain import digest, taxonomy
 from handlers.domain.places import gazetteer
+from handlers.domain.vntime import VIETNAM
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import AttachmentRef
 from storage.stores import Stores
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ import getpass
 import os
 import signal
 import sys
-from zoneinfo import ZoneInfo
 
 from bot import logs
 from bot.app import App, Overrides
@@ -127,7 +126,8 @@ async def _list_tips(settings: Settings, limit: int) -> int:
 
     await upgrade_async(settings.resolved_database_url)
     db = Database(settings.resolved_database_url)
-    zone = ZoneInfo("Asia/Ho_Chi_Minh")
+    from handlers.domain.vntime import VIETNAM as zone
+
     try:
         async with db.read() as conn:
             rows = await TipRepository(conn).recent(limit)

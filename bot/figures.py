@@ -14,16 +14,14 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from handlers.core.events import Chart, Item, Msg, Reply
 from handlers.core.i18n import Catalog
 from handlers.domain import digest
 from handlers.domain.places import Gazetteer
+from handlers.domain.vntime import VIETNAM
 from storage.stores import Stores
 from storage.tips import TipRepository
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 async def build_digest(

@@ -11,7 +11,7 @@ from handlers.citizen import erasure, home, intake, relay, status, subscriptions
 from handlers.core.i18n import Catalog
 from handlers.core.registry import Registry
 from handlers.core.router import Router
-from handlers.staff import desk
+from handlers.staff import desk, join
 
 REGISTRY = Registry(
     [
@@ -21,6 +21,7 @@ REGISTRY = Registry(
         subscriptions.FLOW,
         erasure.FLOW,
         desk.FLOW,
+        join.FLOW,
         units.FLOW,
         broadcasts.FLOW,
         reports.FLOW,

@@ -28,8 +28,9 @@ class Renderer:
         return self.uploads.clean_path(item.file_ref)
 
     def render(self, item: Toast | Item | Leave, locale: str, channel: str = "") -> list[Payload]:
-        """Payloads for one item; `channel` is where they go (a file that belongs to
-        another channel cannot be re-sent there and becomes a short note)."""
+        """Payloads for one item; `channel` is where they go. A file that belongs to
+        another channel cannot be re-sent there: a file we hold is uploaded, anything
+        else becomes its caption alone or, without one, a short note."""
         if isinstance(item, Toast):
             text = self.catalog.text(locale, item.text) if item.text else None
             return [{"t": "answer", "id": item.callback_id, "text": text}]
@@ -42,6 +43,8 @@ class Renderer:
             if channel and item.channel != channel:
                 path = self._held(item)
                 if path is None:  # another platform's file id means nothing here
+                    if item.caption is not None:  # a campaign's photo: its text alone
+                        return self.render(item.caption, locale, channel)
                     note = Msg(
                         "officer.file_elsewhere", {"kind": item.kind, "channel": item.channel}
                     )

@@ -17,9 +17,6 @@ import asyncio
 import logging
 import time
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from apscheduler.triggers.cron import CronTrigger
 
 from bot.aio import Worker
 from bot.channels.base import Channel, Payload, SendResult
@@ -29,13 +26,13 @@ from bot.delivery.pacing import ChatPacer, SlidingWindow
 from bot.dispatch.render import Renderer
 from bot.identity import Identity
 from handlers.admin.broadcasts import citizen_view
+from handlers.domain import schedules
 from storage import outbox
 from storage.campaigns import Campaign, Campaigns, LedgerRow
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 class Broadcaster:
@@ -185,7 +182,7 @@ class Broadcaster:
     def payload(self, campaign: Campaign, locale: str, channel: str) -> Payload:
         """One message per recipient (the composer's limits keep the text within one
         message, and a photo's within its caption), as the admin's preview showed."""
-        return self.renderer.render(citizen_view(campaign, channel), locale, channel)[0]
+        return self.renderer.render(citizen_view(campaign), locale, channel)[0]
 
 
 async def start_due_campaigns(db: Database, clock: Clock) -> int:
@@ -198,9 +195,9 @@ async def start_due_campaigns(db: Database, clock: Clock) -> int:
         store = Campaigns(conn)
         for campaign in await store.scheduled():
             if campaign.cron:
-                trigger = CronTrigger.from_crontab(campaign.cron, timezone=VIETNAM)
-                last = campaign.started_at or campaign.created_at
-                due_at = trigger.get_next_fire_time(None, last + timedelta(seconds=1))
+                due_at = schedules.next_run(
+                    campaign.cron, campaign.started_at or campaign.created_at
+                )
                 due = due_at is not None and due_at <= now
             else:
                 due = campaign.run_at is not None and campaign.run_at <= now and not campaign.runs

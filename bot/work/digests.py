@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
 from bot.dispatch.dispatcher import Pipeline
@@ -15,12 +14,11 @@ from handlers.core.events import Chart, Item, Msg, Reply
 from handlers.core.i18n import Catalog
 from handlers.domain import digest
 from handlers.domain.places import Gazetteer
+from handlers.domain.vntime import VIETNAM
 from storage import outbox
 from storage.db import Database
 from storage.models import Recipient
 from storage.stores import Stores
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 class Digester:

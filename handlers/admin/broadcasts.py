@@ -6,13 +6,11 @@ cancels."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel
 
+from handlers.admin import campaign_reports
 from handlers.core.callbacks import Action, Callback
 from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
@@ -20,17 +18,12 @@ from handlers.core.events import Choice, Event, EventKind, File, Msg, Outgoing, 
 from handlers.core.registry import Flow
 from handlers.core.replies import not_for_this_step, ward_buttons
 from handlers.core.text import clean_for_storage, is_blank
+from handlers.domain import schedules
+from handlers.domain.vntime import VIETNAM
 from storage.campaigns import Campaign
 from storage.models import Actor
 
 TOPICS = ("drugs", "fraud", "fire", "traffic")  # as subscribers choose them
-# Which tip categories a topic's campaigns aim at (for the before/after effect).
-TOPIC_CATEGORIES = {
-    "drugs": ["drugs"],
-    "fraud": ["fraud"],
-    "fire": ["fire_risk"],
-    "traffic": ["public_order", "dispute"],
-}
 ADMIN_ACTIONS = frozenset(
     {
         Action.AUDIENCE,
@@ -42,12 +35,9 @@ ADMIN_ACTIONS = frozenset(
     }
 )
 ADMIN_COMMANDS = frozenset({"broadcast", "campaigns", "campaign"})
-WEB = "web"  # the channel whose uploads we hold ourselves
 MAX_TEXT = 3000
 MAX_CAPTION = 1000  # a photo's caption (Telegram: 1024, with the "📢 " prefix)
 MAX_WARDS = 30  # wards one campaign can name (each is a button row while picking)
-EFFECT_DAYS = 7
-_VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 class ComposeState(StrEnum):
@@ -101,18 +91,18 @@ def wards_choice(campaign_id: int | None, chosen: list[str]) -> Reply:
     )
 
 
-def citizen_view(campaign: Campaign, channel: str) -> Reply | File:
-    """A campaign's message exactly as a subscriber on `channel` gets it (the preview
-    shows the admin the same thing): the text, the photo when it belongs to that
-    channel, an optional "report a tip" button and the one-tap opt-out."""
+def citizen_view(campaign: Campaign) -> Reply | File:
+    """A campaign's message exactly as subscribers get it (the preview shows the admin
+    the same thing, rendered for the admin's channel): the text, the photo, an optional
+    "report a tip" button and the one-tap opt-out."""
     rows = []
     if campaign.report_button:
         rows.append((Choice(Msg("menu.report"), Callback(Action.MENU, "report").encode()),))
     rows.append((Choice(Msg("campaign.btn.stop"), Callback(Action.UNSUBSCRIBE).encode()),))
     reply = Reply(parts=(Msg("campaign.message", {"text": campaign.text}),), choices=tuple(rows))
-    # A platform's file id works only on that platform; a photo uploaded in the web
-    # chat is a file we hold, so it can go everywhere.
-    if campaign.photo_ref and campaign.photo_channel in (channel, WEB):
+    # The renderer decides whether the photo can go to `channel` (a platform's file id
+    # works only on that platform; a file we hold goes everywhere), else the text alone.
+    if campaign.photo_ref and campaign.photo_channel:
         return File(
             "photo", campaign.photo_channel, campaign.photo_ref, caption=reply, protect=False
         )
@@ -142,8 +132,8 @@ async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list
         conv.start(ComposeState.TEXT, CampaignDraft())
         return [prompt(conv)]
     if name == "campaigns":
-        return await _list(ctx)
-    return await _manage(actor, event.args, ctx)
+        return await campaign_reports.recent(ctx)
+    return await campaign_reports.manage(actor, event.args, ctx)
 
 
 async def on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
@@ -284,7 +274,7 @@ async def _preview(campaign: Campaign, event: Event, ctx: FlowContext) -> list[O
     }
     return [
         Reply.of(Msg("campaign.preview.title")),
-        citizen_view(campaign, event.channel),
+        citizen_view(campaign),
         Reply.of(Msg("campaign.preview", summary), choices=rows),
     ]
 
@@ -326,7 +316,7 @@ async def _schedule(
     if composing is None:
         return [Reply.of(Msg("hint.stale_button"))]
     actor, campaign_id = composing
-    run_at, cron = parse_schedule(text, ctx.now)
+    run_at, cron = schedules.parse(text, ctx.now)
     if run_at is None and cron is None:
         return [Reply.of(Msg("campaign.schedule.invalid")), prompt(conv)]
     ok = await ctx.campaigns.transition(
@@ -340,100 +330,8 @@ async def _schedule(
     conv.reset()
     if not ok:
         return [Reply.of(Msg("hint.stale_button"))]
-    when = run_at.astimezone(_VIETNAM).strftime("%d/%m/%Y %H:%M") if run_at else cron or ""
+    when = run_at.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M") if run_at else cron or ""
     return [Reply.of(Msg("campaign.scheduled", {"id": campaign_id, "when": when}))]
-
-
-def parse_schedule(text: str, now: datetime) -> tuple[datetime | None, str | None]:
-    """ "2026-12-01 08:00" (once, Vietnam time, in the future) or a five-field cron
-    expression such as "0 8 * * mon" (recurring)."""
-    text = text.strip()
-    try:
-        at = datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=_VIETNAM)
-    except ValueError:
-        at = None
-    if at is not None:
-        return (at, None) if at > now else (None, None)
-    if len(text.split()) == 5:
-        try:
-            CronTrigger.from_crontab(text, timezone=_VIETNAM)
-        except ValueError:
-            return None, None
-        return None, text
-    return None, None
-
-
-async def _list(ctx: FlowContext) -> list[Outgoing]:
-    found = await ctx.campaigns.recent(10)
-    if not found:
-        return [Reply.of(Msg("campaign.none"))]
-    lines = [
-        Msg("campaign.line", {"id": c.id, "status": c.status, "runs": c.runs, "text": c.text[:40]})
-        for c in found
-    ]
-    return [Reply.of(Msg("campaign.list"), *lines)]
-
-
-async def _manage(actor: Actor, args: str, ctx: FlowContext) -> list[Outgoing]:
-    """/campaign ID — progress and effect; /campaign ID pause|resume|cancel."""
-    words = args.split()
-    campaign = await ctx.campaigns.get(int(words[0])) if words and words[0].isdigit() else None
-    if campaign is None:
-        return [Reply.of(Msg("campaign.usage"))]
-    verb = words[1] if len(words) > 1 else ""
-    moves = {
-        "pause": (("running", "scheduled"), "paused"),
-        # A paused run goes on; a run that had not started waits for its time again.
-        "resume": (("paused",), "running" if campaign.runs else "scheduled"),
-        "cancel": (("draft", "confirmed", "scheduled", "running", "paused"), "cancelled"),
-    }
-    if verb in moves:
-        from_, to = moves[verb]
-        ok = await ctx.campaigns.transition(campaign.id, admin_id=None, from_=from_, status=to)
-        key = "campaign.moved" if ok else "campaign.not_moved"
-        return [Reply.of(Msg(key, {"id": campaign.id, "status": to}))]
-    return [await report(campaign.id, ctx)]
-
-
-async def report(campaign_id: int, ctx: FlowContext) -> Reply:
-    """Progress of the latest run and the effect on tips (N days after vs before)."""
-    campaign = await ctx.campaigns.get(campaign_id)
-    assert campaign is not None
-    counts = await ctx.campaigns.progress(campaign.id, campaign.runs or None)
-    first, last = await ctx.campaigns.sent_between(campaign.id)
-    rate = 0.0
-    if first and last and last > first:
-        rate = counts["sent"] / max((last - first).total_seconds(), 1.0)
-    left = counts["pending"] + counts["sending"]
-    eta = f"{left / rate:.0f}s" if rate and left else "-"
-    parts = [
-        Msg(
-            "campaign.report",
-            {
-                "id": campaign.id,
-                "status": campaign.status,
-                "targeted": counts["targeted"],
-                "sent": counts["sent"],
-                "blocked": counts["blocked"],
-                "failed": counts["failed"],
-                "ambiguous": counts["ambiguous"],
-                "cancelled": counts["cancelled"],
-                "pending": left,
-                "rate": f"{rate:.1f}",
-                "eta": eta,
-            },
-        )
-    ]
-    if campaign.started_at is not None:
-        categories = [c for t in campaign.topics for c in TOPIC_CATEGORIES.get(t, [])]
-        span = timedelta(days=EFFECT_DAYS)
-        start = campaign.started_at
-        before = await ctx.campaigns.tips_count(campaign.wards, categories, start - span, start)
-        after = await ctx.campaigns.tips_count(campaign.wards, categories, start, start + span)
-        parts.append(
-            Msg("campaign.effect", {"days": EFFECT_DAYS, "before": before, "after": after})
-        )
-    return Reply.of(*parts)
 
 
 FLOW = Flow(

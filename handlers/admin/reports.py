@@ -6,17 +6,16 @@ is audited as its own action."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
 from handlers.core.events import Event, Msg, Outgoing, Reply
 from handlers.core.registry import Flow
 from handlers.domain import taxonomy
+from handlers.domain.vntime import VIETNAM
 
 COMMANDS = frozenset({"stats", "export"})
 DEFAULT_DAYS = 7
-_VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def parse_period(words: list[str], now: datetime) -> tuple[datetime, datetime] | None:
@@ -24,10 +23,10 @@ def parse_period(words: list[str], now: datetime) -> tuple[datetime, datetime] |
     days = []
     for word in words:
         try:
-            days.append(datetime.strptime(word, "%Y-%m-%d").replace(tzinfo=_VIETNAM))
+            days.append(datetime.strptime(word, "%Y-%m-%d").replace(tzinfo=VIETNAM))
         except ValueError:
             continue
-    today = now.astimezone(_VIETNAM).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now.astimezone(VIETNAM).replace(hour=0, minute=0, second=0, microsecond=0)
     if not days:
         return today - timedelta(days=DEFAULT_DAYS - 1), today + timedelta(days=1)
     start = days[0]

@@ -1,6 +1,9 @@
 """The citizen's report flow: category → urgency → place → time → description → contact
 → review → confirm.
 
+Long on purpose: every step is here, in one table, so adding or changing a step
+touches this file only (the draft and filing the tip live in `report.py`).
+
 Each step is declared once, in `STEPS`: the question it asks (with its buttons), what
 a press, typed text, a location or a contact does there, and the hint for anything
 else. A button carries its step's key, so a press from another step is stale. Files
@@ -10,16 +13,13 @@ and captions are accepted at every step; "cancel" works at every step.
 from __future__ import annotations
 
 import inspect
-import secrets
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
-
+from handlers.citizen.report import ReportDraft, file_tip, place_msg, when_msg
 from handlers.core.callbacks import Action, Callback
 from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
@@ -37,9 +37,8 @@ from handlers.core.events import (
 from handlers.core.registry import Flow
 from handlers.core.replies import not_for_this_step
 from handlers.core.text import clean_for_storage, cut, is_blank
-from handlers.domain import receipts, taxonomy
+from handlers.domain import taxonomy
 from handlers.domain.phones import parse_vn_phone
-from storage.models import NewAttachment, NewTip
 
 REVIEW_DESCRIPTION_UNITS = 900
 
@@ -56,45 +55,6 @@ class ReportState(StrEnum):
     DESCRIBE = "report.describe"
     CONTACT = "report.contact"
     REVIEW = "report.review"
-
-
-def new_tag() -> str:
-    return "".join(secrets.choice("abcdefghijkmnpqrstuvwxyz23456789") for _ in range(6))
-
-
-class ReportDraft(BaseModel):
-    """A tip being written."""
-
-    tag: str = Field(default_factory=new_tag)  # its buttons carry it: older ones are stale
-    group: str | None = None
-    category: str | None = None
-    urgent: bool | None = None
-    ward_code: int | None = None
-    address: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    location_label: str | None = None
-    location_unknown: bool = False
-    ward_matches: list[int] = []
-    typed_place: str | None = None
-    occurred: str | None = None
-    occurred_text: str | None = None
-    description: str = ""
-    attachments: list[NewAttachment] = []
-    albums_seen: list[str] = []
-    contact_phone: str | None = None
-    contact_set: bool = False
-    editing: bool = False
-
-    def has_place(self) -> bool:
-        return bool(
-            self.ward_code or self.address or self.latitude is not None or self.location_unknown
-        )
-
-    def clear_place(self) -> None:
-        self.ward_code = self.address = self.location_label = None
-        self.latitude = self.longitude = None
-        self.location_unknown = False
 
 
 Out = list[Outgoing]
@@ -343,7 +303,7 @@ def _typed_description(t: Turn, text: str) -> Out:
     text = clean_for_storage(text)
     if len(t.draft.description) + len(text) > t.ctx.limits.max_description_chars:
         return _hint(t, "hint.describe_too_long", max=t.ctx.limits.max_description_chars)
-    _append_description(t.draft, text)
+    t.draft.add_text(text)
     return [prompt(t.conv, t.ctx)]
 
 
@@ -404,8 +364,8 @@ def _ask_review(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
         {
             "category": category,
             "urgent": Msg("review.urgent_yes" if draft.urgent else "review.urgent_no"),
-            "place": _place_msg(draft, ctx),
-            "when": _when_msg(draft),
+            "place": place_msg(draft, ctx.places),
+            "when": when_msg(draft),
             "description": description,
             "files": len(draft.attachments),
             "contact": contact,
@@ -464,34 +424,6 @@ STEPS: dict[ReportState, Step] = {
     ),
     ReportState.REVIEW: Step("review", _ask_review, choose=_choose_review),
 }
-
-
-# ---- what the review shows -----------------------------------------------------------
-def _place_msg(draft: ReportDraft, ctx: FlowContext) -> Msg:
-    if draft.latitude is not None and draft.longitude is not None:
-        return Msg(
-            "place.gps",
-            {
-                "lat": f"{draft.latitude:.5f}",
-                "lon": f"{draft.longitude:.5f}",
-                "label": draft.location_label or "",
-            },
-        )
-    if draft.ward_code:
-        place = ctx.places.get(draft.ward_code)
-        name = place.name if place else str(draft.ward_code)
-        if draft.address:
-            return Msg("place.ward_address", {"ward": name, "address": draft.address})
-        return Msg("place.ward", {"ward": name})
-    if draft.address:
-        return Msg("place.address", {"address": draft.address})
-    return Msg("place.unknown")
-
-
-def _when_msg(draft: ReportDraft) -> Msg:
-    if draft.occurred == "text":
-        return Msg("when.text", {"text": draft.occurred_text or ""})
-    return Msg(f"when.{draft.occurred or 'now'}")
 
 
 # ---- entry points --------------------------------------------------------------------
@@ -554,20 +486,7 @@ def _attach(t: Turn, media: Media, caption: str | None) -> Out:
     draft, ctx = t.draft, t.ctx
     if len(draft.attachments) >= ctx.limits.max_attachments:
         return _hint(t, "hint.too_many_files", max=ctx.limits.max_attachments)
-    draft.attachments.append(
-        NewAttachment(
-            kind=media.kind,
-            file_ref=media.file_ref,
-            file_unique_id=media.file_unique_id,
-            file_size=media.size,
-            mime_type=media.mime_type,
-            file_name=clean_for_storage(media.file_name) if media.file_name else None,
-            media_group=media.group,
-            too_large=media.too_large,
-        )
-    )
-    if caption and not is_blank(caption):
-        _append_description(draft, clean_for_storage(caption))
+    draft.add_file(media, caption)
     out: Out = []
     if media.too_large:
         out.append(Reply.of(Msg("report.file_too_large", {"mb": ctx.limits.max_download_mb})))
@@ -580,22 +499,9 @@ def _attach(t: Turn, media: Media, caption: str | None) -> Out:
     return [*out, Reply.of(Msg("report.file_attached")), prompt(t.conv, ctx)]
 
 
-def _append_description(draft: ReportDraft, text: str) -> None:
-    draft.description = f"{draft.description}\n\n{text}" if draft.description else text
-
-
 async def _submit(t: Turn) -> Out:
     conv, draft, event, ctx = t.conv, t.draft, t.event, t.ctx
-    missing = [
-        part
-        for part, ok in (
-            ("category", draft.category),
-            ("place", draft.has_place()),
-            ("when", draft.occurred),
-            ("description", draft.description or draft.attachments),
-        )
-        if not ok
-    ]
+    missing = draft.missing()
     if missing:
         draft.editing = True
         conv.state = _EDIT_TARGETS[missing[0]]
@@ -603,50 +509,9 @@ async def _submit(t: Turn) -> Out:
     since = ctx.now - timedelta(hours=1)
     if await ctx.tips.count_tips_since(event.user_key, since) >= ctx.limits.tips_per_hour:
         return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})), prompt(conv, ctx)]
-    category = taxonomy.BY_ID[draft.category or "other"]
-    code = receipts.new_code()
-    receipt, receipt_hash = await ctx.minter.take(draft.tag)
-    tip_id = str(uuid.uuid4())
-    urgent = bool(draft.urgent)
-    added = await ctx.tips.add_tip(
-        NewTip(
-            id=tip_id,
-            code=code,
-            receipt_hash=receipt_hash,
-            submission_key=f"{event.channel}:{event.user_key}:{draft.tag}",
-            channel=event.channel,
-            tipster_key=event.user_key,
-            locale=conv.locale or "vi",
-            category_group=category.group.value,
-            category=category.id,
-            urgent=urgent,
-            province_code=ctx.places.province_code if draft.ward_code else None,
-            ward_code=draft.ward_code,
-            address_text=draft.address,
-            latitude=draft.latitude,
-            longitude=draft.longitude,
-            location_label=draft.location_label,
-            occurred=draft.occurred or "now",
-            occurred_text=draft.occurred_text,
-            description=draft.description,
-            contact_phone=draft.contact_phone,
-            created_at=ctx.now,
-            attachments=draft.attachments,
-        )
-    )
-    if added:  # a replayed submission was routed the first time
-        await ctx.routing.route_tip(
-            tip_id,
-            ward_code=draft.ward_code,
-            category=category.id,
-            urgent=urgent,
-            now=ctx.now,
-            claim_within=ctx.limits.claim_urgent_within if urgent else ctx.limits.claim_within,
-        )
+    code, receipt = await file_tip(draft, event, conv.locale or "vi", ctx)
     conv.reset()
-    return [
-        Reply.of(Msg("report.done", {"code": code, "receipt": receipts.format_receipt(receipt)}))
-    ]
+    return [Reply.of(Msg("report.done", {"code": code, "receipt": receipt}))]
 
 
 STATES = frozenset(s.value for s in ReportState)

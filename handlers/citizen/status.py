@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
@@ -16,6 +15,7 @@ from handlers.core.registry import Flow
 from handlers.core.replies import hint, not_for_this_step
 from handlers.core.text import is_blank
 from handlers.domain import receipts
+from handlers.domain.vntime import VIETNAM
 
 
 class CheckState(StrEnum):
@@ -105,11 +105,8 @@ async def check(conv: Conversation, code: str, receipt: str, ctx: FlowContext) -
     ]
 
 
-_VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
 def _local(moment: datetime) -> datetime:
-    return moment.astimezone(_VIETNAM)
+    return moment.astimezone(VIETNAM)
 
 
 FLOW = Flow(

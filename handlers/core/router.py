@@ -10,6 +10,7 @@ owns what arrived — found in the registry's tables, never by name.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
 from handlers.core import callbacks
@@ -72,8 +73,10 @@ class Router:
         self.catalog = catalog
         self.registry = registry
 
-    def restore(self, *args: object, **kwargs: object) -> Conversation:
-        return self.registry.restore(*args, **kwargs)  # type: ignore[arg-type]
+    @property
+    def restore(self) -> Callable[..., Conversation]:
+        """Rebuild a stored conversation (see `Registry.restore`)."""
+        return self.registry.restore
 
     def prompt(self, conv: Conversation, ctx: FlowContext) -> Reply:
         return self.registry.prompt(conv, ctx)

@@ -3,21 +3,12 @@ every action), where their own chat is, and how times, wards and accounts are la
 
 from __future__ import annotations
 
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
 from handlers.core.callbacks import Action, Callback
 from handlers.core.context import FlowContext
 from handlers.core.events import Event, Msg
 from handlers.core.text import fold
 from handlers.domain.places import Gazetteer
 from storage.models import Actor, Recipient
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def local_time(moment: datetime) -> str:
-    return moment.astimezone(VIETNAM).strftime("%d/%m/%Y %H:%M")
 
 
 def cb(action: Action, arg: str = "") -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from handlers.core.callbacks import Action
 from handlers.core.events import Choice, File, Item, Msg, Pin, Reply
 from handlers.core.staffing import cb as _cb
-from handlers.core.staffing import local_time, ward_label
+from handlers.core.staffing import ward_label
 from handlers.domain import taxonomy
 from handlers.domain.places import Gazetteer
+from handlers.domain.vntime import local_time
 from storage.models import TipLine, TipView
 
 

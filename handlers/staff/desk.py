@@ -9,7 +9,6 @@ code that does not exist gets. Each attempt, allowed or denied, is audited.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel
@@ -31,11 +30,12 @@ from handlers.core.events import (
     Toast,
 )
 from handlers.core.registry import Flow
-from handlers.core.staffing import VIETNAM, local_time, own_chat
 from handlers.core.staffing import cb as _cb
+from handlers.core.staffing import own_chat
 from handlers.core.text import cut, is_blank
-from handlers.domain import receipts, taxonomy
-from handlers.staff import cards
+from handlers.domain import receipts
+from handlers.domain.vntime import local_time
+from handlers.staff import cards, search
 from storage.models import Actor, TipRef
 
 OFFICER_COMMANDS = frozenset(
@@ -148,12 +148,6 @@ async def on_group_press(event: Event, ctx: FlowContext) -> list[Outgoing]:
     return result + others
 
 
-async def _join_command(
-    conv: Conversation, event: Event, ctx: FlowContext
-) -> list[Outgoing] | None:
-    return await _join(conv, event, ctx)
-
-
 # ---- officer actions -----------------------------------------------------------------
 async def _officer_command(
     conv: Conversation, actor: Actor, name: str, args: str, ctx: FlowContext
@@ -168,7 +162,7 @@ async def _officer_command(
         lines = await ctx.desk.search(actor.id, open_only=True, claimed_by_me=True)
         return [cards.tip_lines(lines, ctx.places, "officer.none_mine")]
     if name == "find":
-        return await _find(actor, args, ctx)
+        return await search.find(actor, args, ctx)
     head, _, rest = args.partition(" ")
     code = receipts.normalise_code(head)
     if code is None:
@@ -401,71 +395,9 @@ async def _transfer(actor: Actor, code: str, unit_id: int, ctx: FlowContext) -> 
     return [Reply.of(Msg("officer.transfer.done", {"code": code, "unit": unit_id}))]
 
 
-async def _find(actor: Actor, args: str, ctx: FlowContext) -> list[Outgoing]:
-    """Search by code, date (YYYY-MM-DD or DD/MM/YYYY), category id or ward name."""
-    query = args.strip()
-    if not query:
-        return [Reply.of(Msg("officer.usage.find"))]
-    code = receipts.normalise_code(query)
-    day = _parse_day(query)
-    kwargs: dict[str, object] = {}
-    if code:
-        kwargs["code"] = code
-    elif day is not None:
-        kwargs.update(since=day, until=day + timedelta(days=1))
-    elif query.lower() in taxonomy.BY_ID:
-        kwargs["categories"] = [query.lower()]
-    else:
-        wards = [p.code for p in ctx.places.search(query, limit=5)]
-        if not wards:
-            return [cards.tip_lines([], ctx.places, "officer.none_found")]
-        kwargs["wards"] = wards
-    lines = await ctx.desk.search(actor.id, **kwargs)  # type: ignore[arg-type]
-    return [cards.tip_lines(lines, ctx.places, "officer.none_found")]
-
-
-def _parse_day(text: str) -> datetime | None:
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=VIETNAM)
-        except ValueError:
-            continue
-    return None
-
-
 def _parse_officer(raw: str | None) -> Callback | None:
     cb = callbacks.parse(raw)
     return cb if cb is not None and cb.action in OFFICER_ACTIONS else None
-
-
-async def _join(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
-    window = ctx.now - timedelta(hours=1)
-    failures = [t for t in conv.flood.failed_checks if t > window]
-    if len(failures) >= ctx.limits.status_checks_per_hour:
-        return [Reply.of(Msg("check.limited"))]
-    code = event.args.strip()
-    joined = None
-    if code and len(code) <= 40:
-        joined = await ctx.staff.redeem_invite(
-            code,
-            channel=event.channel,
-            user_key=event.user_key,
-            address=ctx.seal(event.address),
-            locale=conv.locale,
-            now=ctx.now,
-        )
-    await ctx.audit.audit(
-        ctx.now,
-        "join",
-        "ok" if joined else "denied",
-        staff_id=joined.id if joined else None,
-        actor_key=event.user_key,
-    )
-    if joined is None:
-        conv.flood.failed_checks = [*failures, ctx.now]
-        return [Reply.of(Msg("officer.join.invalid"))]
-    key = "officer.join.admin" if joined.role == "admin" else "officer.join.done"
-    return [Reply.of(Msg(key, {"name": joined.username}))]
 
 
 FLOW = Flow(
@@ -473,7 +405,7 @@ FLOW = Flow(
     states={state.value: prompt for state in DeskState},
     draft=ComposeDraft,
     actions=dict.fromkeys(OFFICER_ACTIONS, on_choice),
-    commands={"join": _join_command, **dict.fromkeys(OFFICER_COMMANDS, on_command)},
+    commands=dict.fromkeys(OFFICER_COMMANDS, on_command),
     on_input=on_text,
     group={EventKind.CHOICE: on_group_press},
 )
