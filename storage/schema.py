@@ -1,7 +1,8 @@
 """The database schema: one SQLAlchemy Core metadata for SQLite and PostgreSQL.
 
 Alembic migrations under storage/migrations are the source of truth for deployed
-databases; tests check that they produce exactly this metadata.
+databases; tests check that they produce exactly this metadata. Long on purpose: one
+metadata object holds every table, so the comparison has one thing to compare.
 """
 
 from __future__ import annotations

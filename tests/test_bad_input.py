@@ -14,7 +14,7 @@ from tests.fakes.updates import (
     reaction,
 )
 from tests.harness import Harness
-from tests.test_intake_flow import stored_tips, walk_to
+from tests.journeys import stored_tips, walk_to
 
 
 async def description_of_only_tip(bot: Harness) -> str:

@@ -21,7 +21,7 @@ from storage.schema import campaign_deliveries
 from storage.subscriptions import Subscriptions
 from tests.fakes.botapi import FakeBotAPI
 from tests.harness import SECRET
-from tests.test_crash_safety import start_bot, wait_for
+from tests.processes import start_bot, wait_for
 
 pytestmark = pytest.mark.slow
 RECIPIENTS = 5000

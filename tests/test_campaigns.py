@@ -372,7 +372,7 @@ async def test_photo_composed_in_the_web_chat_reaches_telegram_subscribers(
     """A web upload is a file we hold: uploaded to Telegram once, then by its file_id."""
 
     from tests.fakes.webclient import WebCitizen
-    from tests.test_web_browser import photo_with_location
+    from tests.journeys import photo_with_location
 
     bot, base = await start_with_web(api, tmp_path)
     desk = WebCitizen(base)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.fakes.updates import Citizen
 from tests.harness import Harness, process_env, run_tipbot, tipbot
-from tests.test_intake_flow import walk_to
+from tests.journeys import walk_to
 
 
 async def test_tips_lists_codes_without_contact_details(bot: Harness, tmp_path: Path) -> None:

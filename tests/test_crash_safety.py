@@ -9,83 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
-from storage.db import Database
-from storage.tips import TipRepository
-from tests.fakes.botapi import TOKEN, FakeBotAPI
+from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen
-from tests.harness import Harness, make_settings, process_env
-from tests.test_intake_flow import walk_to
+from tests.harness import Harness, make_settings
+from tests.journeys import walk_to
+from tests.processes import integrity_ok, start_bot, tips_in, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def bot_env(api: FakeBotAPI, data_dir: Path, crash_at: str | None) -> dict[str, str]:
-    env = process_env(
-        data_dir,
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_API_BASE_URL=api.base_url,
-        TELEGRAM_POLL_TIMEOUT_S="1",
-        TELEGRAM_RATE_PER_SECOND="0",
-        TELEGRAM_CHAT_INTERVAL_S="0",
-        WEB_PORT="0",
-        FLOOD_BURST="1000",
-    )
-    if crash_at:
-        env["TIPBOT_CRASH_AT"] = crash_at
-    return env
-
-
-async def start_bot(
-    api: FakeBotAPI, data_dir: Path, crash_at: str | None = None
-) -> asyncio.subprocess.Process:
-    """Start `tipbot run` and return once it is polling."""
-    polling = len(api.sent(method="deleteWebhook"))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        cwd=data_dir,
-        env=bot_env(api, data_dir, crash_at),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=(data_dir / "bot.log").open("ab"),
-    )
-    await wait_for(lambda: len(api.sent(method="deleteWebhook")) > polling)
-    # A long poll of the previous process may still be parked in the fake; let it lapse
-    # so it cannot swallow the next update.
-    await asyncio.sleep(0.6)
-    return proc
-
-
-async def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < deadline, "timed out"
-        await asyncio.sleep(0.05)
-
-
-async def tips_in(data_dir: Path) -> list:
-    db = Database(f"sqlite+aiosqlite:///{data_dir / 'tipbot.db'}")
-    try:
-        async with db.read() as conn:
-            return await TipRepository(conn).recent()
-    finally:
-        await db.dispose()
-
-
-async def integrity_ok(data_dir: Path) -> bool:
-    db = Database(f"sqlite+aiosqlite:///{data_dir / 'tipbot.db'}")
-    try:
-        async with db.read() as conn:
-            return (await conn.exec_driver_sql("PRAGMA integrity_check")).scalar() == "ok"
-    finally:
-        await db.dispose()
 
 
 @pytest.mark.parametrize(

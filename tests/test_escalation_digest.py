@@ -3,25 +3,20 @@ hold across restarts and nothing goes out twice. The clock is the service's own.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
-
-from sqlalchemy import update
 
 from handlers.core.i18n import Catalog
 from handlers.domain import digest
 from handlers.domain.places import gazetteer
-from storage.models import NewTip
-from storage.schema import tips as tips_table
 from storage.stores import Stores
 from storage.tips import TipRepository
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen
 from tests.harness import Harness, make_settings
 from tests.officer_world import command, file_tip, standard_world
+from tests.seeds import DAY, KNOWN, seed
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -85,80 +80,6 @@ async def test_unclaimed_urgent_tip_escalates_to_supervisors_then_city_across_re
 
 
 # ---- digests -------------------------------------------------------------------------
-# A known data set: 1 Nov 2026 (Vietnam time), unit 1 (Hoàn Kiếm) and unit 2 (Ba Đình).
-DAY = datetime(2026, 11, 25, tzinfo=VIETNAM)
-KNOWN = [
-    # (category, group, ward, hour, claimed after minutes, resolved after minutes)
-    ("drugs", "social_evils", 70, 8, 10, 120),
-    ("drugs", "social_evils", 70, 9, 30, None),
-    ("gambling", "social_evils", 70, 10, None, None),
-    ("theft_robbery", "criminal", 70, 11, 20, 60),
-    ("fraud", "criminal", 4, 12, None, None),
-    ("propaganda", "political_security", 4, 13, 5, None),
-    ("fire_risk", "other", None, 14, None, None),
-]
-
-
-def conn_of(office: Stores) -> Any:
-    return office.conn
-
-
-async def seed(office: Stores, tips: TipRepository, day: datetime) -> list[str]:
-    codes = []
-    for n, (cat, group, ward, hour, claim, resolve) in enumerate(KNOWN):
-        created = day.replace(hour=hour).astimezone(UTC)
-        tip_id = str(uuid.uuid4())
-        code = f"AAAA-{'BCDEFGH'[n]}AAA"
-        await tips.add_tip(
-            NewTip(
-                id=tip_id,
-                code=code,
-                receipt_hash="x",
-                submission_key=f"seed:{tip_id}",
-                channel="telegram",
-                tipster_key=f"k{n}",
-                locale="vi",
-                category_group=group,
-                category=cat,
-                urgent=False,
-                province_code=1 if ward else None,
-                ward_code=ward,
-                address_text=None,
-                latitude=None,
-                longitude=None,
-                location_label=None,
-                occurred="today",
-                occurred_text=None,
-                description="seeded",
-                contact_phone=None,
-                created_at=created,
-            )
-        )
-        await office.units.route_tip(
-            tip_id,
-            ward_code=ward,
-            category=cat,
-            urgent=False,
-            now=created,
-            claim_within=timedelta(hours=24),
-        )
-        await office.alerts.mark_alerts_sent(
-            [a.id for a in await office.alerts.pending_alerts() if a.tip_id == tip_id], created
-        )
-        await conn_of(office).execute(
-            update(tips_table)
-            .where(tips_table.c.id == tip_id)
-            .values(
-                claimed_by="seed" if claim is not None else None,
-                claimed_at=created + timedelta(minutes=claim) if claim is not None else None,
-                resolved_at=created + timedelta(minutes=resolve) if resolve is not None else None,
-                status="resolved" if resolve is not None else "verifying" if claim else "new",
-            )
-        )
-        codes.append(code)
-    return codes
-
-
 async def test_daily_digest_contents_chart_and_catch_up_once(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from storage.schema import tips
 from tests.fakes.updates import Citizen
 from tests.harness import Harness
-from tests.test_intake_flow import walk_to
+from tests.journeys import walk_to
 
 
 async def file_tip(bot: Harness, who: Citizen) -> tuple[str, str]:

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from storage.tips import TipRepository
 from tests.fakes.updates import Citizen
 from tests.harness import Harness
-
-
-async def stored_tips(bot: Harness) -> list:
-    assert bot.app is not None
-    async with bot.app.db.read() as conn:
-        return await TipRepository(conn).recent()
+from tests.journeys import stored_tips, walk_to
 
 
 async def test_happy_path_vietnamese(bot: Harness) -> None:
@@ -41,36 +35,6 @@ async def test_happy_path_vietnamese(bot: Harness) -> None:
     assert tips[0].code in done
     assert tips[0].category == "drugs" and tips[0].category_group == "social_evils"
     assert tips[0].ward_code == 70
-
-
-async def walk_to(bot: Harness, who: Citizen, step: str) -> None:
-    """Drive a citizen from /start up to (not through) the named step."""
-    en = bool(who.language_code and who.language_code.startswith("en"))
-    await bot.say(who, who.text("/start"))
-    await bot.press(who, "Gửi tin báo" if not en else "Report a tip")
-    if step == "group":
-        return
-    await bot.press(who, "Tội phạm" if not en else "Criminal")
-    if step == "category":
-        return
-    await bot.press(who, "Trộm cắp" if not en else "Theft")
-    if step == "urgent":
-        return
-    await bot.press(who, "Không" if not en else "No")
-    if step == "where":
-        return
-    await bot.say(who, who.location())
-    if step == "when":
-        return
-    await bot.press(who, "Hôm nay" if not en else "Today")
-    if step == "describe":
-        return
-    await bot.say(who, who.text("Mất xe máy trước cửa nhà."))
-    await bot.press(who, "Xong" if not en else "Done")
-    if step == "contact":
-        return
-    await bot.press(who, "Ẩn danh" if not en else "anonymous")
-    assert step == "review"
 
 
 async def test_english_client_gets_english(bot: Harness) -> None:

@@ -309,7 +309,7 @@ async def web_tip_with_files(
 ) -> None:
     """A web citizen files the standard gambling tip (Phường Hoàn Kiếm) with files;
     returns once its alerts are sent."""
-    from tests.test_web import walk_to_review
+    from tests.journeys import walk_to_review
 
     await walk_to_review(bot, citizen)
     for name, data, mime in files:
@@ -337,7 +337,7 @@ async def _web_officer(bot: Harness, admin: Citizen, unit: int, name: str, base:
 async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
-    from tests.test_web import GPS, jpeg_with_exif
+    from tests.journeys import GPS, jpeg_with_exif
 
     bot, base = await start_with_web(api, tmp_path)
     clients: list[WebCitizen] = []
@@ -398,7 +398,7 @@ async def test_telegram_officers_get_a_web_tips_photo_uploaded_once(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
     """Citizens mostly use the web chat; officers often Telegram: the photo crosses."""
-    from tests.test_web import GPS, jpeg_with_exif
+    from tests.journeys import GPS, jpeg_with_exif
 
     bot, base = await start_with_web(api, tmp_path)
     citizen = WebCitizen(base)

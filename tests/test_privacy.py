@@ -16,7 +16,7 @@ from storage import inbox
 from tests.fakes.botapi import TOKEN
 from tests.fakes.updates import Citizen
 from tests.harness import Harness
-from tests.test_intake_flow import walk_to
+from tests.journeys import walk_to
 
 SECRET_TEXT = "Ông Nguyễn Văn Bí Mật bán ma túy ở số 9 ngõ Hẻo"
 

@@ -15,7 +15,7 @@ from storage.tips import TipRepository
 from tests.fakes.updates import Citizen
 from tests.harness import Harness, run_tipbot
 from tests.officer_world import command, standard_world
-from tests.test_escalation_digest import DAY, seed
+from tests.seeds import DAY, seed
 
 
 async def seeded(bot: Harness) -> dict:  # type: ignore[type-arg]

@@ -3,7 +3,6 @@ defences (CSRF, challenge, limits, upload checks, bad input)."""
 
 from __future__ import annotations
 
-import struct
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,24 +12,7 @@ import pytest
 from storage.schema import attachments
 from tests.fakes.webclient import WebCitizen
 from tests.harness import Harness, make_settings, run_tipbot
-from tests.test_intake_flow import stored_tips
-
-GPS = b"GPS-48.8584N-2.2945E-device-Pixel"
-
-
-def jpeg_with_exif() -> bytes:
-    """A tiny JPEG byte stream: SOI, APP0, an APP1 'Exif' segment, then scan data."""
-    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    exif = b"Exif\x00\x00" + GPS
-    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
-    return (
-        b"\xff\xd8"
-        + app0
-        + app1
-        + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
-        + b"\x12\x34" * 50
-        + b"\xff\xd9"
-    )
+from tests.journeys import GPS, act, jpeg_with_exif, stored_tips, walk_to_review
 
 
 @pytest.fixture
@@ -42,27 +24,6 @@ async def web(tmp_path: Path) -> AsyncIterator[tuple[Harness, str]]:
     assert harness.app is not None and harness.app.web_url
     yield harness, harness.app.web_url.rstrip("/")
     await harness.stop()
-
-
-async def act(bot: Harness, who: WebCitizen, response: object = None) -> list[dict]:
-    await bot.settle()
-    return await who.fetch()
-
-
-async def walk_to_review(bot: Harness, who: WebCitizen) -> None:
-    await who.open()
-    await act(bot, who)
-    for label in ("Gửi tin báo", "Tệ nạn", "Cờ bạc", "Không"):
-        (await who.choose(who.button(label)["data"])).raise_for_status()
-        await act(bot, who)
-    await who.say("hoan kiem")
-    await act(bot, who)
-    await who.choose(who.button("Phường Hoàn Kiếm")["data"])
-    await act(bot, who)
-    await who.choose(who.button("Hôm nay")["data"])
-    await act(bot, who)
-    await who.say("<script>alert(1)</script> sòng bạc")
-    await act(bot, who)
 
 
 async def test_full_report_with_photo_through_the_web(

@@ -3,11 +3,9 @@ complete tip with a photo, and the code on screen is the stored tip's code."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
-import struct
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,27 +13,13 @@ import pytest
 
 from storage.stores import Stores
 from tests.harness import Harness, make_settings
-from tests.test_intake_flow import stored_tips
-from tests.test_web import GPS
+from tests.journeys import photo_with_location, stored_tips
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = Path(os.environ.get("TIPBOT_TEST_OUTPUT", ROOT / "test-output"))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-
-
-def photo_with_location() -> bytes:
-    """A real, decodable JPEG (drawn with Pillow, which matplotlib brings) carrying an
-    EXIF segment with a GPS position, as a phone camera would."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 40, 40)).save(buffer, "JPEG")
-    data = buffer.getvalue()
-    exif = b"Exif\x00\x00" + GPS
-    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
-    return data[:2] + app1 + data[2:]
 
 
 async def officer_invite(bot: Harness) -> str:
