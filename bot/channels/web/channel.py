@@ -15,13 +15,9 @@ import asyncio
 import hashlib
 import hmac
 import json
-import re
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from html import escape, unescape
+from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,16 +27,17 @@ from starlette.routing import Route
 
 from bot.aio import woken
 from bot.channels.base import Ignored, Payload, SendResult
+from bot.channels.web.limits import Buckets, WebLimits
+from bot.channels.web.mailbox import Mailboxes
+from bot.channels.web.parse import NAME, parse
 from bot.identity import Identity
 from bot.uploads import EXTENSIONS, UploadStore, sniff
-from handlers.core.commands import parse_command
-from handlers.core.events import Event, EventKind, Location, Media, Msg
+from handlers.core.events import Event, Msg
 from handlers.core.i18n import Catalog
 
 if TYPE_CHECKING:
     from bot.dispatch.dispatcher import Pipeline
 
-NAME = "web"
 COOKIE = "tipbot_session"
 STATIC = Path(__file__).parent / "static"
 CSP = (
@@ -49,45 +46,6 @@ CSP = (
 )
 MAX_JSON = 16 * 1024
 MAILBOX = 100
-
-
-@dataclass
-class WebLimits:
-    messages_per_minute: int = 30
-    uploads_per_hour: int = 20
-    sessions_per_hour_per_client: int = 20
-    max_upload_mb: int = 20
-    pow_bits: int = 16
-    secure_cookie: bool = False  # True behind HTTPS; needed (SameSite=None) for embedding
-
-
-@dataclass
-class Mailbox:
-    messages: deque[tuple[int, Payload]] = field(default_factory=lambda: deque(maxlen=MAILBOX))
-    seq: int = 0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    touched: float = field(default_factory=time.monotonic)
-
-
-class Buckets:
-    """Sliding-window counters in memory; keys are never written anywhere."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self.hits: dict[str, deque[float]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        hits = self.hits.setdefault(key, deque())
-        while hits and now - hits[0] > self.window:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return False
-        hits.append(now)
-        if len(self.hits) > 100_000:
-            self.hits = {k: v for k, v in self.hits.items() if v and now - v[-1] < self.window}
-        return True
 
 
 class WebChannel:
@@ -107,11 +65,10 @@ class WebChannel:
         self.limits = limits or WebLimits()
         self.store = UploadStore(uploads, NAME, secret)
         self._key = hashlib.sha256(b"tipbot/web\x00" + secret).digest()
-        self.closing = False
         # Who may open an uploaded file (set where everything is wired; None: nobody).
         self.file_access: Callable[[str, str], Awaitable[bool]] | None = None
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
-        self.mailboxes: dict[str, Mailbox] = {}
+        self.mailboxes = Mailboxes()
         self.verified: set[str] = set()
         self.message_limit = Buckets(self.limits.messages_per_minute, 60)
         self.upload_limit = Buckets(self.limits.uploads_per_hour, 3600)
@@ -120,90 +77,14 @@ class WebChannel:
 
     # ---- the channel contract ------------------------------------------------------
     def parse(self, payload: dict[str, Any]) -> Event | Ignored:
-        session = str(payload.get("session", ""))
-        if not session:
-            return Ignored("no-session")
-        lang = payload.get("lang") if payload.get("lang") in ("vi", "en") else None
-        base = Event(EventKind.TEXT, NAME, self.identity.pseudonym(NAME, session), session, lang)
-        kind = payload.get("kind")
-        if kind == "open":
-            return replace(base, kind=EventKind.COMMAND, command="start")
-        if kind == "choice":
-            return replace(
-                base, kind=EventKind.CHOICE, choice=str(payload.get("data", "")), callback_id="web"
-            )
-        if kind == "location":
-            return replace(
-                base,
-                kind=EventKind.LOCATION,
-                location=Location(float(payload["lat"]), float(payload["lon"])),
-            )
-        if kind == "media":
-            media = payload["media"]
-            return replace(
-                base,
-                kind=EventKind.MEDIA,
-                text=payload.get("text"),
-                media=Media(
-                    kind=media["kind"],
-                    file_ref=media["ref"],
-                    size=media["size"],
-                    mime_type=media["mime"],
-                    file_name=media.get("name"),
-                ),
-            )
-        text = str(payload.get("text", ""))
-        command = parse_command(text)
-        if command is not None:
-            return replace(base, kind=EventKind.COMMAND, command=command[0], args=command[1])
-        return replace(base, kind=EventKind.TEXT, text=text)
+        return parse(self.identity, payload)
 
     async def send(self, address: str, payload: Payload) -> SendResult:
-        kind = payload.get("t")
-        file = None
-        if kind == "file":  # our own upload (the renderer notes other channels' files)
-            file = {"kind": payload["kind"], "url": f"/chat/api/file/{payload['ref']}"}
-            text = payload.get("caption") or ""
-            payload = {"t": "msg", "text": text, "buttons": payload.get("buttons")}
-        elif kind in ("pin", "chart"):
-            payload = {"t": "msg", "text": _as_text(payload), "buttons": payload.get("buttons")}
-        elif kind != "msg":
-            return SendResult("ok")  # button answers and group exits mean nothing here
-        elif payload.get("html"):
-            payload = {**payload, "text": _plain(payload["text"])}
-        box = self._mailbox(address)
-        box.seq += 1
-        buttons = [
-            [
-                {"label": b["label"], "data": b["data"], "request": b.get("request")}
-                for b in row
-                if b.get("request") != "contact"
-            ]  # no contact sharing here
-            for row in payload.get("buttons") or []
-        ]
-        message: dict[str, Any] = {"text": payload["text"], "buttons": [r for r in buttons if r]}
-        if file:
-            message["file"] = file
-        box.messages.append((box.seq, message))
-        box.changed.set()
+        self.mailboxes.deliver(address, payload)
         return SendResult("ok")
 
     def close(self) -> None:
-        """Answer every waiting long poll now: a stopping server waits for open
-        requests, and a poll would otherwise hold it for up to 20 s."""
-        self.closing = True
-        for box in self.mailboxes.values():
-            box.changed.set()
-
-    def _mailbox(self, session: str) -> Mailbox:
-        box = self.mailboxes.get(session)
-        if box is None:
-            if len(self.mailboxes) > 20_000:  # forget sessions idle for two hours
-                cutoff = time.monotonic() - 7200
-                self.mailboxes = {k: v for k, v in self.mailboxes.items() if v.touched > cutoff}
-            box = self.mailboxes[session] = Mailbox()
-        box.touched = time.monotonic()
-        return box
+        self.mailboxes.close()
 
     # ---- HTTP ------------------------------------------------------------------------
     def routes(self, pipeline: Pipeline) -> list[Route]:
@@ -303,7 +184,7 @@ class WebChannel:
             if not self.session_limit.allow(self._client(request)):
                 return _error(429, "too many new sessions")
             session = secrets.token_urlsafe(32)
-        box = self._mailbox(session)
+        box = self.mailboxes.get(session)
         if not box.messages and session in self.verified:
             await self._ingest(
                 session, secrets.token_hex(8), {"kind": "open", "lang": self._locale(request)}
@@ -433,8 +314,8 @@ class WebChannel:
             after = int(request.query_params.get("after", "0"))
         except ValueError:
             return _error(400, "bad cursor")
-        box = self._mailbox(session)
-        if box.seq <= after and not self.closing:
+        box = self.mailboxes.get(session)
+        if box.seq <= after and not self.mailboxes.closing:
             box.changed.clear()
             await woken(box.changed, 20)
         out = [{"seq": seq, **msg} for seq, msg in box.messages if seq > after]
@@ -501,19 +382,3 @@ def _solves(nonce: str, answer: str, bits: int) -> bool:
         return False
     digest = hashlib.sha256(f"{nonce}:{answer}".encode()).digest()
     return int.from_bytes(digest, "big") >> (256 - bits) == 0 if bits else True
-
-
-_TAG = re.compile(r"</?(b|i|u|s|code|pre)>")
-
-
-def _plain(text: str) -> str:
-    """Officer cards are HTML for Telegram; the web page shows text (textContent)."""
-    return unescape(_TAG.sub("", text))
-
-
-def _as_text(payload: Payload) -> str:
-    """Pins and charts as text lines (a chart file is not served to the page)."""
-    if payload["t"] == "pin":
-        lat, lon = payload["lat"], payload["lon"]
-        return f"📍 {lat:.5f}, {lon:.5f} https://www.openstreetmap.org/?mlat={lat}&mlon={lon}"
-    return f"📊 {payload.get('caption') or ''} ({Path(payload['path']).name})"

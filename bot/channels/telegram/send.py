@@ -1,0 +1,204 @@
+"""Channel-neutral outbox payloads → Bot API calls, with the platform's errors mapped to
+outcomes the sender understands (ok · retry · blocked · failed)."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections import OrderedDict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+
+from bot.channels.base import Payload, SendResult
+from bot.uploads import EXTENSIONS, sniff
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the type becomes timedelta: both work
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Sender:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        # Files we uploaded, by our file name: Telegram's file_id lets the next chat
+        # (a second officer, every subscriber of a campaign) get it without re-uploading.
+        self._uploaded: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._uploading: dict[str, asyncio.Lock] = {}
+
+    async def send(self, address: str, payload: Payload) -> SendResult:
+        kind = payload.get("t")
+        try:
+            if kind == "answer":
+                await self.bot.answer_callback_query(payload["id"], text=payload.get("text"))
+            elif kind == "leave":
+                await self.bot.leave_chat(int(address))
+            elif kind == "msg":
+                await self.bot.send_message(
+                    int(address),
+                    payload["text"],
+                    reply_markup=_markup(payload),
+                    parse_mode=ParseMode.HTML if payload.get("html") else None,
+                    protect_content=bool(payload.get("protect")),
+                )
+            elif kind == "pin":
+                await self.bot.send_location(
+                    int(address),
+                    latitude=payload["lat"],
+                    longitude=payload["lon"],
+                    protect_content=bool(payload.get("protect")),
+                )
+            elif kind == "file":
+                # Re-sent by file_id, never forwarded: a forward would show the citizen.
+                send = _FILE_SENDERS.get(payload["kind"], "send_document")
+                extra: dict[str, Any] = {}
+                if payload.get("caption"):
+                    extra["caption"] = payload["caption"]
+                if payload.get("buttons"):
+                    extra["reply_markup"] = _markup(payload)
+                await getattr(self.bot, send)(
+                    int(address),
+                    payload["ref"],
+                    protect_content=bool(payload.get("protect")),
+                    **extra,
+                )
+            elif kind == "upload":
+                await self._send_upload(int(address), payload)
+            elif kind == "chart":
+                path = Path(payload["path"])
+                data = await asyncio.to_thread(path.read_bytes)
+                if payload.get("document"):  # an export: the file, then delete our copy
+                    await self.bot.send_document(
+                        int(address),
+                        data,
+                        filename=path.name,
+                        caption=payload.get("caption"),
+                        protect_content=True,
+                    )
+                    await asyncio.to_thread(path.unlink, True)
+                else:
+                    await self.bot.send_photo(
+                        int(address), data, caption=payload.get("caption"), protect_content=True
+                    )
+            else:
+                return SendResult("failed", error="unknown-payload")
+        except RetryAfter as exc:
+            return SendResult("retry", retry_after=_retry_after_seconds(exc), error="429")
+        except Forbidden:
+            return SendResult("blocked", error="403")
+        except BadRequest as exc:
+            if kind == "answer":  # the button press is too old to answer: nothing to do
+                return SendResult("ok")
+            return SendResult("failed", error=f"400:{_error_class(exc)}")
+        except TimedOut:
+            return SendResult("retry", error="timeout")
+        except InvalidToken:
+            return SendResult("retry", error="invalid-token")
+        except (NetworkError, TelegramError) as exc:
+            return SendResult("retry", error=type(exc).__name__[:64])
+        return SendResult("ok")
+
+    async def _send_upload(self, chat_id: int, payload: Payload) -> None:
+        """Send a file we hold (a web upload's stripped copy): uploaded the first time,
+        by the file_id Telegram gave it after that. Named generically: the citizen's
+        own file name could say who they are."""
+        path = Path(payload["path"])
+        extra: dict[str, Any] = {"protect_content": bool(payload.get("protect"))}
+        if payload.get("caption"):
+            extra["caption"] = payload["caption"]
+        if payload.get("buttons"):
+            extra["reply_markup"] = _markup(payload)
+        # One upload per file even when several chats are sent it at once: the others
+        # wait for its file_id.
+        lock = self._uploading.setdefault(path.name, asyncio.Lock())
+        async with lock:
+            known = self._uploaded.get(path.name)
+            if known is None:
+                await self._upload(chat_id, path, payload["kind"], extra)
+                return
+        await getattr(self.bot, known[0])(chat_id, known[1], **extra)
+
+    async def _upload(self, chat_id: int, path: Path, kind: str, extra: dict[str, Any]) -> None:
+        data = await asyncio.to_thread(path.read_bytes)
+        sniffed = sniff(data[:64])
+        if kind == "photo" and len(data) <= PHOTO_UPLOAD_MAX:
+            message = await self.bot.send_photo(chat_id, data, **extra)
+            sender, file_id = "send_photo", message.photo[-1].file_id if message.photo else None
+        else:
+            name = "tep-dinh-kem" + EXTENSIONS.get(sniffed.mime if sniffed else "", "")
+            message = await self.bot.send_document(chat_id, data, filename=name, **extra)
+            document = message.document
+            sender, file_id = "send_document", document.file_id if document else None
+        if file_id is not None:
+            self._uploaded[path.name] = (sender, file_id)
+            while len(self._uploaded) > _UPLOADED_KEEP:
+                gone, _ = self._uploaded.popitem(last=False)
+                self._uploading.pop(gone, None)
+
+
+# Photos above this are sent as documents (Telegram's limit for uploaded photos).
+PHOTO_UPLOAD_MAX = 10 * 1024 * 1024
+_UPLOADED_KEEP = 2000
+
+_FILE_SENDERS = {
+    "photo": "send_photo",
+    "video": "send_video",
+    "voice": "send_voice",
+    "audio": "send_audio",
+    "document": "send_document",
+    "video_note": "send_video_note",
+    "animation": "send_animation",
+}
+
+
+def _error_class(exc: TelegramError) -> str:
+    """A short, content-free label for an API error (logs must not echo message text)."""
+    words = "".join(ch if ch.isalnum() else " " for ch in exc.message.lower()).split()
+    return "-".join(words[:4])[:40]
+
+
+def _markup(payload: Payload) -> Any:
+    rows = payload.get("buttons") or []
+    if not rows:
+        return ReplyKeyboardRemove()
+    if payload.get("kb") == "reply":
+        return ReplyKeyboardMarkup(
+            [
+                [
+                    KeyboardButton(
+                        b["label"],
+                        request_location=b.get("request") == "location",
+                        request_contact=b.get("request") == "contact",
+                    )
+                    for b in row
+                ]
+                for row in rows
+            ],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b["label"], callback_data=b["data"]) for b in row] for row in rows]
+    )

@@ -1,0 +1,110 @@
+"""Per-session mailboxes: what the outbox delivers to a web chat waits here, in memory,
+until the page's long poll takes it. Officer cards (HTML for Telegram) become plain
+text; pins and charts become text lines; files become links to the file endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+from bot.channels.base import Payload
+
+MAILBOX = 100
+
+
+@dataclass
+class Mailbox:
+    messages: deque[tuple[int, Payload]] = field(default_factory=lambda: deque(maxlen=MAILBOX))
+    seq: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    touched: float = field(default_factory=time.monotonic)
+
+
+class Mailboxes:
+    """Every session's mailbox, created on first use and forgotten when idle."""
+
+    def __init__(self) -> None:
+        self.boxes: dict[str, Mailbox] = {}
+        self.closing = False
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def get(self, session: str) -> Mailbox:
+        box = self.boxes.get(session)
+        if box is None:
+            if len(self.boxes) > 20_000:  # forget sessions idle for two hours
+                cutoff = time.monotonic() - 7200
+                self.boxes = {k: v for k, v in self.boxes.items() if v.touched > cutoff}
+            box = self.boxes[session] = Mailbox()
+        box.touched = time.monotonic()
+        return box
+
+    def deliver(self, session: str, payload: Payload) -> bool:
+        """Put one outbox payload in a session's mailbox; False for payloads that mean
+        nothing on a web page (button answers, leaving a group)."""
+        message = to_message(payload)
+        if message is None:
+            return False
+        box = self.get(session)
+        box.seq += 1
+        box.messages.append((box.seq, message))
+        box.changed.set()
+        return True
+
+    def close(self) -> None:
+        """Answer every waiting long poll now: a stopping server waits for open
+        requests, and a poll would otherwise hold it for up to 20 s."""
+        self.closing = True
+        for box in self.boxes.values():
+            box.changed.set()
+
+
+def to_message(payload: Payload) -> dict[str, Any] | None:
+    """An outbox payload as the page shows it."""
+    kind = payload.get("t")
+    file = None
+    if kind == "file":  # our own upload (the renderer notes other channels' files)
+        file = {"kind": payload["kind"], "url": f"/chat/api/file/{payload['ref']}"}
+        text = payload.get("caption") or ""
+        payload = {"t": "msg", "text": text, "buttons": payload.get("buttons")}
+    elif kind in ("pin", "chart"):
+        payload = {"t": "msg", "text": _as_text(payload), "buttons": payload.get("buttons")}
+    elif kind != "msg":
+        return None  # button answers and group exits mean nothing here
+    elif payload.get("html"):
+        payload = {**payload, "text": _plain(payload["text"])}
+    buttons = [
+        [
+            {"label": b["label"], "data": b["data"], "request": b.get("request")}
+            for b in row
+            if b.get("request") != "contact"
+        ]  # no contact sharing here
+        for row in payload.get("buttons") or []
+    ]
+    message: dict[str, Any] = {"text": payload["text"], "buttons": [r for r in buttons if r]}
+    if file:
+        message["file"] = file
+    return message
+
+
+_TAG = re.compile(r"</?(b|i|u|s|code|pre)>")
+
+
+def _plain(text: str) -> str:
+    """Officer cards are HTML for Telegram; the web page shows text (textContent)."""
+    return unescape(_TAG.sub("", text))
+
+
+def _as_text(payload: Payload) -> str:
+    """Pins and charts as text lines (a chart file is not served to the page)."""
+    if payload["t"] == "pin":
+        lat, lon = payload["lat"], payload["lon"]
+        return f"📍 {lat:.5f}, {lon:.5f} https://www.openstreetmap.org/?mlat={lat}&mlon={lon}"
+    return f"📊 {payload.get('caption') or ''} ({Path(payload['path']).name})"
