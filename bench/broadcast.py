@@ -39,6 +39,7 @@ from storage.campaigns import Campaigns
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.subscriptions import Subscriptions
+from storage.vault import Vault
 
 TOKEN = "123456789:AAH-benchTOKENbenchTOKENbenchTOK12"
 BOT = {"id": 123456789, "is_bot": True, "first_name": "Tipbot", "username": "bench_bot"}
@@ -113,7 +114,7 @@ async def main(recipients: int, limit: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         await upgrade_async(url)
-        db = Database(url)
+        db = Database(url, vault=Vault(b"bench-" + b"x9" * 24))
         now = datetime.now(UTC)
         async with db.write() as conn:
             store = Campaigns(conn)

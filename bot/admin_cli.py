@@ -23,11 +23,12 @@ from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import AttachmentRef
 from storage.stores import Stores
+from storage.vault import Vault
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     await upgrade_async(settings.resolved_database_url)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, vault=Vault(settings.secret_key()))
     now = Clock().now()
     try:
         if args.command == "invite":

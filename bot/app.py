@@ -29,7 +29,7 @@ from bot.dispatch.dispatcher import Pipeline
 from bot.dispatch.render import Renderer
 from bot.http import build_web_app
 from bot.identity import Identity
-from bot.settings import Settings, TelegramMode
+from bot.settings import Settings, TelegramMode, private_dir
 from bot.work.alerts import Alerter, AlertSettings
 from bot.work.broadcasts import Broadcaster, start_due_campaigns
 from bot.work.digests import Digester
@@ -38,11 +38,13 @@ from bot.work.scheduler import build_scheduler, daily_at
 from handlers.core.context import Limits
 from handlers.core.i18n import Catalog
 from handlers.domain.places import gazetteer
+from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from handlers.flows import build_router
 from storage import inbox, outbox
 from storage.db import Database, SqliteOptions
 from storage.migrate import upgrade_async
+from storage.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,18 @@ class App:
         url = s.resolved_database_url
         # Migrations first: the schema is Alembic's, never create_all.
         await upgrade_async(url)
-        self.db = Database(url, SqliteOptions(s.sqlite_synchronous, s.sqlite_busy_timeout_ms))
+        if s.key_beside_data:
+            log.warning(
+                "DEV MODE: the secret key was generated into %s, beside the data it "
+                "protects: a copy of that folder opens every sealed value. Set "
+                "TIPBOT_SECRET_KEY or TIPBOT_SECRET_KEY_FILE (outside DATA_DIR) for real use.",
+                s.data_dir / "secret.key",
+            )
+        private_dir(s.data_dir)
+        self.vault = Vault(s.secret_key())
+        self.db = Database(
+            url, SqliteOptions(s.sqlite_synchronous, s.sqlite_busy_timeout_ms), vault=self.vault
+        )
         if self.db.is_sqlite:
             # SQLite means a single instance, so any lease left is from a dead run of ours:
             # hand those messages out again now rather than after the lease runs out.
@@ -123,6 +136,7 @@ class App:
             claim_urgent_within=timedelta(minutes=s.claim_urgent_minutes),
             claim_within=timedelta(hours=s.claim_normal_hours),
             invite_ttl=timedelta(days=s.invite_ttl_days),
+            followup=timedelta(days=s.followup_days),
         )
 
         # Channels: the web chat always; Telegram only when a token is configured.
@@ -182,6 +196,8 @@ class App:
             clock=self.clock,
             crash=self.crash,
             batch_size=s.inbox_batch_size,
+            quota=TipQuota(),
+            idle=timedelta(minutes=s.conversation_idle_minutes),
             on_outbox=self._committed,
             data_dir=s.data_dir,
         )
@@ -251,6 +267,9 @@ class App:
             [
                 ("expire-drafts", timedelta(minutes=1), self.pipeline.expire_drafts),
                 ("wal-checkpoint", timedelta(minutes=10), self.db.checkpoint),
+                # Links between tips and chats end with the follow-up window; idle
+                # conversation rows (sealed addresses) go after a quiet hour.
+                ("forget-links", timedelta(minutes=5), self.pipeline.forget_links),
                 (
                     "purge-inbox",
                     timedelta(hours=1),
@@ -337,6 +356,7 @@ class App:
     async def _catch_up(self) -> None:
         try:
             await self.start_campaigns()
+            await self.pipeline.forget_links()
             await self.escalator.escalate()
             await self.digester.send_digests()
         except Exception:

@@ -10,6 +10,8 @@ import os
 import signal
 import sys
 
+from pydantic import ValidationError
+
 from bot import logs
 from bot.app import App, Overrides
 from bot.settings import Settings
@@ -72,7 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--limit", type=int, default=50)
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        # Name the setting and what is wrong with it, never the value (a token's tail
+        # or a key would end up in a terminal's scrollback or a service log).
+        for error in exc.errors(include_input=False, include_url=False):
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            print(f"invalid setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
     logs.configure(settings.log_level)
     if args.command == "run":
         return asyncio.run(_run(settings))
@@ -123,9 +133,10 @@ async def _list_tips(settings: Settings, limit: int) -> int:
     from storage.db import Database
     from storage.migrate import upgrade_async
     from storage.tips import TipRepository
+    from storage.vault import Vault
 
     await upgrade_async(settings.resolved_database_url)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, vault=Vault(settings.secret_key()))
     from handlers.domain.vntime import VIETNAM as zone
 
     try:
@@ -155,9 +166,10 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     from storage.db import Database
     from storage.migrate import upgrade_async
     from storage.staff import StaffAccounts
+    from storage.vault import Vault
 
     await upgrade_async(settings.resolved_database_url)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, vault=Vault(settings.secret_key()))
     try:
         if args.staff_command == "add":
             if sys.stdin.isatty():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import os
 import secrets
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -21,7 +24,29 @@ class TelegramMode(StrEnum):
     WEBHOOK = "webhook"
 
 
-_PLACEHOLDERS = {"", "change-me", "changeme", "secret", "xxx"}
+_PLACEHOLDER_WORDS = ("change", "secret", "password", "example", "placeholder", "xxx", "todo")
+MIN_KEY_CHARS = 32
+
+
+def key_weakness(key: str) -> str | None:
+    """Why a secret key is too weak to protect tipsters, or None. Refuses short keys,
+    placeholder words, few distinct characters, low entropy and repeated patterns
+    (a generated `secrets.token_urlsafe(48)` passes easily)."""
+    if len(key) < MIN_KEY_CHARS:
+        return f"shorter than {MIN_KEY_CHARS} characters"
+    lowered = key.lower()
+    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+        return "contains a placeholder word"
+    counts = Counter(key)
+    if len(counts) < 16:
+        return "too few distinct characters"
+    entropy = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values())
+    if entropy < 3.5:
+        return "too little entropy (a repeated or predictable pattern)"
+    for period in range(1, len(key) // 2 + 1):
+        if key == (key[:period] * (len(key) // period + 1))[: len(key)]:
+            return "a repeated pattern"
+    return None
 
 
 class Settings(BaseSettings):
@@ -31,6 +56,9 @@ class Settings(BaseSettings):
 
     tipbot_env: Environment = Environment.DEV
     tipbot_secret_key: SecretStr | None = None
+    # Production: a file outside DATA_DIR (or TIPBOT_SECRET_KEY): a copy of the data
+    # folder must not carry the key that opens it.
+    tipbot_secret_key_file: Path | None = None
     data_dir: Path = Path("./data")
     database_url: str | None = None
     sqlite_synchronous: str = Field(default="FULL", pattern="^(FULL|NORMAL|EXTRA)$")
@@ -84,6 +112,11 @@ class Settings(BaseSettings):
     digest_weekday: int = Field(default=0, ge=0, le=6)  # 0 = Monday
     invite_ttl_days: int = Field(default=7, ge=1)
 
+    # Privacy: how long an open tip can reach its tipster (after that, pull-only), and
+    # how long an idle conversation row (with its sealed chat address) is kept.
+    followup_days: int = Field(default=30, ge=1)
+    conversation_idle_minutes: int = Field(default=60, ge=5)
+
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_concurrency: int = Field(default=8, ge=1)
     inbox_batch_size: int = Field(default=200, ge=1)
@@ -99,11 +132,21 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_placeholders(self) -> Self:
-        if self.tipbot_env is Environment.PROD:
-            key = self.tipbot_secret_key.get_secret_value() if self.tipbot_secret_key else ""
-            if key.strip().lower() in _PLACEHOLDERS or len(key) < 32:
-                raise ValueError("TIPBOT_SECRET_KEY must be set to 32+ random characters in prod")
+    def _refuse_unsafe(self) -> Self:
+        given = self.tipbot_secret_key is not None or self.tipbot_secret_key_file is not None
+        if self.tipbot_env is Environment.PROD and not given:
+            raise ValueError("prod needs TIPBOT_SECRET_KEY or TIPBOT_SECRET_KEY_FILE")
+        if self.tipbot_secret_key is not None:
+            weak = key_weakness(self.tipbot_secret_key.get_secret_value())
+            if weak:
+                raise ValueError(
+                    f"TIPBOT_SECRET_KEY is weak ({weak}); make one with "
+                    "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
+        if self.tipbot_secret_key_file is not None and self.tipbot_env is Environment.PROD:
+            key_file = self.tipbot_secret_key_file.resolve()
+            if key_file.is_relative_to(self.data_dir.resolve()):
+                raise ValueError("TIPBOT_SECRET_KEY_FILE must be outside DATA_DIR in prod")
         if self.telegram_mode is TelegramMode.WEBHOOK and not (
             self.telegram_webhook_url and self.telegram_webhook_secret
         ):
@@ -129,15 +172,36 @@ class Settings(BaseSettings):
             return base[: -len("/bot")] + "/file/bot"
         return base + "/file"
 
+    @property
+    def key_beside_data(self) -> bool:
+        """Dev with no key configured: the generated key sits in DATA_DIR, so a copy of
+        the folder opens everything in it (said loudly at start)."""
+        return self.tipbot_secret_key is None and self.tipbot_secret_key_file is None
+
     def secret_key(self) -> bytes:
-        """Return the server secret; in dev, create and keep one under data_dir."""
+        """Return the server secret: the setting, the key file, or (dev only) a key
+        generated once into DATA_DIR."""
         if self.tipbot_secret_key is not None:
             return self.tipbot_secret_key.get_secret_value().encode()
+        if self.tipbot_secret_key_file is not None:
+            key = self.tipbot_secret_key_file.read_text().strip()
+            weak = key_weakness(key)
+            if weak:
+                raise ValueError(f"the key in TIPBOT_SECRET_KEY_FILE is weak ({weak})")
+            return key.encode()
         # Dev only (prod refuses to start without a key): a key file keeps pseudonyms and
-        # sealed chat addresses stable across restarts without any configuration.
+        # sealed values stable across restarts without any configuration.
         path = self.data_dir / "secret.key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_urlsafe(48))
+            private_dir(self.data_dir)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
         return path.read_text().strip().encode()
+
+
+def private_dir(path: Path) -> Path:
+    """Create a directory only its owner can enter (0700), or tighten an existing one."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path

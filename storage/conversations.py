@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import vault_of
 from storage.dialect import insert_for
 from storage.models import StoredConversation
 from storage.schema import conversations
@@ -25,8 +26,18 @@ async def load_many(
             tuple_(conversations.c.channel, conversations.c.user_key).in_(list(set(keys)))
         )
     )
-    rows = [StoredConversation.model_validate(row._asdict()) for row in result]
+    rows = [_opened(conn, row._asdict()) for row in result]
     return {(r.channel, r.user_key): r for r in rows}
+
+
+def _ad(channel: str, user_key: str) -> str:
+    return f"conversations.draft:{channel}:{user_key}"
+
+
+def _opened(conn: AsyncConnection, row: dict[str, object]) -> StoredConversation:
+    """A stored row with its draft opened (drafts hold a tip being written)."""
+    draft = vault_of(conn).open_json(row["draft"], _ad(str(row["channel"]), str(row["user_key"])))
+    return StoredConversation.model_validate({**row, "draft": draft})
 
 
 async def save_many(conn: AsyncConnection, rows: list[StoredConversation]) -> None:
@@ -38,7 +49,19 @@ async def save_many(conn: AsyncConnection, rows: list[StoredConversation]) -> No
         index_elements=["channel", "user_key"],
         set_={name: stmt.excluded[name] for name in _COLUMNS},
     )
-    await conn.execute(stmt, [row.model_dump() for row in rows])
+    vault = vault_of(conn)
+    await conn.execute(
+        stmt,
+        [
+            {
+                **row.model_dump(),
+                "draft": None
+                if row.draft is None
+                else vault.seal_json(row.draft, _ad(row.channel, row.user_key)),
+            }
+            for row in rows
+        ],
+    )
 
 
 async def expired(conn: AsyncConnection, now: datetime, limit: int) -> list[StoredConversation]:
@@ -49,4 +72,15 @@ async def expired(conn: AsyncConnection, now: datetime, limit: int) -> list[Stor
         .order_by(conversations.c.expires_at)
         .limit(limit)
     )
-    return [StoredConversation.model_validate(row._asdict()) for row in result]
+    return [_opened(conn, row._asdict()) for row in result]
+
+
+async def purge_idle(conn: AsyncConnection, before: datetime) -> int:
+    """Delete conversations resting at the menu since `before`: the row holds the chat's
+    sealed address and pseudonym, which nothing needs once the person has gone quiet."""
+    result = await conn.execute(
+        delete(conversations).where(
+            conversations.c.state == "menu", conversations.c.updated_at < before
+        )
+    )
+    return int(result.rowcount or 0)

@@ -23,6 +23,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from storage.vault import Vault
+
 
 @dataclass(frozen=True)
 class SqliteOptions:
@@ -33,8 +35,9 @@ class SqliteOptions:
 class Database:
     """Owns the engine; hands out read connections and write transactions."""
 
-    def __init__(self, url: str, sqlite: SqliteOptions | None = None) -> None:
+    def __init__(self, url: str, sqlite: SqliteOptions | None = None, *, vault: Vault) -> None:
         self.url = make_url(url)
+        self.vault = vault
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         options = sqlite or SqliteOptions()
@@ -55,6 +58,8 @@ class Database:
                 self.url, pool_size=10, max_overflow=10, hide_parameters=True
             )
             self.write_engine = self.engine
+        for engine in {self.engine, self.write_engine}:
+            _attach_vault(engine, vault)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -86,6 +91,20 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+def _attach_vault(engine: AsyncEngine, vault: Vault) -> None:
+    """Every connection carries the database's vault (`vault_of`): the repositories seal
+    and open content with it, whichever transaction they were handed."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(_dbapi_conn: Any, record: Any) -> None:
+        record.info["vault"] = vault
+
+
+def vault_of(conn: AsyncConnection) -> Vault:
+    vault: Vault = conn.info["vault"]
+    return vault
 
 
 def _install_sqlite_hooks(engine: AsyncEngine, options: SqliteOptions, begin: str) -> None:

@@ -11,8 +11,10 @@ from sqlalchemy import ColumnElement, and_, case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.access import CLOSED, OPEN, STATUSES, handles, visible
+from storage.db import vault_of
 from storage.models import AttachmentRef, StaffFile, ThreadEntry, TipLine, TipRef, TipView
 from storage.schema import alert_queue, attachments, tip_events, tip_routes, tips
+from storage.tips import open_tip_text
 from storage.units import Units
 
 LINE = (
@@ -40,7 +42,6 @@ _REF = (
     tips.c.code,
     tips.c.status,
     tips.c.channel,
-    tips.c.tipster_key,
     tips.c.locale,
     tips.c.claimed_by,
 )
@@ -93,6 +94,7 @@ class TipDesk:
         return await self._complete(values)
 
     async def _complete(self, values: dict[str, Any]) -> TipView:
+        values = open_tip_text(self.conn, values)
         values["units"] = await Units(self.conn).unit_names(values["id"])
         values["attachments"] = await self.attachments(values["id"])
         return TipView.model_validate(values)
@@ -276,9 +278,11 @@ class TipDesk:
         detail: str | None = None,
         body: str | None = None,
     ) -> None:
+        # Questions, answers and notes are sealed like the tip's own text.
+        sealed = vault_of(self.conn).seal_opt(body, f"tip_events.body:{tip_id}")
         await self.conn.execute(
             tip_events.insert().values(
-                tip_id=tip_id, at=now, kind=kind, staff_id=staff_id, detail=detail, body=body
+                tip_id=tip_id, at=now, kind=kind, staff_id=staff_id, detail=detail, body=sealed
             )
         )
 
@@ -289,4 +293,11 @@ class TipDesk:
             .order_by(tip_events.c.id.desc())
             .limit(limit)
         )
-        return list(reversed([ThreadEntry.model_validate(r._asdict()) for r in rows]))
+        vault = vault_of(self.conn)
+        entries = [
+            ThreadEntry.model_validate(
+                {**r._asdict(), "body": vault.open_opt(r.body, f"tip_events.body:{tip_id}")}
+            )
+            for r in rows
+        ]
+        return list(reversed(entries))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import vault_of
 from storage.dialect import insert_for
 from storage.models import InboxRow
 from storage.schema import inbox
@@ -18,9 +19,11 @@ MAX_ATTEMPTS = 5
 async def add(
     conn: AsyncConnection, channel: str, items: list[tuple[str, dict[str, Any]]], now: datetime
 ) -> None:
-    """Insert updates in one statement; a key seen before (a redelivery) is ignored."""
+    """Insert updates in one statement; a key seen before (a redelivery) is ignored.
+    The payload is sealed before the insert: it holds the message text and the user id."""
     if not items:
         return
+    vault = vault_of(conn)
     stmt = insert_for(conn, inbox).on_conflict_do_nothing(index_elements=["channel", "update_key"])
     await conn.execute(
         stmt,
@@ -28,7 +31,7 @@ async def add(
             {
                 "channel": channel,
                 "update_key": key,
-                "payload": payload,
+                "payload": vault.seal_json(payload, f"inbox.payload:{channel}:{key}"),
                 "status": "pending",
                 "attempts": 0,
                 "received_at": now,
@@ -46,7 +49,18 @@ async def pending(conn: AsyncConnection, limit: int) -> list[InboxRow]:
         .order_by(inbox.c.id)
         .limit(limit)
     )
-    return [InboxRow.model_validate(row._asdict()) for row in result]
+    vault = vault_of(conn)
+    return [
+        InboxRow.model_validate(
+            {
+                **row._asdict(),
+                "payload": vault.open_json(
+                    row.payload, f"inbox.payload:{row.channel}:{row.update_key}"
+                ),
+            }
+        )
+        for row in result
+    ]
 
 
 async def mark_done(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
@@ -55,7 +69,7 @@ async def mark_done(conn: AsyncConnection, ids: list[int], now: datetime) -> Non
         await conn.execute(
             update(inbox)
             .where(inbox.c.id.in_(ids))
-            .values(status="done", payload=None, processed_at=now)
+            .values(status="done", payload=null(), processed_at=now)
         )
 
 
@@ -69,9 +83,12 @@ async def mark_failed(conn: AsyncConnection, row_id: int, now: datetime) -> bool
     )
     attempts = result.scalar_one()
     if attempts >= MAX_ATTEMPTS:
-        # The payload is kept so an operator can replay it after a fix; nothing is lost.
+        # Given up: the payload (a citizen's words, their user id) is not kept for ever;
+        # the key stays, so a redelivery of the same update is still recognised.
         await conn.execute(
-            update(inbox).where(inbox.c.id == row_id).values(status="dead", processed_at=now)
+            update(inbox)
+            .where(inbox.c.id == row_id)
+            .values(status="dead", payload=null(), processed_at=now)
         )
         return True
     return False

@@ -27,7 +27,6 @@ class NewTip(BaseModel):
     receipt_hash: str
     submission_key: str
     channel: str
-    tipster_key: str
     locale: str
     category_group: str
     category: str
@@ -187,7 +186,6 @@ class TipRef(BaseModel):
     code: str
     status: str
     channel: str
-    tipster_key: str
     locale: str
     claimed_by: str | None
 

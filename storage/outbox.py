@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import vault_of
 from storage.dialect import insert_for
 from storage.models import OutboxMessage, OutboxRow
 from storage.schema import outbox, unreachable_chats
@@ -22,11 +23,15 @@ _LIVE = ("pending", "sending")
 
 async def enqueue(conn: AsyncConnection, messages: list[OutboxMessage], now: datetime) -> None:
     if messages:
+        vault = vault_of(conn)
         await conn.execute(
             outbox.insert(),
             [
                 {
                     **m.model_dump(),
+                    "payload": vault.seal_json(
+                        m.payload, f"outbox.payload:{m.channel}:{m.chat_key}"
+                    ),
                     "status": "pending",
                     "attempts": 0,
                     "next_attempt_at": now,
@@ -82,7 +87,18 @@ async def claim(
         .where(outbox.c.id.in_(ids))
         .order_by(outbox.c.id)
     )
-    return [OutboxRow.model_validate(row._asdict()) for row in result]
+    vault = vault_of(conn)
+    return [
+        OutboxRow.model_validate(
+            {
+                **row._asdict(),
+                "payload": vault.open_json(
+                    row.payload, f"outbox.payload:{row.channel}:{row.chat_key}"
+                ),
+            }
+        )
+        for row in result
+    ]
 
 
 async def release_leases(conn: AsyncConnection) -> None:
@@ -140,7 +156,7 @@ async def give_up(conn: AsyncConnection, row_id: int, status: str, error: str) -
         .where(outbox.c.id == row_id)
         .values(
             status=status,
-            payload=None,
+            payload=null(),
             lease_until=None,
             last_error=error,
             attempts=outbox.c.attempts + 1,
@@ -161,7 +177,7 @@ async def mark_unreachable(
         .where(
             outbox.c.channel == channel, outbox.c.chat_key == chat_key, outbox.c.status.in_(_LIVE)
         )
-        .values(status="blocked", payload=None, lease_until=None, last_error="blocked")
+        .values(status="blocked", payload=null(), lease_until=None, last_error="blocked")
     )
 
 

@@ -1,17 +1,24 @@
-"""The tipster's side of the anonymous relay: where a tipster's chat is, their own
-tips, and who hears their answers. Officers never see any of this; the flows use it
-to carry questions and answers without naming either side."""
+"""The tipster's side of the anonymous relay, through the tip's follow-up link.
+
+A follow-up row (tip ↔ the sealed address of the chat it came from) exists only while
+the tip is open and within its follow-up window; it is the one thing that connects a
+tip to a person, and it is deleted when either ends (decision 0013). After that the
+relay is pull-only: the tipster sees questions, and answers them, after checking the
+tip with its code and receipt from any chat.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.access import OPEN
+from storage.db import vault_of
 from storage.desk import TipDesk, tip_ref
-from storage.models import Recipient, TipRef
-from storage.schema import conversations, tip_routes, tips
+from storage.models import Recipient, ThreadEntry, TipRef
+from storage.schema import followups, tip_events, tip_routes, tips
 from storage.staff import StaffAccounts
 from storage.units import Units
 
@@ -20,27 +27,79 @@ class Relay:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def tipster(self, channel: str, tipster_key: str) -> Recipient | None:
-        """Where a tipster's chat is (their conversation row), if they still have one."""
+    async def open_followup(
+        self,
+        tip_id: str,
+        *,
+        channel: str,
+        chat_key: str,
+        address: bytes,
+        locale: str | None,
+        expires_at: datetime,
+    ) -> None:
+        await self.conn.execute(
+            followups.insert().values(
+                tip_id=tip_id,
+                channel=channel,
+                chat_key=chat_key,
+                address=address,
+                locale=locale,
+                expires_at=expires_at,
+            )
+        )
+
+    async def tipster(self, tip_id: str, now: datetime) -> Recipient | None:
+        """Where the tip's tipster can be reached, while its follow-up link lives."""
         row = (
             await self.conn.execute(
-                select(conversations.c.address, conversations.c.locale).where(
-                    conversations.c.channel == channel, conversations.c.user_key == tipster_key
-                )
+                select(
+                    followups.c.channel,
+                    followups.c.chat_key,
+                    followups.c.address,
+                    followups.c.locale,
+                ).where(followups.c.tip_id == tip_id, followups.c.expires_at > now)
             )
         ).first()
         if row is None:
             return None
         return Recipient(
-            channel=channel, chat_key=tipster_key, address=row.address, locale=row.locale
+            channel=row.channel, chat_key=row.chat_key, address=row.address, locale=row.locale
         )
 
-    async def tip_of_tipster(self, channel: str, tipster_key: str, code: str) -> TipRef | None:
-        """A citizen's own tip (for answering a relayed question)."""
-        return await tip_ref(
-            self.conn,
-            and_(tips.c.code == code, tips.c.channel == channel, tips.c.tipster_key == tipster_key),
+    async def tip_of_tipster(
+        self, channel: str, chat_key: str, code: str, now: datetime
+    ) -> TipRef | None:
+        """A citizen's own tip, through its live follow-up link (answering a question)."""
+        linked = (
+            select(followups.c.tip_id)
+            .where(
+                followups.c.channel == channel,
+                followups.c.chat_key == chat_key,
+                followups.c.expires_at > now,
+            )
+            .scalar_subquery()
         )
+        return await tip_ref(self.conn, and_(tips.c.code == code, tips.c.id.in_(linked)))
+
+    async def tip_by_code(self, code: str) -> TipRef | None:
+        """A tip whose code and receipt the caller has just verified (pull-only relay)."""
+        return await tip_ref(self.conn, tips.c.code == code)
+
+    async def questions(self, tip_id: str) -> list[ThreadEntry]:
+        """Officers' questions (and the tipster's answers) in order: what the tipster may
+        see of the thread. Notes never."""
+        rows = await self.conn.execute(
+            select(tip_events.c.at, tip_events.c.kind, tip_events.c.detail, tip_events.c.body)
+            .where(tip_events.c.tip_id == tip_id, tip_events.c.kind.in_(("question", "answer")))
+            .order_by(tip_events.c.id)
+        )
+        vault = vault_of(self.conn)
+        return [
+            ThreadEntry.model_validate(
+                {**r._asdict(), "body": vault.open_opt(r.body, f"tip_events.body:{tip_id}")}
+            )
+            for r in rows
+        ]
 
     async def add_answer(self, tip_id: str, text: str, now: datetime) -> None:
         """The tipster's answer, into the tip's thread."""
@@ -64,3 +123,22 @@ class Relay:
         ).scalars():
             found += await units.unit_destinations(unit_id)
         return found
+
+    async def forget_followups(self, now: datetime) -> int:
+        """Delete the links of tips past their window or closed: from then on nothing in
+        the database connects those tips to a chat."""
+        closed = select(tips.c.id).where(tips.c.status.not_in(OPEN))
+        result = await self.conn.execute(
+            delete(followups).where(
+                or_(followups.c.expires_at <= now, followups.c.tip_id.in_(closed))
+            )
+        )
+        return int(result.rowcount or 0)
+
+    async def forget_chat(self, channel: str, chat_key: str) -> None:
+        """ "Delete my data": this chat's follow-up links go too."""
+        await self.conn.execute(
+            delete(followups).where(
+                followups.c.channel == channel, followups.c.chat_key == chat_key
+            )
+        )

@@ -98,9 +98,9 @@ tips = Table(
     Column("id", String(36), primary_key=True),  # random UUID, never sequential
     Column("code", String(16), nullable=False, unique=True),
     Column("receipt_hash", String(200), nullable=False),
+    # Random, kept in the draft: a replayed submission is recognised without naming who.
     Column("submission_key", String(96), nullable=False, unique=True),
     Column("channel", String(16), nullable=False),
-    Column("tipster_key", String(64), nullable=False),
     Column("locale", String(8), nullable=False),
     Column("category_group", String(32), nullable=False),
     Column("category", String(48), nullable=False),
@@ -114,7 +114,7 @@ tips = Table(
     Column("occurred", String(16), nullable=False),
     Column("occurred_text", Text, nullable=True),
     Column("description", Text, nullable=False),
-    Column("contact_phone", String(32), nullable=True),
+    Column("contact_phone", Text, nullable=True),  # sealed
     Column("status", String(16), nullable=False, default="new"),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
@@ -125,9 +125,24 @@ tips = Table(
     Column("resolved_at", UtcDateTime(), nullable=True),
     Column("claim_due_at", UtcDateTime(), nullable=True),
     Column("escalation_level", Integer, nullable=False, default=0, server_default="0"),
-    Index("ix_tips_tipster_key_created_at", "tipster_key", "created_at"),
     Index("ix_tips_created_at", "created_at"),
     Index("ix_tips_claim_due_at", "claim_due_at"),
+)
+
+# The one link between a tip and its tipster's chat, for relaying officers' questions
+# while the tip is open and young (decision 0013); deleted when either ends. The
+# address is sealed; `chat_key` is the chat's pseudonym (the outbox's per-chat order).
+followups = Table(
+    "followups",
+    metadata,
+    Column("tip_id", String(36), ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("chat_key", String(64), nullable=False),
+    Column("address", LargeBinary, nullable=False),
+    Column("locale", String(8), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_followups_channel_chat_key", "channel", "chat_key"),
+    Index("ix_followups_expires_at", "expires_at"),
 )
 
 attachments = Table(

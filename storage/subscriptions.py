@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.dialect import insert_for
 from storage.schema import (
     campaign_deliveries,
     conversations,
+    followups,
     subscriptions,
-    tips,
     unreachable_chats,
 )
 
@@ -115,10 +115,11 @@ class Subscriptions:
                 unreachable_chats.c.channel == channel, unreachable_chats.c.chat_key == user_key
             )
         )
+        # Tips stay (they are evidence); their follow-up links to this chat go.
         await self.conn.execute(
-            update(tips)
-            .where(tips.c.channel == channel, tips.c.tipster_key == user_key)
-            .values(tipster_key="erased")
+            delete(followups).where(
+                followups.c.channel == channel, followups.c.chat_key == user_key
+            )
         )
 
     async def audience(self, wards: list[int], topics: list[str]) -> list[Subscription]:

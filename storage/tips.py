@@ -1,4 +1,5 @@
-"""Tips and their attachments."""
+"""Tips and their attachments. What a tipster wrote (description, place, time, contact
+number) is sealed at rest (`storage/vault.py`); no column names or links a tipster."""
 
 from __future__ import annotations
 
@@ -8,9 +9,28 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import vault_of
 from storage.dialect import insert_for
 from storage.models import NewTip, TipCheck, TipSummary
 from storage.schema import attachments, tips
+
+# The tip's own words: sealed with the tip's id as associated data.
+SEALED = ("description", "address_text", "location_label", "occurred_text", "contact_phone")
+
+
+def seal_tip_text(conn: AsyncConnection, tip_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    vault = vault_of(conn)
+    return {
+        k: vault.seal_opt(v, f"tips.{k}:{tip_id}") if k in SEALED else v for k, v in values.items()
+    }
+
+
+def open_tip_text(conn: AsyncConnection, values: dict[str, Any]) -> dict[str, Any]:
+    vault = vault_of(conn)
+    return {
+        k: vault.open_opt(v, f"tips.{k}:{values['id']}") if k in SEALED else v
+        for k, v in values.items()
+    }
 
 
 class TipRepository:
@@ -19,18 +39,10 @@ class TipRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
-    async def count_tips_since(self, tipster_key: str, since: datetime) -> int:
-        result = await self.conn.execute(
-            select(func.count())
-            .select_from(tips)
-            .where(tips.c.tipster_key == tipster_key, tips.c.created_at >= since)
-        )
-        return int(result.scalar_one())
-
     async def add_tip(self, tip: NewTip) -> bool:
         """Insert a tip once: a replayed submission (same submission_key) changes nothing
         and returns False."""
-        values = tip.model_dump(exclude={"attachments"})
+        values = seal_tip_text(self.conn, tip.id, tip.model_dump(exclude={"attachments"}))
         values.update(status="new", updated_at=tip.created_at)
         stmt = (
             insert_for(self.conn, tips)
@@ -45,7 +57,15 @@ class TipRepository:
         await self.conn.execute(
             attachments.insert(),
             [
-                {**a.model_dump(), "tip_id": tip.id, "position": i, "channel": tip.channel}
+                # Never the citizen's own file name: names like "Nguyen_Van_Lan_CCCD.jpg"
+                # say who sent it.
+                {
+                    **a.model_dump(),
+                    "file_name": None,
+                    "tip_id": tip.id,
+                    "position": i,
+                    "channel": tip.channel,
+                }
                 for i, a in enumerate(tip.attachments)
             ],
         )
@@ -113,14 +133,15 @@ class TipRepository:
             tips.c.resolved_at,
         ]
         if with_contact:
-            columns.append(tips.c.contact_phone)
+            columns += [tips.c.id, tips.c.contact_phone]
         query = select(*columns).where(tips.c.created_at >= since, tips.c.created_at < until)
         if categories:
             query = query.where(tips.c.category.in_(categories))
         if wards:
             query = query.where(tips.c.ward_code.in_(wards))
         result = await self.conn.execute(query.order_by(tips.c.created_at))
-        return [row._asdict() for row in result]
+        rows = [row._asdict() for row in result]
+        return [open_tip_text(self.conn, row) for row in rows] if with_contact else rows
 
     async def count(self) -> int:
         return int((await self.conn.execute(select(func.count()).select_from(tips))).scalar_one())

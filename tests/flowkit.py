@@ -12,6 +12,7 @@ from handlers.core.conversation import Conversation
 from handlers.core.events import Event, EventKind, Location, Outgoing, Reply
 from handlers.core.i18n import Catalog
 from handlers.domain.places import gazetteer
+from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from handlers.flows import build_router
 from tests.fakes.stores import FakeAudit, FakeStaff, FakeSubscriptions, FakeTips, Untouched
@@ -39,6 +40,7 @@ class FlowWorld:
     def __post_init__(self) -> None:
         self.router = build_router(CATALOG)
         self.minter = ReceiptMinter(HASHER, capacity=0)
+        self.quota = TipQuota()
 
     def context(self) -> FlowContext:
         return FlowContext(
@@ -49,6 +51,7 @@ class FlowWorld:
             minter=self.minter,
             seal=lambda address: address.encode(),
             tips=self.tips,
+            quota=self.quota,
             routing=self.tips,
             relay=self.tips,
             audit=self.audit,

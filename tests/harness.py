@@ -15,11 +15,13 @@ from bot.app import App, Overrides
 from bot.clock import Clock
 from bot.settings import Settings
 from storage import inbox, outbox
+from storage.vault import Vault
 from tests.fakes.botapi import TOKEN, Call, FakeBotAPI
 from tests.fakes.updates import Citizen
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET = "test-secret-" + "k" * 40
+SECRET = "Qm7xT2vL9pW4rZ8nB3kD6fH1jS5gY0cV-uE_aN2oP7iR4tM9wX3"  # a strong key, fixed
+VAULT = Vault(SECRET.encode())  # what the service seals with, for tests that open its DB
 
 
 def process_env(data_dir: Path, **settings: str) -> dict[str, str]:

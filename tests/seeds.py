@@ -45,7 +45,6 @@ async def seed(office: Stores, tips: TipRepository, day: datetime) -> list[str]:
                 receipt_hash="x",
                 submission_key=f"seed:{tip_id}",
                 channel="telegram",
-                tipster_key=f"k{n}",
                 locale="vi",
                 category_group=group,
                 category=cat,

@@ -13,7 +13,7 @@ from tests.fakes.updates import (
     group_message,
     reaction,
 )
-from tests.harness import Harness
+from tests.harness import VAULT, Harness
 from tests.journeys import stored_tips, walk_to
 
 
@@ -23,7 +23,7 @@ async def description_of_only_tip(bot: Harness) -> str:
         result = await conn.execute(tips.select())
         rows = result.all()
     assert len(rows) == 1
-    return str(rows[0].description)
+    return VAULT.open(rows[0].description, f"tips.description:{rows[0].id}")
 
 
 async def file_tip_with_text(bot: Harness, who: Citizen, text: str) -> list:

@@ -20,7 +20,7 @@ from storage.migrate import upgrade_async
 from storage.schema import campaign_deliveries
 from storage.subscriptions import Subscriptions
 from tests.fakes.botapi import FakeBotAPI
-from tests.harness import SECRET
+from tests.harness import SECRET, VAULT
 from tests.processes import start_bot, wait_for
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ FIRST = 7_000_000
 
 async def seed(url: str) -> None:
     await upgrade_async(url)
-    db = Database(url)
+    db = Database(url, vault=VAULT)
     identity = Identity(SECRET.encode())
     now = datetime.now(UTC)
     try:
@@ -80,7 +80,7 @@ async def test_kill_three_times_during_a_5000_recipient_broadcast(
         assert await proc.wait() == -signal.SIGKILL
 
     proc = await start_bot(api, tmp_path)
-    db = Database(url)
+    db = Database(url, vault=VAULT)
     try:
         for _ in range(2400):
             async with db.read() as conn:

@@ -10,13 +10,14 @@ from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.outbox import mark_unreachable
 from storage.subscriptions import Subscriptions
+from tests.harness import VAULT
 
 NOW = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
 async def test_ledger_state_machine(db_url: str) -> None:
     await upgrade_async(db_url)
-    db = Database(db_url)
+    db = Database(db_url, vault=VAULT)
     try:
         async with db.write() as conn:
             store = Campaigns(conn)

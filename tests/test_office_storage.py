@@ -15,6 +15,7 @@ from storage.models import NewTip
 from storage.schema import audit_log, staff, unit_members
 from storage.stores import Stores
 from storage.tips import TipRepository
+from tests.harness import VAULT
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
@@ -27,7 +28,6 @@ def tip(ward: int | None, category: str = "drugs", code: str = "AAAA-BBBB") -> N
         receipt_hash="h",
         submission_key=tip_id,
         channel="telegram",
-        tipster_key="k",
         locale="vi",
         category_group="social_evils",
         category=category,
@@ -71,7 +71,7 @@ async def member(office: Stores, unit: int | None, role: str, key: str) -> str:
 
 async def test_visibility_routing_and_actions(db_url: str) -> None:
     await upgrade_async(db_url)
-    db = Database(db_url)
+    db = Database(db_url, vault=VAULT)
     try:
         async with db.write() as conn:
             office = Stores(conn)
@@ -160,7 +160,7 @@ async def test_visibility_routing_and_actions(db_url: str) -> None:
 
 async def test_audit_log_is_append_only(db_url: str) -> None:
     await upgrade_async(db_url)
-    db = Database(db_url)
+    db = Database(db_url, vault=VAULT)
     try:
         async with db.write() as conn:
             await Stores(conn).audit.audit(NOW, "view", "denied", actor_key="k", target="X")

@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot import logs
 from handlers.core.router import Router
 from storage import inbox
+from storage.schema import tips
 from tests.fakes.botapi import TOKEN
 from tests.fakes.updates import Citizen
-from tests.harness import Harness
+from tests.harness import VAULT, Harness
 from tests.journeys import walk_to
 
 SECRET_TEXT = "Ông Nguyễn Văn Bí Mật bán ma túy ở số 9 ngõ Hẻo"
@@ -96,8 +98,10 @@ async def test_database_file_holds_no_ids_contacts_or_receipts(
     assert bot.app is not None
     await bot.app.db.checkpoint()
     blobs = b"".join(p.read_bytes() for p in tmp_path.glob("tipbot.db*"))
-    assert SECRET_TEXT.encode() in blobs  # the tip itself is stored (the scan works)
-    assert b"+84912345678" in blobs  # contact left on purpose is kept with the tip
+    codes = re.findall(rb"[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}", blobs)
+    assert codes  # the tip is stored, its code in clear (the scan works)…
+    assert SECRET_TEXT.encode() not in blobs  # …its text and the contact left on
+    assert b"912345678" not in blobs  # purpose are sealed (issue 10)
     for needle in (
         str(who.user_id),
         who.first_name,
@@ -128,5 +132,9 @@ async def test_forwarded_message_keeps_text_but_not_who_it_came_from(
     assert bot.app is not None
     await bot.app.db.checkpoint()
     blobs = b"".join(p.read_bytes() for p in tmp_path.glob("tipbot.db*"))
-    assert "Tin nhắn dọa nạt tôi nhận được".encode() in blobs
+    assert "Tin nhắn dọa nạt tôi nhận được".encode() not in blobs  # sealed at rest
     assert b"Quasimodo" not in blobs and b"555000111" not in blobs
+    async with bot.app.db.read() as conn:  # …and kept: the text, not who forwarded it
+        row = (await conn.execute(select(tips))).one()
+    description = VAULT.open(row.description, f"tips.description:{row.id}")
+    assert description == "Tin nhắn dọa nạt tôi nhận được" and "Quasimodo" not in description

@@ -127,6 +127,10 @@ async def test_bad_bodies_get_4xx_and_nothing_is_stored(web: tuple[Harness, str]
             (b'{"id": "short", "text": "x"}', 400),
             (b'{"id": "abcdefgh12", "text": 5}', 400),
             (b'{"id": "abcdefgh12", "location": {"lat": 91, "lon": 0}}', 400),
+            # A lone surrogate and a recursion bomb: a clear 400, never a 500 (issue 10).
+            (b'{"id": "abcdefgh12", "text": "x\\ud800y"}', 400),
+            (b'{"id": "abcdefgh12", "text": "x", "n": ' + b"[" * 3000 + b"]" * 3000 + b"}", 400),
+            (b'{"id": "abcdefgh12", "n": ' + b"[" * 200 + b"]" * 200 + b"}", 400),
         ]
         for body, status in cases:
             response = await who.client.post("/chat/api/send", content=body, headers=headers)

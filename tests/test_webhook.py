@@ -61,6 +61,8 @@ async def test_webhook_bad_requests_enqueue_nothing(hooked: Harness) -> None:
             (ok_headers, b"[1, 2]", 400),
             (ok_headers, json.dumps({"update_id": "1"}).encode(), 400),
             (ok_headers, b"{" + b" " * 10_000 + b"}", 413),
+            (ok_headers, b'{"update_id": 7, "message": {"text": "\\udfff"}}', 400),
+            (ok_headers, b'{"update_id": 8, "x": ' + b"[" * 900 + b"]" * 900 + b"}", 400),
         ]
         for headers, content, status in cases:
             response = await client.post(url, headers=headers, content=content)

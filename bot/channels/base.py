@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -40,3 +41,38 @@ class Channel(Protocol):
     async def send(self, address: str, payload: Payload) -> SendResult:
         """Deliver one outbound payload; never raise for platform errors."""
         ...
+
+
+MAX_JSON_DEPTH = 32  # real updates nest about 6 deep
+
+
+def read_json(body: bytes) -> Any:
+    """Parse an inbound JSON body, or raise ValueError with a short reason: malformed,
+    nested deeper than any real update (a recursion bomb), or carrying text that is
+    not valid Unicode (a lone surrogate such as "\\ud800", which no database stores and
+    no platform sends back)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    except (UnicodeDecodeError, ValueError):
+        raise ValueError("bad json") from None
+    _check(data, 0)
+    return data
+
+
+def _check(value: Any, depth: int) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError("nested too deep")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("invalid text (lone surrogate)") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check(key, depth + 1)
+            _check(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check(item, depth + 1)

@@ -30,6 +30,7 @@ from handlers.core.conversation import Conversation
 from handlers.core.events import Deliver, Event, EventKind, Msg, Outgoing, Reply
 from handlers.core.router import Router, expire
 from handlers.domain.places import Gazetteer
+from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from storage import conversations, inbox, outbox
 from storage.db import Database
@@ -57,6 +58,8 @@ class Pipeline:
         batch_size: int = 200,
         on_outbox: Callable[[], None] = lambda: None,
         data_dir: Path = Path("data"),
+        quota: TipQuota | None = None,
+        idle: timedelta = timedelta(hours=1),
     ) -> None:
         self.db = db
         self.channels = channels
@@ -72,6 +75,9 @@ class Pipeline:
         self.batch_size = batch_size
         self.on_outbox = on_outbox
         self.data_dir = data_dir  # where exports and charts are written
+        # Per-person tip limits, in memory only (see handlers/domain/quota.py).
+        self.quota = quota or TipQuota()
+        self.idle = idle
         self.worker = Worker("dispatcher", self._drain)
 
     # ---- intake -------------------------------------------------------------------
@@ -227,6 +233,7 @@ class Pipeline:
             minter=self.minter,
             seal=self.identity.seal,
             tips=stores.tips,
+            quota=self.quota,
             routing=stores.units,
             relay=stores.relay,
             audit=stores.audit,
@@ -318,6 +325,15 @@ class Pipeline:
         if rows:
             self.on_outbox()
         return len(rows)
+
+    async def forget_links(self) -> int:
+        """Delete follow-up links past their window or of closed tips, and conversation
+        rows idle at the menu: what could tie a tip or a person to a chat."""
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            links = await Stores(conn).relay.forget_followups(now)
+            idle = await conversations.purge_idle(conn, now - self.idle)
+        return links + idle
 
     async def purge_inbox(self, keep: timedelta) -> int:
         async with self.db.write() as conn:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Literal
 
@@ -506,8 +505,7 @@ async def _submit(t: Turn) -> Out:
         draft.editing = True
         conv.state = _EDIT_TARGETS[missing[0]]
         return [Reply.of(Msg("hint.review_incomplete")), prompt(conv, ctx)]
-    since = ctx.now - timedelta(hours=1)
-    if await ctx.tips.count_tips_since(event.user_key, since) >= ctx.limits.tips_per_hour:
+    if not ctx.quota.allow(event.user_key, ctx.now, ctx.limits.tips_per_hour):
         return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})), prompt(conv, ctx)]
     code, receipt = await file_tip(draft, event, conv.locale or "vi", ctx)
     conv.reset()

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from handlers.citizen import status
 from handlers.core.callbacks import Action, Callback
 from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
@@ -15,6 +16,7 @@ from handlers.core.events import Choice, Deliver, Event, EventKind, Msg, Outgoin
 from handlers.core.registry import Flow
 from handlers.core.staffing import cb as _cb
 from handlers.core.text import cut, is_blank
+from storage.models import TipRef
 
 MAX_RELAY_CHARS = 3000
 
@@ -27,6 +29,16 @@ class RelayState(StrEnum):
 
 class AnswerDraft(BaseModel):
     target_tip: str | None = None  # the code of the tip the question is about
+    verified: bool = False  # reached by a status check with the receipt (pull-only)
+
+
+async def _own_tip(conv_verified: bool, event: Event, code: str, ctx: FlowContext) -> TipRef | None:
+    """The tip, if this chat may answer about it: through the tip's live follow-up
+    link, or because it just showed the tip's receipt."""
+    ref = await ctx.relay.tip_of_tipster(event.channel, event.user_key, code, ctx.now)
+    if ref is None and conv_verified:
+        ref = await ctx.relay.tip_by_code(code)
+    return ref
 
 
 def prompt(conv: Conversation, ctx: FlowContext | None = None) -> Reply:
@@ -38,20 +50,21 @@ async def on_answer_button(
     conv: Conversation, event: Event, cb: Callback, ctx: FlowContext
 ) -> list[Outgoing]:
     """A tipster pressed "Answer" under an officer's question."""
-    ref = await ctx.relay.tip_of_tipster(event.channel, event.user_key, cb.arg)
+    verified = status.verified_for(conv, cb.arg)
+    ref = await _own_tip(verified, event, cb.arg, ctx)
     if ref is None:
         return [Reply.of(Msg("hint.stale_button"))]
-    conv.start(RelayState.ANSWER, AnswerDraft(target_tip=ref.code))
+    conv.start(RelayState.ANSWER, AnswerDraft(target_tip=ref.code, verified=verified))
     return [Reply.of(Msg("citizen.answer.prompt", {"code": ref.code}))]
 
 
 async def on_answer_text(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
     """The tipster's answer goes into the tip's thread and to whoever handles it."""
-    code = conv.draft.target_tip if isinstance(conv.draft, AnswerDraft) else None
+    draft = conv.draft if isinstance(conv.draft, AnswerDraft) else AnswerDraft()
     if event.kind is not EventKind.TEXT or not event.text or is_blank(event.text):
         return [Reply.of(Msg("citizen.answer.type_text"))]
     conv.reset()
-    ref = await ctx.relay.tip_of_tipster(event.channel, event.user_key, code or "")
+    ref = await _own_tip(draft.verified, event, draft.target_tip or "", ctx)
     if ref is None:
         return [Reply.of(Msg("hint.stale_button"))]
     text = cut(event.text, MAX_RELAY_CHARS)

@@ -24,6 +24,8 @@ class ReportDraft(BaseModel):
     """A tip being written."""
 
     tag: str = Field(default_factory=new_tag)  # its buttons carry it: older ones are stale
+    # Identifies this submission (a replay files nothing twice) without naming who.
+    submission_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     group: str | None = None
     category: str | None = None
     urgent: bool | None = None
@@ -129,9 +131,8 @@ async def file_tip(
             id=tip_id,
             code=code,
             receipt_hash=receipt_hash,
-            submission_key=f"{event.channel}:{event.user_key}:{draft.tag}",
+            submission_key=draft.submission_id,
             channel=event.channel,
-            tipster_key=event.user_key,
             locale=locale,
             category_group=category.group.value,
             category=category.id,
@@ -158,5 +159,15 @@ async def file_tip(
             urgent=urgent,
             now=ctx.now,
             claim_within=ctx.limits.claim_urgent_within if urgent else ctx.limits.claim_within,
+        )
+        # The only link between the tip and this chat, for relaying officers' questions
+        # while the tip is open and young; afterwards the relay is pull-only.
+        await ctx.relay.open_followup(
+            tip_id,
+            channel=event.channel,
+            chat_key=event.user_key,
+            address=ctx.seal(event.address),
+            locale=locale,
+            expires_at=ctx.now + ctx.limits.followup,
         )
     return code, receipts.format_receipt(receipt)

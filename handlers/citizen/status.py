@@ -8,14 +8,15 @@ from enum import StrEnum
 from pydantic import BaseModel
 
 from handlers.citizen import intake
+from handlers.core.callbacks import Action, Callback
 from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
-from handlers.core.events import Event, EventKind, Msg, Outgoing, Reply
+from handlers.core.events import Choice, Event, EventKind, Msg, Outgoing, Reply
 from handlers.core.registry import Flow
 from handlers.core.replies import hint, not_for_this_step
 from handlers.core.text import is_blank
 from handlers.domain import receipts
-from handlers.domain.vntime import VIETNAM
+from handlers.domain.vntime import VIETNAM, local_time
 
 
 class CheckState(StrEnum):
@@ -23,10 +24,23 @@ class CheckState(StrEnum):
 
     CODE = "check.code"
     RECEIPT = "check.receipt"
+    VERIFIED = "check.verified"  # code and receipt matched: questions may be answered
 
 
 class CheckDraft(BaseModel):
     check_code: str | None = None
+    verified: bool = False
+
+
+def verified_for(conv: Conversation, code: str) -> bool:
+    """Did this conversation just prove it holds the tip's receipt?"""
+    draft = conv.draft
+    return (
+        conv.state == CheckState.VERIFIED
+        and isinstance(draft, CheckDraft)
+        and draft.verified
+        and draft.check_code == code
+    )
 
 
 def start(conv: Conversation) -> list[Outgoing]:
@@ -37,11 +51,16 @@ def start(conv: Conversation) -> list[Outgoing]:
 def prompt(conv: Conversation, ctx: FlowContext | None = None) -> Reply:
     if conv.state == CheckState.RECEIPT:
         return Reply.of(Msg("check.receipt.ask"))
+    if conv.state == CheckState.VERIFIED:
+        return Reply.of(Msg("menu.ask"))
     return Reply.of(Msg("check.code.ask"))
 
 
 async def _on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
     """Take the code, then the receipt, then answer."""
+    if conv.state == CheckState.VERIFIED:
+        conv.reset()  # anything but "Answer" after a check: back to the menu
+        return [ctx.prompt(conv)]
     unreadable = not_for_this_step(conv, event, ctx)
     if unreadable is not None:
         return unreadable
@@ -89,20 +108,31 @@ async def check(conv: Conversation, code: str, receipt: str, ctx: FlowContext) -
         conv.flood.failed_checks = [*failures, ctx.now]
         return [Reply.of(Msg("check.not_found"))]
     conv.flood.failed_checks = failures
-    return [
-        Reply.of(
-            Msg(
-                "check.result",
-                {
-                    "code": tip.code,
-                    "status": Msg(f"status.{tip.status}"),
-                    "created": _local(tip.created_at).strftime("%d/%m/%Y"),
-                    "updated": _local(tip.updated_at).strftime("%d/%m/%Y %H:%M"),
-                },
-            ),
-            Msg("check.no_replies"),
+    result = Msg(
+        "check.result",
+        {
+            "code": tip.code,
+            "status": Msg(f"status.{tip.status}"),
+            "created": _local(tip.created_at).strftime("%d/%m/%Y"),
+            "updated": _local(tip.updated_at).strftime("%d/%m/%Y %H:%M"),
+        },
+    )
+    ref = await ctx.relay.tip_by_code(tip.code)
+    thread = await ctx.relay.questions(ref.id) if ref else []
+    if not thread:
+        return [Reply.of(result, Msg("check.no_replies"))]
+    lines = [
+        Msg(
+            f"check.{entry.kind}",
+            {"time": local_time(entry.at), "text": entry.body or ""},
         )
+        for entry in thread
     ]
+    # The pull-only relay: having shown code and receipt, the tipster may answer here,
+    # from any chat, whether or not the tip can still reach them.
+    conv.start(CheckState.VERIFIED, CheckDraft(check_code=tip.code, verified=True))
+    answer = Choice(Msg("citizen.btn.answer"), Callback(Action.ANSWER, tip.code).encode())
+    return [Reply.of(result, Msg("check.thread"), *lines, choices=[[answer]])]
 
 
 def _local(moment: datetime) -> datetime:

@@ -27,6 +27,7 @@ class Limits:
     claim_urgent_within: timedelta = timedelta(minutes=10)
     claim_within: timedelta = timedelta(hours=24)
     invite_ttl: timedelta = timedelta(days=7)
+    followup: timedelta = timedelta(days=30)  # how long an open tip can reach its tipster
 
 
 def _no_prompt(_: Conversation) -> Reply:
@@ -42,6 +43,7 @@ class FlowContext:
     minter: ReceiptMinter
     seal: Callable[[str], bytes]  # seals a chat address for storage
     tips: ports.TipIntake
+    quota: ports.Quota
     routing: ports.Routing
     relay: ports.Relay
     audit: ports.AuditTrail

@@ -29,8 +29,6 @@ from storage.subscriptions import Subscription
 class TipIntake(Protocol):
     """Filing a tip and checking one with its receipt (the citizen side)."""
 
-    async def count_tips_since(self, tipster_key: str, since: datetime) -> int: ...
-
     async def add_tip(self, tip: NewTip) -> bool: ...
 
     async def tip_for_check(self, code: str) -> TipCheck | None: ...
@@ -52,15 +50,39 @@ class Routing(Protocol):
 
 
 class Relay(Protocol):
-    """The tipster's side of the anonymous relay."""
+    """The tipster's side of the anonymous relay: the tip's follow-up link while it
+    lives, then pull-only (after a check with code and receipt)."""
 
-    async def tipster(self, channel: str, tipster_key: str) -> Recipient | None: ...
+    async def open_followup(
+        self,
+        tip_id: str,
+        *,
+        channel: str,
+        chat_key: str,
+        address: bytes,
+        locale: str | None,
+        expires_at: datetime,
+    ) -> None: ...
 
-    async def tip_of_tipster(self, channel: str, tipster_key: str, code: str) -> TipRef | None: ...
+    async def tipster(self, tip_id: str, now: datetime) -> Recipient | None: ...
+
+    async def tip_of_tipster(
+        self, channel: str, chat_key: str, code: str, now: datetime
+    ) -> TipRef | None: ...
+
+    async def tip_by_code(self, code: str) -> TipRef | None: ...
+
+    async def questions(self, tip_id: str) -> list[ThreadEntry]: ...
 
     async def add_answer(self, tip_id: str, text: str, now: datetime) -> None: ...
 
     async def tip_handlers(self, tip_id: str) -> list[Recipient]: ...
+
+
+class Quota(Protocol):
+    """Tips per person per hour, kept where no table can link a tip to its sender."""
+
+    def allow(self, user_key: str, now: datetime, per_hour: int) -> bool: ...
 
 
 class AuditTrail(Protocol):

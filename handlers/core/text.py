@@ -10,11 +10,16 @@ _NON_WORD = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean_for_storage(text: str) -> str:
-    """Keep the citizen's words as written (NFC); only NUL becomes U+FFFD.
+    """Keep the citizen's words as written (NFC); only NUL and lone surrogates (text no
+    database stores and no platform sends back) become U+FFFD.
 
     PostgreSQL text cannot hold NUL, and both backends must store the same thing.
     """
+    text = _LONE_SURROGATE.sub("\ufffd", text)
     return unicodedata.normalize("NFC", text).replace("\x00", "\ufffd")
 
 

@@ -300,9 +300,9 @@ async def _set_status(actor: Actor, code: str, status: str, ctx: FlowContext) ->
 
 async def _tell_tipster(ref: TipRef, ctx: FlowContext) -> list[Outgoing]:
     """A short, generic update to the tipster, in their language (no officer name)."""
-    to = await ctx.relay.tipster(ref.channel, ref.tipster_key)
+    to = await ctx.relay.tipster(ref.id, ctx.now)
     if to is None:
-        return []
+        return []  # past the follow-up window: they see it when they check the tip
     to = to.model_copy(update={"locale": to.locale or ref.locale})
     return [
         Deliver.of(
@@ -318,11 +318,13 @@ async def _ask(actor: Actor, code: str, text: str, ctx: FlowContext) -> list[Out
     ref = await _authorised(actor, code, "ask", ctx)
     if ref is None:
         return [_not_found()]
-    to = await ctx.relay.tipster(ref.channel, ref.tipster_key)
-    if to is None:
-        return [Reply.of(Msg("officer.ask.unreachable", {"code": code}))]
     question = cut(text.strip(), MAX_RELAY_CHARS)
     await ctx.desk.add_event(ref.id, "question", ctx.now, staff_id=actor.id, body=question)
+    to = await ctx.relay.tipster(ref.id, ctx.now)
+    if to is None:
+        # No live link to the tipster (window over, or they erased their data): the
+        # question waits in the thread and is shown when they check the tip.
+        return [Reply.of(Msg("officer.ask.unreachable", {"code": code}))]
     to = to.model_copy(update={"locale": to.locale or ref.locale})
     relay = Reply.of(
         Msg("citizen.question", {"code": ref.code, "text": question}),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from storage.models import Actor, NewTip, Recipient, TipCheck, TipRef
+from storage.models import Actor, NewTip, Recipient, ThreadEntry, TipCheck, TipRef
 from storage.subscriptions import Subscription, matches
 
 
@@ -31,12 +31,8 @@ class FakeTips:
     tips: dict[str, NewTip] = field(default_factory=dict)  # by submission key
     routed: list[tuple[str, int | None, str]] = field(default_factory=list)
     answers: list[tuple[str, str]] = field(default_factory=list)
-    chats: dict[tuple[str, str], Recipient] = field(default_factory=dict)
-
-    async def count_tips_since(self, tipster_key: str, since: datetime) -> int:
-        return sum(
-            1 for t in self.tips.values() if t.tipster_key == tipster_key and t.created_at >= since
-        )
+    followups: dict[str, tuple[Recipient, datetime]] = field(default_factory=dict)
+    thread: list[tuple[str, ThreadEntry]] = field(default_factory=list)
 
     async def add_tip(self, tip: NewTip) -> bool:
         if tip.submission_key in self.tips:
@@ -69,25 +65,54 @@ class FakeTips:
         self.routed.append((tip_id, ward_code, category))
         return [1]
 
-    async def tipster(self, channel: str, tipster_key: str) -> Recipient | None:
-        return self.chats.get((channel, tipster_key))
+    async def open_followup(
+        self,
+        tip_id: str,
+        *,
+        channel: str,
+        chat_key: str,
+        address: bytes,
+        locale: str | None,
+        expires_at: datetime,
+    ) -> None:
+        self.followups[tip_id] = (
+            Recipient(channel=channel, chat_key=chat_key, address=address, locale=locale),
+            expires_at,
+        )
 
-    async def tip_of_tipster(self, channel: str, tipster_key: str, code: str) -> TipRef | None:
+    async def tipster(self, tip_id: str, now: datetime) -> Recipient | None:
+        link = self.followups.get(tip_id)
+        return link[0] if link and link[1] > now else None
+
+    def _ref(self, tip: NewTip) -> TipRef:
+        return TipRef(
+            id=tip.id,
+            code=tip.code,
+            status="new",
+            channel=tip.channel,
+            locale=tip.locale,
+            claimed_by=None,
+        )
+
+    async def tip_of_tipster(
+        self, channel: str, chat_key: str, code: str, now: datetime
+    ) -> TipRef | None:
         for tip in self.tips.values():
-            if (tip.channel, tip.tipster_key, tip.code) == (channel, tipster_key, code):
-                return TipRef(
-                    id=tip.id,
-                    code=tip.code,
-                    status="new",
-                    channel=tip.channel,
-                    tipster_key=tip.tipster_key,
-                    locale=tip.locale,
-                    claimed_by=None,
-                )
+            link = self.followups.get(tip.id)
+            if tip.code == code and link and link[1] > now and link[0].chat_key == chat_key:
+                return self._ref(tip)
         return None
+
+    async def tip_by_code(self, code: str) -> TipRef | None:
+        found = [t for t in self.tips.values() if t.code == code]
+        return self._ref(found[0]) if found else None
+
+    async def questions(self, tip_id: str) -> list[ThreadEntry]:
+        return [e for t, e in self.thread if t == tip_id]
 
     async def add_answer(self, tip_id: str, text: str, now: datetime) -> None:
         self.answers.append((tip_id, text))
+        self.thread.append((tip_id, ThreadEntry(at=now, kind="answer", detail=None, body=text)))
 
     async def tip_handlers(self, tip_id: str) -> list[Recipient]:
         return []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from starlette.responses import PlainTextResponse, Response
 from telegram import Bot
 
 from bot.aio import cancelling
+from bot.channels.base import read_json
 from bot.channels.telegram.parse import NAME
 
 if TYPE_CHECKING:
@@ -135,9 +135,9 @@ class Inbound:
                 if len(body) > max_body:
                     return PlainTextResponse("too large", status_code=413)
             try:
-                data = json.loads(body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
-                return PlainTextResponse("bad json", status_code=400)
+                data = read_json(bytes(body))
+            except ValueError as exc:
+                return PlainTextResponse(str(exc), status_code=400)
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 return PlainTextResponse("not an update", status_code=400)
             try:

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from bot.aio import woken
-from bot.channels.base import Ignored, Payload, SendResult
+from bot.channels.base import Ignored, Payload, SendResult, read_json
 from bot.channels.web.limits import Buckets, WebLimits
 from bot.channels.web.mailbox import Mailboxes
 from bot.channels.web.parse import NAME, parse
@@ -347,10 +347,15 @@ class WebChannel:
         }
         return Response(data, media_type=sniffed.mime, headers=headers)
 
+    def _inbox_prefix(self, session: str) -> str:
+        """Scopes a client's request ids to its session in the inbox's dedup key, without
+        writing any of the session id (a working login) into the database."""
+        return hmac.new(self._key, b"inbox:" + session.encode(), hashlib.sha256).hexdigest()[:16]
+
     async def _ingest(self, session: str, request_id: str, payload: dict[str, Any]) -> None:
         assert self.pipeline is not None
         await self.pipeline.ingest(
-            NAME, [(f"{session[:16]}:{request_id}", {"session": session, **payload})]
+            NAME, [(f"{self._inbox_prefix(session)}:{request_id}", {"session": session, **payload})]
         )
 
 
@@ -371,9 +376,9 @@ async def _json(request: Request) -> dict[str, Any] | Response:
         if len(body) > MAX_JSON:
             return _error(413, "too large")
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return _error(400, "bad json")
+        data = read_json(bytes(body))
+    except ValueError as exc:
+        return _error(400, str(exc))
     return data if isinstance(data, dict) else _error(400, "expected an object")
 
 
