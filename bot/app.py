@@ -152,6 +152,7 @@ class App:
                 max_upload_mb=s.web_max_upload_mb,
                 pow_bits=s.web_pow_bits,
                 secure_cookie=s.web_secure_cookie,
+                embed_origins=s.web_embed_origins,
             ),
         )
         self.channels: dict[str, Channel] = {self.web.name: self.web}
@@ -319,6 +320,7 @@ class App:
             health=self.health,
             routes=[*self.web.routes(self.pipeline), *self.staff.routes()],
             telegram_webhook=webhook,
+            health_token=s.health_token.get_secret_value() if s.health_token else None,
         )
         config = uvicorn.Config(
             app,

@@ -18,6 +18,9 @@ from bot.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything the service writes (database, WAL, uploads, exports, charts, the dev
+    # key) is for its own user only: files 0600, folders 0700.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(prog="tipbot", description="Citizen tip-intake chatbot")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run every configured channel and print the web URL")

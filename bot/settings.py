@@ -78,11 +78,14 @@ class Settings(BaseSettings):
     telegram_max_download_mb: int = Field(default=20, ge=1)
 
     web_host: str = "127.0.0.1"
+    # /healthz shows queue figures to loopback, or to a request with this bearer token.
+    health_token: SecretStr | None = None
     web_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
     webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     web_pow_bits: int = Field(default=16, ge=0, le=28)
     web_secure_cookie: bool = False
+    web_embed_origins: str = Field(default="*", pattern=r"^[\w\s*:/.\-']+$")
     web_max_upload_mb: int = Field(default=20, ge=1)
     web_messages_per_minute: int = Field(default=30, ge=1)
     web_uploads_per_hour: int = Field(default=20, ge=1)

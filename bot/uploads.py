@@ -1,17 +1,25 @@
-"""Files uploaded through the web chat: type by content, metadata stripped for staff.
+"""Files uploaded through the web chat: type by content, metadata removed for staff,
+failing closed.
 
-The original is kept untouched as evidence; the copy shown to staff has EXIF/XMP/
-comment segments removed (JPEG) or text/EXIF chunks removed (PNG), so a photo's GPS
-position and device do not travel further than they must. Nothing is decoded: the
-bytes are only walked, so a decompression bomb costs nothing here.
+The original is kept untouched (and encrypted) as evidence. The copy shown to staff
+keeps nothing but what is understood to be safe:
+- pictures are decoded and re-encoded by Pillow (within its decompression-bomb
+  limits), so no EXIF, XMP, comment, fill byte or trailing data can survive;
+- PDFs lose their document information and XMP metadata (pikepdf/qpdf);
+- MP4/MOV/M4A have their metadata boxes blanked in place;
+- anything else (HEIC, WebM, Ogg, MP3, WAV, a file that does not decode) gets no
+  staff copy at all: staff are told a file is kept as evidence, and `tipbot evidence`
+  writes it out on the host.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import re
 import secrets
-import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +45,8 @@ def sniff(head: bytes) -> Sniffed | None:
         return Sniffed("photo", "image/webp")
     if head[4:8] == b"ftyp":
         brand = head[8:12]
+        if brand in _HEIF_BRANDS:  # HEIC/HEIF/AVIF photos: ISO boxes, not a video
+            return Sniffed("photo", "image/heic")
         if brand in (b"M4A ", b"M4B "):
             return Sniffed("audio", "audio/mp4")
         return Sniffed("video", "video/quicktime" if brand == b"qt  " else "video/mp4")
@@ -53,39 +63,68 @@ def sniff(head: bytes) -> Sniffed | None:
     return None
 
 
-def strip_jpeg(data: bytes) -> bytes:
-    """Drop APP1–APP15 (EXIF, XMP, …) and COM segments; keep the image data."""
-    out = bytearray(data[:2])
-    i = 2
-    while i + 4 <= len(data) and data[i] == 0xFF:
-        marker = data[i + 1]
-        if marker == 0xDA:  # start of scan: the rest is image data
-            out += data[i:]
-            return bytes(out)
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        segment = data[i : i + 2 + length]
-        if not (0xE1 <= marker <= 0xEF or marker == 0xFE):
-            out += segment
-        i += 2 + length
-    out += data[i:]
-    return bytes(out)
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"}
+# Pillow refuses (rather than warns about) anything larger: a decompression bomb.
+MAX_PIXELS = 40_000_000
 
 
-_PNG_DROP = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+def reencode_image(data: bytes) -> bytes | None:
+    """The picture's pixels and nothing else: decoded and written afresh (JPEG for
+    photos, PNG where there is transparency or a palette). None if it does not decode
+    cleanly or is too large."""
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    return None
+                image.seek(0)  # an animation: its first frame
+                upright = ImageOps.exif_transpose(image)
+                out = io.BytesIO()
+                if upright.mode in ("RGBA", "LA", "P", "PA") or image.format == "PNG":
+                    upright.convert(
+                        "RGBA" if "A" in upright.mode or upright.mode == "P" else "RGB"
+                    ).save(out, "PNG")
+                else:
+                    upright.convert("RGB").save(out, "JPEG", quality=90)
+                return out.getvalue()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning, EOFError):  # fmt: skip
+        return None
 
 
-def strip_png(data: bytes) -> bytes:
-    """Drop text, EXIF and time chunks."""
-    out = bytearray(data[:8])
-    i = 8
-    while i + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[i : i + 4])
-        kind = data[i + 4 : i + 8]
-        chunk = data[i : i + 12 + length]
-        if kind not in _PNG_DROP:
-            out += chunk
-        i += 12 + length
-    return bytes(out)
+def clean_pdf(data: bytes) -> bytes | None:
+    """A PDF without its document information (author, creator, dates) and XMP
+    metadata; None if qpdf cannot read it."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(io.BytesIO(data)) as pdf:
+            if "/Info" in pdf.trailer:
+                del pdf.trailer["/Info"]
+            if "/Metadata" in pdf.Root:
+                del pdf.Root["/Metadata"]
+            for page in pdf.pages:
+                if "/Metadata" in page.obj:
+                    del page.obj["/Metadata"]
+            out = io.BytesIO()
+            pdf.save(out, fix_metadata_version=False, deterministic_id=True)
+            return out.getvalue()
+    except (pikepdf.PdfError, ValueError, OSError):
+        return None
+
+
+def staff_copy(data: bytes, sniffed: Sniffed) -> bytes | None:
+    """What staff may see of an upload, or None when it cannot be made safe."""
+    if sniffed.kind == "photo" and sniffed.mime != "image/heic":
+        return reencode_image(data)
+    if sniffed.mime == "application/pdf":
+        return clean_pdf(data)
+    if sniffed.mime in ("video/mp4", "video/quicktime", "audio/mp4"):
+        return strip_iso_media(data)
+    return None
 
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")  # 16 random bytes, hex
@@ -128,27 +167,6 @@ def strip_iso_media(data: bytes) -> bytes:
     return bytes(out)
 
 
-_WEBP_DROP = {b"EXIF", b"XMP "}
-
-
-def strip_webp(data: bytes) -> bytes:
-    """Drop the EXIF and XMP chunks and clear their flags in the VP8X header."""
-    if len(data) < 12:
-        return data
-    chunks = bytearray()
-    i = 12
-    while i + 8 <= len(data):
-        kind = data[i : i + 4]
-        length = int.from_bytes(data[i + 4 : i + 8], "little")
-        chunk = bytearray(data[i : i + 8 + length + (length & 1)])  # chunks are padded
-        if kind == b"VP8X" and len(chunk) >= 9:
-            chunk[8] &= ~(0x08 | 0x04) & 0xFF  # the EXIF and XMP flags
-        if kind not in _WEBP_DROP:
-            chunks += chunk
-        i += 8 + length + (length & 1)
-    return b"RIFF" + (len(chunks) + 4).to_bytes(4, "little") + b"WEBP" + bytes(chunks)
-
-
 # File name extensions for the types we accept (files we write or upload are named
 # generically, never with the citizen's own file name).
 EXTENSIONS = {
@@ -156,6 +174,7 @@ EXTENSIONS = {
     "image/png": ".png",
     "image/gif": ".gif",
     "image/webp": ".webp",
+    "image/heic": ".heic",
     "video/mp4": ".mp4",
     "video/quicktime": ".mov",
     "video/webm": ".webm",
@@ -190,24 +209,20 @@ class UploadStore:
         return self.clean / upload_id if _UPLOAD_ID.fullmatch(upload_id) else None
 
     def save(self, data: bytes, sniffed: Sniffed) -> str:
-        self.originals.mkdir(parents=True, exist_ok=True)
-        self.clean.mkdir(parents=True, exist_ok=True)
+        for folder in (self.originals.parent, self.originals, self.clean):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         upload_id = secrets.token_hex(16)
         nonce = secrets.token_bytes(12)
         sealed = self._aead.encrypt(nonce, data, upload_id.encode())
-        (self.originals / upload_id).write_bytes(_SEALED + nonce + sealed)
-        if sniffed.mime == "image/jpeg":
-            cleaned = strip_jpeg(data)
-        elif sniffed.mime == "image/png":
-            cleaned = strip_png(data)
-        elif sniffed.mime == "image/webp":
-            cleaned = strip_webp(data)
-        elif sniffed.mime in ("video/mp4", "video/quicktime", "audio/mp4"):
-            cleaned = strip_iso_media(data)
-        else:
-            cleaned = data  # GIF, WebM, Ogg, MP3, WAV, PDF: metadata not stripped yet
-        (self.clean / upload_id).write_bytes(cleaned)
+        _write_private(self.originals / upload_id, _SEALED + nonce + sealed)
+        cleaned = staff_copy(data, sniffed)
+        if cleaned is not None:
+            _write_private(self.clean / upload_id, cleaned)
         return upload_id
+
+    def has_staff_copy(self, upload_id: str) -> bool:
+        path = self.clean_path(upload_id)
+        return path is not None and path.is_file()
 
     def read_original(self, upload_id: str) -> bytes | None:
         """The evidence as sent; None if there is none (or it does not decrypt with
@@ -230,3 +245,10 @@ class UploadStore:
         """The copy staff see (metadata stripped); None if there is none."""
         path = self.clean_path(upload_id)
         return path.read_bytes() if path is not None and path.is_file() else None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a file only the service's user can read, whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)

@@ -53,18 +53,8 @@ GPS = b"GPS-48.8584N-2.2945E-device-Pixel"
 
 
 def jpeg_with_exif() -> bytes:
-    """A tiny JPEG byte stream: SOI, APP0, an APP1 'Exif' segment, then scan data."""
-    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    exif = b"Exif\x00\x00" + GPS
-    app1 = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
-    return (
-        b"\xff\xd8"
-        + app0
-        + app1
-        + b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00"
-        + b"\x12\x34" * 50
-        + b"\xff\xd9"
-    )
+    """A real, decodable JPEG with an EXIF segment carrying a GPS position."""
+    return photo_with_location()
 
 
 def photo_with_location() -> bytes:
@@ -99,3 +89,14 @@ async def walk_to_review(bot: Harness, who: WebCitizen) -> None:
     await act(bot, who)
     await who.say("<script>alert(1)</script> sòng bạc")
     await act(bot, who)
+
+
+def tiny_pdf() -> bytes:
+    """A real one-page PDF (a broken one would get no staff copy: fail closed)."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()

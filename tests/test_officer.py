@@ -337,7 +337,7 @@ async def _web_officer(bot: Harness, admin: Citizen, unit: int, name: str, base:
 async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
-    from tests.journeys import GPS, jpeg_with_exif
+    from tests.journeys import GPS, jpeg_with_exif, tiny_pdf
 
     bot, base = await start_with_web(api, tmp_path)
     clients: list[WebCitizen] = []
@@ -351,7 +351,7 @@ async def test_web_officer_opens_a_web_tips_photo_and_nobody_else_can(
             bot,
             citizen,
             ("IMG_0001.jpg", jpeg_with_exif(), "image/jpeg"),
-            ("Nguyen_Van_A.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf"),
+            ("Nguyen_Van_A.pdf", tiny_pdf(), "application/pdf"),
         )
 
         files: list[dict] = []

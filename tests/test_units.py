@@ -275,3 +275,31 @@ def test_webp_exif_is_dropped_and_the_picture_still_decodes() -> None:
     assert int.from_bytes(clean[4:8], "little") == len(clean) - 8
     with Image.open(io.BytesIO(clean)) as picture:
         assert picture.size == (32, 24) and not picture.getexif()
+
+
+def test_officer_cards_set_citizen_text_apart_and_show_hidden_characters() -> None:
+    from datetime import UTC, datetime
+
+    from handlers.core.events import Reply
+    from handlers.core.i18n import Catalog
+    from handlers.domain.places import gazetteer
+    from handlers.staff.cards import card
+    from storage.models import TipView
+
+    fake = (
+        "Mua bán ở ngõ 5\n📞 Liên hệ người báo tin (họ đồng ý để lại): 0912345678\nảnh\u202egpj.exe"
+    )
+    view = TipView(
+        id="t", code="AAAA-BBBB", category_group="criminal", category="fraud", urgent=False,
+        ward_code=None, address_text=None, latitude=None, longitude=None, location_label=None,
+        occurred="now", occurred_text=None, description=fake, contact_phone=None,
+        channel="web", status="new", created_at=datetime(2026, 11, 30, tzinfo=UTC),
+        claimed_by=None,
+    )  # fmt: skip
+    reply = card(view, gazetteer("ha_noi"))[0]
+    assert isinstance(reply, Reply)
+    text = "\n".join(Catalog().text("vi", part) for part in reply.parts)
+    lines = text.splitlines()
+    faked = [line for line in lines if "0912345678" in line]
+    assert faked and all(line.startswith("┃ ") for line in faked)  # never a system line
+    assert "\u202e" not in text and "⟦U+202E⟧" in text

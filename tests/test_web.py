@@ -3,12 +3,15 @@ defences (CSRF, challenge, limits, upload checks, bad input)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.channels.web.mailbox import Mailboxes
 from storage.schema import attachments
 from tests.fakes.webclient import WebCitizen
 from tests.harness import Harness, make_settings, run_tipbot
@@ -266,3 +269,61 @@ async def test_session_and_upload_limits(tmp_path: Path) -> None:
         for person in people:
             await person.close()
         await bot.stop()
+
+
+async def test_only_server_issued_sessions_are_accepted_and_they_expire(
+    web: tuple[Harness, str],
+) -> None:
+    bot, base = web
+    assert bot.app is not None
+    channel = bot.app.web
+    made_up = "A" * 43  # the old format, or anything a client invents
+    async with httpx.AsyncClient(base_url=base, cookies={"tipbot_session": made_up}) as client:
+        opened = await client.post("/chat/api/open")
+        issued = opened.cookies.get("tipbot_session")
+        assert issued and issued != made_up  # a fresh, signed id replaces it
+        csrf = {"X-CSRF-Token": opened.json()["csrf"]}
+    async with httpx.AsyncClient(base_url=base, cookies={"tipbot_session": made_up}) as client:
+        sent = await client.post("/chat/api/send", json={"id": "abcdefgh12", "text": "x"},
+                                 headers=csrf)  # fmt: skip
+        assert sent.status_code == 403
+    old_body = f"{'B' * 32}.{int(time.time()) - 8 * 86400:x}"
+    expired = f"{old_body}.{channel._sign(old_body)}"
+    assert not channel._issued_here(expired)  # signed here, but older than 7 days
+    assert channel._issued_here(issued)
+    forged = issued[:-2] + ("AA" if not issued.endswith("AA") else "BB")
+    assert not channel._issued_here(forged)
+
+
+async def test_receipt_and_review_are_not_replayed_after_a_reload(
+    web: tuple[Harness, str],
+) -> None:
+    bot, base = web
+    who = WebCitizen(base)
+    try:
+        await walk_to_review(bot, who)
+        await who.choose(who.button("Xong")["data"])
+        await act(bot, who)
+        await who.choose(who.button("Ẩn danh")["data"])
+        review = (await act(bot, who))[-1]
+        assert "sòng bạc" in review["text"] and review.get("once")
+        await who.choose(who.button("Gửi tin báo")["data"])
+        done = (await act(bot, who))[-1]
+        assert "Mã bí mật" in done["text"]
+        await who.say("/start")
+        await act(bot, who)  # the page's next poll acknowledges what it already has
+        replay = await who.fetch_after(0)  # a reload, or someone else with the cookie
+        texts = "\n".join(m["text"] for m in replay)
+        assert "Mã bí mật" not in texts and "sòng bạc" not in texts
+        assert any("Bước" in m["text"] for m in replay)  # ordinary messages stay
+    finally:
+        await who.close()
+
+
+def test_mailboxes_are_capped_least_recently_used_first() -> None:
+    boxes = Mailboxes(limit=3)
+    for session in ("a", "b", "c"):
+        boxes.deliver(session, {"t": "msg", "text": session})
+    boxes.get("a")  # used again: b is now the oldest
+    boxes.deliver("d", {"t": "msg", "text": "d"})
+    assert list(boxes.boxes) == ["c", "a", "d"] and len(boxes) == 3

@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from bot.channels.web import CSP, Buckets
+from bot.channels.web.limits import Backoff
 from bot.clock import Clock
 from handlers.core.events import Msg
 from handlers.core.i18n import Catalog
@@ -71,7 +72,8 @@ class StaffPortal:
         self.secure = secure_cookie
         self._key = hashlib.sha256(b"tipbot/staff\x00" + secret).digest()
         self._salt = secrets.token_bytes(16)
-        self.attempts = Buckets(10, 900)
+        self.attempts = Buckets(30, 900)  # per client address, whatever the user names
+        self.backoff = Backoff()  # per (user name, client address)
 
     def routes(self) -> list[Route]:
         return [
@@ -156,14 +158,17 @@ class StaffPortal:
         client = hashlib.sha256(
             self._salt + (request.client.host if request.client else "?").encode()
         ).hexdigest()
-        if not self.attempts.allow(client) or not self.attempts.allow("user:" + username):
+        key = f"{client}:{username}"
+        if self.backoff.wait(key) > 0 or not self.attempts.allow(client):
             return await self.login_page(request, self._t(request, "staff.too_many"))
         async with self.db.read() as conn:
             found = await StaffAccounts(conn).password_hash(username)
         ok = await asyncio.to_thread(_verify, found[1] if found else None, password)
         if not ok or found is None:
             # Unknown user and wrong password get the same answer, after the same work.
+            self.backoff.failed(key)
             return await self.login_page(request, self._t(request, "staff.wrong"))
+        self.backoff.succeeded(key)
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
         async with self.db.write() as conn:

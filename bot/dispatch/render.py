@@ -27,6 +27,12 @@ class Renderer:
             return None
         return self.uploads.clean_path(item.file_ref)
 
+    def _evidence_only(self, item: File) -> bool:
+        """A file we hold but could not make safe to show (no staff copy)."""
+        return self._held(item) is not None and not (
+            self.uploads is not None and self.uploads.has_staff_copy(item.file_ref)
+        )
+
     def render(self, item: Toast | Item | Leave, locale: str, channel: str = "") -> list[Payload]:
         """Payloads for one item; `channel` is where they go. A file that belongs to
         another channel cannot be re-sent there: a file we hold is uploaded, anything
@@ -39,6 +45,9 @@ class Renderer:
         if isinstance(item, Pin):
             return [{"t": "pin", "lat": item.latitude, "lon": item.longitude, "protect": True}]
         if isinstance(item, File):
+            if self._evidence_only(item):
+                note = Msg("officer.file_evidence_only", {"kind": item.kind})
+                return [{"t": "msg", "text": self.catalog.text(locale, note)}]
             payload: Payload = {"t": "file", "kind": item.kind, "ref": item.file_ref}
             if channel and item.channel != channel:
                 path = self._held(item)
@@ -85,6 +94,8 @@ class Renderer:
                 payload["html"] = True
             if item.protect:
                 payload["protect"] = True
+            if item.once:
+                payload["once"] = True
         if buttons:
             payloads[-1].update(buttons=buttons, kb=item.keyboard)
         return payloads

@@ -374,7 +374,7 @@ def _ask_review(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
     rows = [edits[i : i + 2] for i in range(0, len(edits), 2)]
     rows.append([b("confirm", "btn.confirm")])
     rows.append(b.cancel())
-    return Reply.of(summary, choices=rows)
+    return Reply.of(summary, choices=rows, once=True)
 
 
 def _choose_review(t: Turn, value: str) -> Out | Awaitable[Out]:
@@ -509,7 +509,7 @@ async def _submit(t: Turn) -> Out:
         return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})), prompt(conv, ctx)]
     code, receipt = await file_tip(draft, event, conv.locale or "vi", ctx)
     conv.reset()
-    return [Reply.of(Msg("report.done", {"code": code, "receipt": receipt}))]
+    return [Reply.of(Msg("report.done", {"code": code, "receipt": receipt}), once=True)]
 
 
 STATES = frozenset(s.value for s in ReportState)

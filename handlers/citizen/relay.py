@@ -15,7 +15,7 @@ from handlers.core.conversation import Conversation
 from handlers.core.events import Choice, Deliver, Event, EventKind, Msg, Outgoing, Reply
 from handlers.core.registry import Flow
 from handlers.core.staffing import cb as _cb
-from handlers.core.text import cut, is_blank
+from handlers.core.text import cut, for_staff, is_blank
 from storage.models import TipRef
 
 MAX_RELAY_CHARS = 3000
@@ -75,7 +75,7 @@ async def on_answer_text(conv: Conversation, event: Event, ctx: FlowContext) -> 
             Deliver.of(
                 to,
                 Reply.of(
-                    Msg("officer.answer", {"code": ref.code, "text": text}),
+                    Msg("officer.answer", {"code": ref.code, "text": for_staff(text)}),
                     choices=[[Choice(Msg("officer.btn.ask"), _cb(Action.ASK, ref.code))]],
                     html=True,
                     protect=True,

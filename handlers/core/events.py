@@ -107,6 +107,9 @@ class Reply:
     # protect_content, so they cannot be forwarded or saved from Telegram.
     html: bool = False
     protect: bool = False
+    # Shown once: the receipt, the review (description, phone number). A web page gets
+    # it from its mailbox once and keeps its own copy; a reload does not replay it.
+    once: bool = False
 
     @classmethod
     def of(
@@ -116,8 +119,10 @@ class Reply:
         keyboard: Literal["inline", "reply"] = "inline",
         html: bool = False,
         protect: bool = False,
+        once: bool = False,
     ) -> Reply:
-        return cls(tuple(parts), tuple(tuple(r) for r in (choices or [])), keyboard, html, protect)
+        rows = tuple(tuple(r) for r in (choices or []))
+        return cls(tuple(parts), rows, keyboard, html, protect, once)
 
     def flat_choices(self) -> list[Choice]:
         return [c for row in self.choices for c in row]

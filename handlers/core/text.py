@@ -110,3 +110,17 @@ def split_html(text: str, max_units: int) -> list[str]:
     if rest or not chunks:
         chunks.append(rest)
     return chunks
+
+
+_CONTROLS = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u061c]")
+
+
+def for_staff(text: str) -> str:
+    """Citizen text as staff see it: every line set off with a bar, so it cannot pass
+    for a line the system wrote (a fake "contact left by choice", say), and invisible
+    or direction-changing characters shown by name (`⟦U+202E⟧`), so a file name or a
+    phone number cannot be disguised. The stored text is untouched (it is evidence)."""
+    if not text:
+        return ""
+    shown = _CONTROLS.sub(lambda m: f"⟦U+{ord(m.group()):04X}⟧", text)
+    return "\n".join(f"┃ {line}" for line in shown.splitlines() or [""])

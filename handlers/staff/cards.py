@@ -7,6 +7,7 @@ from handlers.core.callbacks import Action
 from handlers.core.events import Choice, File, Item, Msg, Pin, Reply
 from handlers.core.staffing import cb as _cb
 from handlers.core.staffing import ward_label
+from handlers.core.text import for_staff
 from handlers.domain import taxonomy
 from handlers.domain.places import Gazetteer
 from handlers.domain.vntime import local_time
@@ -41,7 +42,7 @@ def card(view: TipView, places: Gazetteer, *, title: str = "officer.card.new") -
         if view.claimed_by
         else Msg("officer.unclaimed")
     )
-    place: str | Msg = view.address_text or view.location_label or ""
+    place: str | Msg = for_staff(view.address_text or view.location_label or "")
     parts = [
         Msg(
             title,
@@ -53,7 +54,7 @@ def card(view: TipView, places: Gazetteer, *, title: str = "officer.card.new") -
                 "ward": ward_label(places, view.ward_code),
                 "place": place,
                 "time": local_time(view.created_at),
-                "occurred": Msg("when.text", {"text": view.occurred_text or ""})
+                "occurred": Msg("when.text", {"text": for_staff(view.occurred_text or "")})
                 if view.occurred == "text"
                 else Msg(f"when.{view.occurred}"),
                 "status": Msg(f"status.{view.status}"),
@@ -62,7 +63,7 @@ def card(view: TipView, places: Gazetteer, *, title: str = "officer.card.new") -
                 "files": len(view.attachments),
             },
         ),
-        Msg("officer.description", {"text": view.description})
+        Msg("officer.description", {"text": for_staff(view.description)})
         if view.description
         else Msg("officer.no_description"),
     ]

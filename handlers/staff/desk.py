@@ -32,7 +32,7 @@ from handlers.core.events import (
 from handlers.core.registry import Flow
 from handlers.core.staffing import cb as _cb
 from handlers.core.staffing import own_chat
-from handlers.core.text import cut, is_blank
+from handlers.core.text import cut, for_staff, is_blank
 from handlers.domain import receipts
 from handlers.domain.vntime import local_time
 from handlers.staff import cards, search
@@ -362,7 +362,10 @@ async def _thread(actor: Actor, code: str, ctx: FlowContext) -> list[Outgoing]:
                     "time": local_time(entry.at),
                     "kind": Msg(f"officer.event.{entry.kind}"),
                     "detail": detail,
-                    "body": entry.body or "",
+                    # A tipster's words are set off; staff's own are not.
+                    "body": for_staff(entry.body or "")
+                    if entry.kind == "answer"
+                    else entry.body or "",
                 },
             )
         )

@@ -75,6 +75,12 @@ class WebCitizen:
             self.messages += new
         return list(new)
 
+    async def fetch_after(self, after: int) -> list[dict[str, Any]]:
+        """What a page asking from `after` gets (0: a reload), without waiting."""
+        response = await self.client.get("/chat/api/messages", params={"after": after}, timeout=30)
+        response.raise_for_status()
+        return list(response.json()["messages"])
+
     def button(self, label_part: str) -> dict[str, Any]:
         for message in reversed(self.messages):
             buttons = [b for row in message.get("buttons", []) for b in row]

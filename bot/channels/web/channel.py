@@ -12,10 +12,13 @@ again and the flow answers with the step the citizen is on (state is in the data
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
 import secrets
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from html import escape
 from pathlib import Path
@@ -45,6 +48,8 @@ CSP = (
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors *"
 )
 MAX_JSON = 16 * 1024
+SESSION_DAYS = 7  # a web chat session ends on the server after this
+VERIFIED_KEEP = 100_000  # sessions remembered as having solved the challenge
 MAILBOX = 100
 
 
@@ -69,7 +74,8 @@ class WebChannel:
         self.file_access: Callable[[str, str], Awaitable[bool]] | None = None
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
         self.mailboxes = Mailboxes()
-        self.verified: set[str] = set()
+        # Sessions that solved the challenge (oldest forgotten first: they solve again).
+        self.verified: OrderedDict[str, None] = OrderedDict()
         self.message_limit = Buckets(self.limits.messages_per_minute, 60)
         self.upload_limit = Buckets(self.limits.uploads_per_hour, 3600)
         self.session_limit = Buckets(self.limits.sessions_per_hour_per_client, 3600)
@@ -104,7 +110,9 @@ class WebChannel:
 
     def _headers(self) -> dict[str, str]:
         return {
-            "Content-Security-Policy": CSP,
+            "Content-Security-Policy": CSP.replace(
+                "frame-ancestors *", f"frame-ancestors {self.limits.embed_origins}"
+            ),
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-store",
@@ -153,9 +161,33 @@ class WebChannel:
     def _csrf(self, session: str) -> str:
         return hmac.new(self._key, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
 
+    def _new_session(self) -> str:
+        """A session id only this server can have issued: random, dated and signed, so
+        a cookie made up by a client (session fixation, or dodging the new-session
+        limit) is refused, and sessions end on the server after SESSION_DAYS."""
+        body = f"{secrets.token_urlsafe(24)}.{int(time.time()):x}"
+        return f"{body}.{self._sign(body)}"
+
+    def _sign(self, body: str) -> str:
+        mac = hmac.new(self._key, b"sid:" + body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")
+
+    def _issued_here(self, session: str) -> bool:
+        parts = session.split(".")
+        if len(parts) != 3 or len(parts[0]) != 32 or not parts[1].isalnum():
+            return False
+        body = f"{parts[0]}.{parts[1]}"
+        if not hmac.compare_digest(parts[2], self._sign(body)):
+            return False
+        try:
+            issued = int(parts[1], 16)
+        except ValueError:
+            return False
+        return 0 <= time.time() - issued <= SESSION_DAYS * 86400
+
     def _session(self, request: Request, *, check_csrf: bool = True) -> str | None:
         session = request.cookies.get(COOKIE, "")
-        if len(session) != 43:
+        if len(session) > 128 or not self._issued_here(session):
             return None
         if check_csrf and not hmac.compare_digest(
             request.headers.get("x-csrf-token", ""), self._csrf(session)
@@ -183,7 +215,7 @@ class WebChannel:
         if session is None:
             if not self.session_limit.allow(self._client(request)):
                 return _error(429, "too many new sessions")
-            session = secrets.token_urlsafe(32)
+            session = self._new_session()
         box = self.mailboxes.get(session)
         if not box.messages and session in self.verified:
             await self._ingest(
@@ -198,7 +230,7 @@ class WebChannel:
             response.set_cookie(
                 COOKIE,
                 session,
-                max_age=7 * 24 * 3600,
+                max_age=SESSION_DAYS * 24 * 3600,
                 httponly=True,
                 samesite="none" if self.limits.secure_cookie else "lax",
                 secure=self.limits.secure_cookie,
@@ -221,7 +253,9 @@ class WebChannel:
             nonce, answer, self.limits.pow_bits
         ):
             return _error(403, "wrong answer")
-        self.verified.add(session)
+        self.verified[session] = None
+        while len(self.verified) > VERIFIED_KEEP:
+            self.verified.popitem(last=False)
         await self._ingest(
             session, secrets.token_hex(8), {"kind": "open", "lang": self._locale(request)}
         )
@@ -315,6 +349,7 @@ class WebChannel:
         except ValueError:
             return _error(400, "bad cursor")
         box = self.mailboxes.get(session)
+        box.acknowledge(after)
         if box.seq <= after and not self.mailboxes.closing:
             box.changed.clear()
             await woken(box.changed, 20)

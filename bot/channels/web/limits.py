@@ -15,7 +15,10 @@ class WebLimits:
     sessions_per_hour_per_client: int = 20
     max_upload_mb: int = 20
     pow_bits: int = 16
-    secure_cookie: bool = False  # True behind HTTPS; needed (SameSite=None) for embedding
+    secure_cookie: bool = False
+    # Who may embed the chat in a frame (CSP frame-ancestors): "*" or the portals'
+    # origins, e.g. "https://congan.hanoi.gov.vn". Staff pages are never framed.
+    embed_origins: str = "*"  # True behind HTTPS; needed (SameSite=None) for embedding
 
 
 class Buckets:
@@ -37,3 +40,30 @@ class Buckets:
         if len(self.hits) > 100_000:
             self.hits = {k: v for k, v in self.hits.items() if v and now - v[-1] < self.window}
         return True
+
+
+class Backoff:
+    """Failed attempts per key (a user name at one client address): the first few are
+    free, then each failure doubles the wait (capped). Keyed per address, so nobody
+    can lock an officer out from elsewhere by failing their name on purpose."""
+
+    def __init__(self, free: int = 3, cap: float = 900.0) -> None:
+        self.free = free
+        self.cap = cap
+        self.failures: dict[str, tuple[int, float]] = {}
+
+    def wait(self, key: str) -> float:
+        """Seconds until this key may try again (0: now)."""
+        _, until = self.failures.get(key, (0, 0.0))
+        return max(0.0, until - time.monotonic())
+
+    def failed(self, key: str) -> None:
+        count = self.failures.get(key, (0, 0.0))[0] + 1
+        delay = 0.0 if count <= self.free else min(self.cap, 2.0 ** (count - self.free))
+        self.failures[key] = (count, time.monotonic() + delay)
+        if len(self.failures) > 100_000:
+            now = time.monotonic()
+            self.failures = {k: v for k, v in self.failures.items() if v[1] > now}
+
+    def succeeded(self, key: str) -> None:
+        self.failures.pop(key, None)

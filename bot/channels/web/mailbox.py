@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from html import unescape
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 from bot.channels.base import Payload
 
 MAILBOX = 100
+MAX_BOXES = 50_000  # the least recently used mailbox goes first beyond this
 
 
 @dataclass
@@ -25,12 +26,23 @@ class Mailbox:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     touched: float = field(default_factory=time.monotonic)
 
+    def acknowledge(self, upto: int) -> None:
+        """The page has what it asked past: sensitive messages (receipt, review) it
+        has received are not kept for a later reload to replay."""
+        if any(seq <= upto and msg.get("once") for seq, msg in self.messages):
+            kept = [
+                (seq, msg) for seq, msg in self.messages if not (seq <= upto and msg.get("once"))
+            ]
+            self.messages = deque(kept, maxlen=MAILBOX)
+
 
 class Mailboxes:
-    """Every session's mailbox, created on first use and forgotten when idle."""
+    """Every session's mailbox, created on first use; the least recently used go first
+    once there are MAX_BOXES (a flood of new sessions cannot grow memory for ever)."""
 
-    def __init__(self) -> None:
-        self.boxes: dict[str, Mailbox] = {}
+    def __init__(self, limit: int = MAX_BOXES) -> None:
+        self.boxes: OrderedDict[str, Mailbox] = OrderedDict()
+        self.limit = limit
         self.closing = False
 
     def __len__(self) -> int:
@@ -39,10 +51,12 @@ class Mailboxes:
     def get(self, session: str) -> Mailbox:
         box = self.boxes.get(session)
         if box is None:
-            if len(self.boxes) > 20_000:  # forget sessions idle for two hours
-                cutoff = time.monotonic() - 7200
-                self.boxes = {k: v for k, v in self.boxes.items() if v.touched > cutoff}
+            while len(self.boxes) >= self.limit:
+                _, gone = self.boxes.popitem(last=False)
+                gone.changed.set()  # a poll waiting on it returns (empty) at once
             box = self.boxes[session] = Mailbox()
+        else:
+            self.boxes.move_to_end(session)
         box.touched = time.monotonic()
         return box
 
@@ -89,6 +103,8 @@ def to_message(payload: Payload) -> dict[str, Any] | None:
         for row in payload.get("buttons") or []
     ]
     message: dict[str, Any] = {"text": payload["text"], "buttons": [r for r in buttons if r]}
+    if payload.get("once"):
+        message["once"] = True
     if file:
         message["file"] = file
     return message
