@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -11,14 +12,17 @@ from pathlib import Path
 from bot.channels.web import NAME as WEB
 from bot.clock import Clock
 from bot.figures import Reports, build_digest
+from bot.identity import Identity
 from bot.settings import Settings
 from bot.uploads import EXTENSIONS, UploadStore, sniff
+from bot.work.retention import Retention, RetentionSettings
 from handlers.core.events import Msg
 from handlers.core.i18n import Catalog
 from handlers.core.staffing import account_label
 from handlers.domain import digest, taxonomy
 from handlers.domain.places import gazetteer
 from handlers.domain.vntime import VIETNAM
+from storage import rekey
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import AttachmentRef
@@ -28,6 +32,9 @@ from storage.vault import Vault
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     await upgrade_async(settings.resolved_database_url)
+    if args.command == "rotate-key":
+        old_key = await asyncio.to_thread(Path(args.old_key_file).read_text)
+        return await _rotate_key(settings, old_key.strip().encode())
     db = Database(settings.resolved_database_url, vault=Vault(settings.secret_key()))
     now = Clock().now()
     try:
@@ -41,6 +48,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             return await _export(db, args, settings, now)
         if args.command == "evidence":
             return await _evidence(db, args, settings, now)
+        if args.command == "purge":
+            return await _purge(db, args, settings)
         async with db.read() as conn:
             entries = await Stores(conn).audit.entries(args.limit)
         for e in reversed(entries):
@@ -227,4 +236,46 @@ async def _export(db: Database, args: argparse.Namespace, settings: Settings, no
         action = "cli.export.contact" if args.with_contact else "cli.export"
         await Stores(conn).audit.audit(now, action, "ok", target=f"{args.since}..{args.until}")
     print(f"{count} tips written to {path}")
+    return 0
+
+
+async def _purge(db: Database, args: argparse.Namespace, settings: Settings) -> int:
+    store = UploadStore(settings.data_dir / "uploads", WEB, settings.secret_key())
+    retention = Retention(db, store, Clock(), RetentionSettings.of(settings))
+    report = await retention.purge(dry_run=args.dry_run, actor="cli.purge")
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"{verb}: {report.tips} closed tips ({report.files} files), {report.orphans} unused uploads"
+    )
+    return 0
+
+
+async def _rotate_key(settings: Settings, old: bytes) -> int:
+    """Everything sealed under the old key, sealed again under the configured one:
+    content, chat addresses (and the pseudonyms derived from them), original uploads."""
+    new = settings.secret_key()
+    if new == old:
+        print("the configured key is the old key: set the new one first", file=sys.stderr)
+        return 2
+    old_identity, new_identity = Identity(old), Identity(new)
+
+    def address(channel: str, sealed: bytes) -> tuple[bytes, str] | None:
+        plain = old_identity.unseal(sealed) or new_identity.unseal(sealed)
+        if plain is None:
+            return None  # sealed under neither key: unreachable already
+        return new_identity.seal(plain), new_identity.pseudonym(channel, plain)
+
+    vault = Vault(new, old)
+    db = Database(settings.resolved_database_url, vault=vault)
+    try:
+        async with db.write() as conn:
+            counts = await rekey.rotate(conn, rekey.Rekey(vault=vault, address=address))
+            await Stores(conn).audit.audit(Clock().now(), "cli.rotate-key", "ok",
+                                           target=f"kid={vault.kid}")  # fmt: skip
+    finally:
+        await db.dispose()
+    uploads = settings.data_dir / "uploads"
+    files = UploadStore(uploads, WEB, old).reseal_originals(UploadStore(uploads, WEB, new))
+    print(f"re-sealed under key {vault.kid}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"{files} original uploads re-encrypted")
     return 0

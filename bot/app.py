@@ -34,6 +34,7 @@ from bot.work.alerts import Alerter, AlertSettings
 from bot.work.broadcasts import Broadcaster, start_due_campaigns
 from bot.work.digests import Digester
 from bot.work.escalation import Escalator
+from bot.work.retention import Retention, RetentionSettings
 from bot.work.scheduler import build_scheduler, daily_at
 from handlers.core.context import Limits
 from handlers.core.i18n import Catalog
@@ -241,6 +242,7 @@ class App:
             weekday=s.digest_weekday,
             charts_dir=s.data_dir / "digests",
         )
+        self.retention = Retention(self.db, self.web.store, self.clock, RetentionSettings.of(s))
         files = FileAccess(self.db, self.clock)
         self.web.file_access = functools.partial(files.may_open, self.web.name)
 
@@ -271,6 +273,7 @@ class App:
                 # Links between tips and chats end with the follow-up window; idle
                 # conversation rows (sealed addresses) go after a quiet hour.
                 ("forget-links", timedelta(minutes=5), self.pipeline.forget_links),
+                ("retention", daily_at(3), self.retention.purge),
                 (
                     "purge-inbox",
                     timedelta(hours=1),

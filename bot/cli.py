@@ -73,6 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     evidence.add_argument("code", help="the tip code, e.g. 7KQ2-M9XD")
     evidence.add_argument("--out", required=True, help="directory to write the files to")
+    rotate = sub.add_parser(
+        "rotate-key",
+        help="re-seal everything under the configured key (stop the service first)",
+    )
+    rotate.add_argument(
+        "--old-key-file", required=True, help="file holding the key the data is sealed with now"
+    )
+    purge = sub.add_parser(
+        "purge", help="delete closed tips past their retention and unused uploads (audited)"
+    )
+    purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     audit = sub.add_parser("audit", help="print the latest audit log entries")
     audit.add_argument("--limit", type=int, default=50)
     args = parser.parse_args(argv)
@@ -99,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_list_tips(settings, args.limit))
     if args.command == "staff":
         return asyncio.run(_staff(settings, args))
-    if args.command in ("invite", "unit", "digest", "audit", "export", "evidence"):
+    if args.command in (
+        "invite", "unit", "digest", "audit", "export", "evidence", "purge", "rotate-key"
+    ):  # fmt: skip
         from bot import admin_cli
 
         return asyncio.run(admin_cli.run(settings, args))

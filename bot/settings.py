@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # how long an idle conversation row (with its sealed chat address) is kept.
     followup_days: int = Field(default=30, ge=1)
     conversation_idle_minutes: int = Field(default=60, ge=5)
+    # Retention of closed tips (with their files and thread), by how they closed.
+    retention_resolved_days: int = Field(default=365, ge=1)
+    retention_unfounded_days: int = Field(default=180, ge=1)
+    retention_spam_days: int = Field(default=30, ge=1)
 
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_concurrency: int = Field(default=8, ge=1)

@@ -220,6 +220,36 @@ class UploadStore:
             _write_private(self.clean / upload_id, cleaned)
         return upload_id
 
+    def reseal_originals(self, new: UploadStore) -> int:
+        """Re-encrypt every original under `new`'s key (key rotation)."""
+        count = 0
+        for upload_id in self.stored_ids(older_than=float("inf")):
+            data = self.read_original(upload_id)
+            if data is None:
+                continue  # already under the new key, or not ours
+            nonce = secrets.token_bytes(12)
+            sealed = new._aead.encrypt(nonce, data, upload_id.encode())
+            _write_private(self.originals / upload_id, _SEALED + nonce + sealed)
+            count += 1
+        return count
+
+    def stored_ids(self, *, older_than: float) -> list[str]:
+        """Upload ids whose original was written before `older_than` (epoch seconds)."""
+        if not self.originals.is_dir():
+            return []
+        return [
+            path.name
+            for path in self.originals.iterdir()
+            if _UPLOAD_ID.fullmatch(path.name) and path.stat().st_mtime < older_than
+        ]
+
+    def delete(self, upload_id: str) -> None:
+        """Forget an upload: the original and the staff copy."""
+        if self.clean_path(upload_id) is None:
+            return
+        for folder in (self.originals, self.clean):
+            (folder / upload_id).unlink(missing_ok=True)
+
     def has_staff_copy(self, upload_id: str) -> bool:
         path = self.clean_path(upload_id)
         return path is not None and path.is_file()

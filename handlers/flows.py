@@ -6,7 +6,7 @@ its states, buttons or commands.
 
 from __future__ import annotations
 
-from handlers.admin import broadcasts, reports, units
+from handlers.admin import approvals, broadcasts, reports, units
 from handlers.citizen import erasure, home, intake, relay, status, subscriptions
 from handlers.core.i18n import Catalog
 from handlers.core.registry import Registry
@@ -25,6 +25,7 @@ REGISTRY = Registry(
         units.FLOW,
         broadcasts.FLOW,
         reports.FLOW,
+        approvals.FLOW,
     ],
     home=home.FLOW,
 )

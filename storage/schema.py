@@ -361,6 +361,20 @@ audit_log = Table(
     Index("ix_audit_log_at", "at"),
 )
 
+# The two-person rule: requests that wait for a second person (decision 0013).
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("requested_by", String(36), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("decided_by", String(36), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
+)
+
 # Digest periods already sent, so none goes out twice.
 digest_runs = Table(
     "digest_runs",

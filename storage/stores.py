@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.alerts import Alerts
+from storage.approvals import Approvals
 from storage.audit import AuditLog
 from storage.campaigns import Campaigns
 from storage.desk import TipDesk
@@ -34,3 +35,4 @@ class Stores:
         self.digests = Digests(conn)
         self.subscriptions = Subscriptions(conn)
         self.campaigns = Campaigns(conn)
+        self.approvals = Approvals(conn)

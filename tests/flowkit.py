@@ -61,6 +61,7 @@ class FlowWorld:
             subscriptions=self.subscriptions,
             campaigns=Untouched("campaigns"),  # type: ignore[arg-type]
             reports=Untouched("reports"),  # type: ignore[arg-type]
+            approvals=Untouched("approvals"),  # type: ignore[arg-type]
         )
 
     async def send(self, event: Event) -> list[str]:

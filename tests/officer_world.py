@@ -40,11 +40,35 @@ async def command(bot: Harness, who: Citizen, text: str) -> str:
     return replies[-1].text
 
 
+SECOND_ADMIN = Citizen(9002, first_name="Admin2", username="admin_two")
+APPROVAL = re.compile(r"#(\d+)")
+
+
+async def approved(bot: Harness, requester: Citizen, request: str) -> list[Call]:
+    """Make a request that needs a second person (two-person rule), have the second
+    admin approve it, and return what then reached the requester."""
+    text = await command(bot, requester, request)
+    match = APPROVAL.search(text)
+    assert match and "/approve" in text, text
+    assert bot.api is not None
+    mark = len(bot.api.calls)
+    done = await command(bot, SECOND_ADMIN, f"/approve {match.group(1)}")
+    assert "✅" in done, done
+    return [c for c in bot.api.calls[mark:] if c.chat_id == requester.user_id]
+
+
+async def invite_code(bot: Harness, admin: Citizen, role: str, unit: int, name: str) -> str:
+    """A one-time code for an officer or supervisor of `unit`, approved by a second
+    admin as the two-person rule requires."""
+    got = await approved(bot, admin, f"/invite {role} {unit} {name}")
+    match = INVITE.search("\n".join(c.text for c in got))
+    assert match, [c.text for c in got]
+    return match.group(1)
+
+
 async def invite(bot: Harness, admin: Citizen, role: str, unit: int, who: Citizen) -> None:
-    text = await command(bot, admin, f"/invite {role} {unit} {who.first_name}")
-    match = INVITE.search(text)
-    assert match, text
-    joined = await command(bot, who, f"/join {match.group(1)}")
+    code = await invite_code(bot, admin, role, unit, who.first_name)
+    joined = await command(bot, who, f"/join {code}")
     assert "Chào mừng" in joined
 
 
@@ -56,6 +80,7 @@ async def standard_world(bot: Harness) -> dict[str, Any]:
     hoa = Citizen(9201, first_name="Hoa", username="hoa_cs")
     tuan = Citizen(9301, first_name="Tuan", username="tuan_cs")
     await bootstrap_admin(bot, admin)
+    await bootstrap_admin(bot, SECOND_ADMIN)  # the two-person rule needs a second
     assert "#1" in await command(bot, admin, "/newunit Công an phường Hoàn Kiếm")
     assert "#2" in await command(bot, admin, "/newunit Công an phường Ba Đình")
     assert "#3" in await command(bot, admin, "/newunit --city Công an thành phố Hà Nội")
@@ -64,7 +89,7 @@ async def standard_world(bot: Harness) -> dict[str, Any]:
     await invite(bot, admin, "officer", 1, minh)
     await invite(bot, admin, "officer", 2, hoa)
     await invite(bot, admin, "supervisor", 1, tuan)
-    return {"admin": admin, "minh": minh, "hoa": hoa, "tuan": tuan}
+    return {"admin": admin, "admin2": SECOND_ADMIN, "minh": minh, "hoa": hoa, "tuan": tuan}
 
 
 def typed_tip(

@@ -20,6 +20,7 @@ from tests.officer_world import (
     alerts_settled,
     command,
     file_tip,
+    invite_code,
     standard_world,
     texts,
     typed_tip,
@@ -268,11 +269,10 @@ async def test_officer_on_the_web_chat_gets_alerts_and_acts(api: FakeBotAPI, tmp
     try:
         world = await standard_world(bot)
         admin = world["admin"]
-        text = await command(bot, admin, "/invite officer 1 Web")
-        invite_code = text.split("/join ")[1].split()[0]
+        invite = await invite_code(bot, admin, "officer", 1, "Web")
         await web.open()
         await web.fetch()
-        await web.say(f"/join {invite_code}")
+        await web.say(f"/join {invite}")
         await bot.settle()
         assert any("Chào mừng" in m["text"] for m in await web.fetch())
 
@@ -323,12 +323,11 @@ async def web_tip_with_files(
 
 
 async def _web_officer(bot: Harness, admin: Citizen, unit: int, name: str, base: str) -> WebCitizen:
-    text = await command(bot, admin, f"/invite officer {unit} {name}")
-    invite_code = text.split("/join ")[1].split()[0]
+    code = await invite_code(bot, admin, "officer", unit, name)
     who = WebCitizen(base)
     await who.open()
     await who.fetch()
-    await who.say(f"/join {invite_code}")
+    await who.say(f"/join {code}")
     await bot.settle()
     assert any("Chào mừng" in m["text"] for m in await who.fetch())
     return who

@@ -14,7 +14,7 @@ from storage.stores import Stores
 from storage.tips import TipRepository
 from tests.fakes.updates import Citizen
 from tests.harness import Harness, run_tipbot
-from tests.officer_world import command, standard_world
+from tests.officer_world import approved, command, standard_world
 from tests.seeds import DAY, seed
 
 
@@ -57,7 +57,9 @@ async def test_chat_export_is_a_document_and_contact_requests_are_audited(
     admin = world["admin"]
     assert bot.api is not None and bot.app is not None
     await bot.say(admin, admin.text("/export 2026-11-25 2026-11-25"))
-    await bot.say(admin, admin.text("/export 2026-11-25 2026-11-25 drugs contact"))
+    # Contact numbers only once a second admin approves (two-person rule).
+    got = await approved(bot, admin, "/export 2026-11-25 2026-11-25 drugs contact")
+    assert [c.method for c in got] == ["sendDocument"]
     documents = bot.api.sent(admin.user_id, "sendDocument")
     assert len(documents) == 2
     assert documents[0].params["document"]["upload"].endswith(".csv")

@@ -242,6 +242,7 @@ class Pipeline:
             desk=stores.desk,
             subscriptions=stores.subscriptions,
             campaigns=stores.campaigns,
+            approvals=stores.approvals,
             reports=Reports(
                 stores.conn,
                 catalog=self.renderer.catalog,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from handlers.admin import approvals
 from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
 from handlers.core.events import Event, Msg, Outgoing, Reply
@@ -53,6 +54,10 @@ async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list
         return list(await ctx.reports.stats(since, until, ctx.now, conv.locale or "vi"))
     with_contact = "contact" in words
     categories = [w for w in words if w in taxonomy.BY_ID]
+    if with_contact:
+        # Contact numbers leave only with a second admin's approval (two-person rule).
+        params = {"since": since.isoformat(), "until": until.isoformat(), "categories": categories}
+        return await approvals.request(ctx, actor, "export.contact", params)
     # Contact details are a separate, explicit request, and audited as such.
     action = "export.contact" if with_contact else "export"
     await ctx.audit.audit(ctx.now, action, "ok", staff_id=actor.id, target=event.args[:64])

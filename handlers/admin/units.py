@@ -4,6 +4,7 @@ destination when an admin adds the bot to one."""
 
 from __future__ import annotations
 
+from handlers.admin import approvals
 from handlers.core.callbacks import Action, Callback
 from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
@@ -176,6 +177,11 @@ async def _admin(actor: Actor, name: str, args: str, ctx: FlowContext) -> list[O
                 return [Reply.of(Msg("admin.usage.invite"))]
         else:
             return [Reply.of(Msg("admin.usage.invite"))]
+        if target_unit is not None:
+            # An account that sees tips: only with a second person's approval (an admin
+            # alone could otherwise invite themselves and read every tip of a unit).
+            params = {"role": role, "unit_id": target_unit, "name": who[:40]}
+            return await approvals.request(ctx, actor, "invite", params)
         code = await ctx.staff.create_invite(
             role=role,
             unit_id=target_unit,

@@ -53,6 +53,7 @@ class FlowContext:
     subscriptions: ports.SubscriptionStore
     campaigns: ports.CampaignStore
     reports: ports.ReportMaker
+    approvals: ports.ApprovalStore
     # The question the conversation's current state asks (set by the router for the
     # event, so a flow can re-ask whatever step the person is on without knowing it).
     prompt: Callable[[Conversation], Reply] = field(default=_no_prompt)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from handlers.core.events import Item
+from storage.approvals import Approval
 from storage.campaigns import Campaign
 from storage.models import (
     Actor,
@@ -267,6 +268,24 @@ class CampaignStore(Protocol):
     async def tips_count(
         self, wards: list[int], categories: list[str], since: datetime, until: datetime
     ) -> int: ...
+
+
+class ApprovalStore(Protocol):
+    """The two-person rule's requests."""
+
+    async def request(
+        self, kind: str, requested_by: str, params: dict[str, Any], now: datetime
+    ) -> int: ...
+
+    async def get(self, approval_id: int) -> Approval | None: ...
+
+    async def pending(self, limit: int = 20) -> list[Approval]: ...
+
+    async def decide(
+        self, approval_id: int, decided_by: str, *, approve: bool, now: datetime
+    ) -> bool: ...
+
+    async def supervises(self, staff_id: str, unit_id: int) -> bool: ...
 
 
 class ReportMaker(Protocol):
