@@ -137,9 +137,10 @@ async def test_tip_without_ward_goes_to_the_city_unit_with_pin_and_photo(
     bot: Harness,
 ) -> None:
     admin = Citizen(9001, first_name="Admin")
-    from tests.officer_world import bootstrap_admin, invite
+    from tests.officer_world import SECOND_ADMIN, bootstrap_admin, invite
 
     await bootstrap_admin(bot, admin)
+    await bootstrap_admin(bot, SECOND_ADMIN)  # invites that see tips need a second admin
     await command(bot, admin, "/newunit Công an phường Hoàn Kiếm")
     await command(bot, admin, "/unitwards 1 Hoàn Kiếm")
     await command(bot, admin, "/newunit --city Công an thành phố")

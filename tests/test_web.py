@@ -10,9 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from bot.channels.web.mailbox import Mailboxes
-from storage.schema import attachments
+from storage.schema import attachments, audit_log
 from tests.fakes.webclient import WebCitizen
 from tests.harness import Harness, make_settings, run_tipbot
 from tests.journeys import GPS, act, jpeg_with_exif, stored_tips, walk_to_review
@@ -327,3 +328,21 @@ def test_mailboxes_are_capped_least_recently_used_first() -> None:
     boxes.get("a")  # used again: b is now the oldest
     boxes.deliver("d", {"t": "msg", "text": "d"})
     assert list(boxes.boxes) == ["c", "a", "d"] and len(boxes) == 3
+
+
+async def test_file_requests_cannot_be_used_to_flood_the_audit_log(
+    web: tuple[Harness, str],
+) -> None:
+    bot, base = web
+    assert bot.app is not None
+    who = WebCitizen(base)
+    try:
+        await who.open()
+        missing = "/chat/api/file/" + "0" * 32
+        statuses = [(await who.client.get(missing)).status_code for _ in range(70)]
+        assert statuses[:60] == [404] * 60 and set(statuses[60:]) == {429}
+        async with bot.app.db.read() as conn:
+            rows = (await conn.execute(select(func.count()).select_from(audit_log))).scalar()
+        assert rows == 60  # the rest were refused before touching the database
+    finally:
+        await who.close()

@@ -49,6 +49,7 @@ CSP = (
 )
 MAX_JSON = 16 * 1024
 SESSION_DAYS = 7  # a web chat session ends on the server after this
+FILES_PER_MINUTE = 60
 VERIFIED_KEEP = 100_000  # sessions remembered as having solved the challenge
 MAILBOX = 100
 
@@ -78,6 +79,9 @@ class WebChannel:
         self.verified: OrderedDict[str, None] = OrderedDict()
         self.message_limit = Buckets(self.limits.messages_per_minute, 60)
         self.upload_limit = Buckets(self.limits.uploads_per_hour, 3600)
+        # Every file request is authorised and audited under the write lock: a session
+        # may not make that cost more than a page showing files needs.
+        self.file_limit = Buckets(FILES_PER_MINUTE, 60)
         self.session_limit = Buckets(self.limits.sessions_per_hour_per_client, 3600)
         self.pipeline: Pipeline | None = None
 
@@ -365,6 +369,8 @@ class WebChannel:
         ref = request.path_params["ref"]
         if session is None or self.store.clean_path(ref) is None or self.file_access is None:
             return _error(404, "not found")
+        if not self.file_limit.allow(session):
+            return _error(429, "slow down")
         if not await self.file_access(self.identity.pseudonym(NAME, session), ref):
             return _error(404, "not found")
         data = await asyncio.to_thread(self.store.read_clean, ref)
