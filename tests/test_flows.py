@@ -167,3 +167,62 @@ async def test_a_flow_handed_another_flows_draft_fails_loudly() -> None:
     w.conv.start(intake.ReportState.WHEN, _Other())
     with pytest.raises(Exception, match="ReportDraft"):
         await w.say("hôm qua")
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "{code} {receipt4}",
+        "CODE {code} {receipt4}",
+        "{code_lower}{receipt}",
+        "{receipt4}\n{code}",
+        "{code_spaced} - {receipt_dashed}",
+    ],
+)
+async def test_a_status_check_takes_code_and_receipt_in_any_reasonable_form(form: str) -> None:
+    w = FlowWorld()
+    await report_until_review(w)
+    done = await w.press("Gửi tin báo")
+    [tip] = w.tips.tips.values()
+    receipt = "".join(ch for ch in done[-1].split(tip.code, 1)[1] if ch.isdigit())[:16]
+    receipt4 = " ".join(receipt[i : i + 4] for i in range(0, 16, 4))
+    pasted = form.format(
+        code=tip.code,
+        code_lower=tip.code.lower().replace("-", ""),
+        code_spaced=tip.code.replace("-", " "),
+        receipt=receipt,
+        receipt4=receipt4,
+        receipt_dashed=receipt4.replace(" ", "-"),
+    )
+    await w.say("/status")  # "check a tip": it asks for the code…
+    found = await w.say(pasted)  # …and gets both in one paste
+    assert tip.code in found[0] and "Đã tiếp nhận" in found[0]
+    found = await w.say(f"/status {pasted}")
+    assert tip.code in found[0]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["hoan kiemm", "hoàn kiêm", "Phuong Hoan Kiem", "p. hoan kiem", "P.Hoàn Kiếm", "hoam kiem"],
+)
+async def test_a_ward_typed_with_a_slip_is_offered_before_it_becomes_an_address(
+    typed: str,
+) -> None:
+    w = FlowWorld()
+    await w.say("/start")
+    for label in ("Gửi tin báo", "Tệ nạn xã hội", "Ma túy", "Không"):
+        await w.press(label)
+    offered = await w.say(typed)
+    assert w.conv.state == intake.ReportState.WARD_PICK, offered
+    await w.press("Phường Hoàn Kiếm")
+    assert w.conv.draft_as(ReportDraft).ward_code == 70
+
+
+async def test_text_that_is_no_ward_is_still_an_address() -> None:
+    w = FlowWorld()
+    await w.say("/start")
+    for label in ("Gửi tin báo", "Tệ nạn xã hội", "Ma túy", "Không"):
+        await w.press(label)
+    await w.say("trước cổng chợ đêm, cạnh cây xăng")
+    draft = w.conv.draft_as(ReportDraft)
+    assert draft.address and draft.ward_code is None

@@ -88,6 +88,11 @@ async def test_page_is_self_contained_and_bilingual(web: tuple[Harness, str]) ->
         assert "default-src 'none'" in csp and "script-src 'self'" in csp
         assert 'lang="vi"' in page.text and "Gửi tin báo cho Công an" in page.text
         assert "https://" not in page.text and "http://" not in page.text
+        # Emergency numbers call on a tap (issue 11, item 9), in a header that stays put.
+        for number in ("113", "114", "115", "111"):
+            assert f'<a href="tel:{number}">{number}</a>' in page.text
+        css = (await who.client.get("/chat/app.css")).text
+        assert "header { position: sticky; top: 0" in css
         english = await who.client.get("/chat?lang=en")
         assert 'lang="en"' in english.text and "Report to the police" in english.text
         script = await who.client.get("/chat/app.js")
@@ -344,5 +349,37 @@ async def test_file_requests_cannot_be_used_to_flood_the_audit_log(
         async with bot.app.db.read() as conn:
             rows = (await conn.execute(select(func.count()).select_from(audit_log))).scalar()
         assert rows == 60  # the rest were refused before touching the database
+    finally:
+        await who.close()
+
+
+async def test_an_open_page_keeps_getting_replies_across_a_restart(
+    web: tuple[Harness, str],
+) -> None:
+    """Issue 11, item 1: the page is not reloaded; it keeps asking for what comes
+    after the last message number it saw, which must still work on the new server."""
+    bot, base = web
+    who = WebCitizen(base)
+    try:
+        await who.open()
+        await act(bot, who)
+        for _ in range(6):  # a conversation well under way: the page has seen a dozen
+            await who.say("/language")
+            await act(bot, who)
+        await who.choose(who.button("Tiếng Việt")["data"])
+        await act(bot, who)
+        await who.say("/report")
+        await act(bot, who)
+        last_seen = who.after
+        await bot.stop()
+        await bot.start(serve_http=True)
+        assert bot.app is not None and bot.app.web_url
+        who.client.base_url = bot.app.web_url.rstrip("/")  # type: ignore[assignment]
+        assert (await who.choose(who.button("Tội phạm")["data"])).status_code == 428
+        await who.open()  # what the page does on 428: solve the challenge, then resend
+        await who.choose(who.button("Tội phạm")["data"])
+        assert who.after == last_seen  # the page's cursor is the one it had
+        replies = await act(bot, who)
+        assert replies and "Cụ thể là việc gì" in replies[-1]["text"]
     finally:
         await who.close()

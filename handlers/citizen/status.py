@@ -68,6 +68,10 @@ async def _on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[
     if event.kind is not EventKind.TEXT or is_blank(text):
         return hint(conv, ctx, "hint.type_text")
     draft = conv.draft_as(CheckDraft)
+    both = receipts.code_and_receipt(text)
+    if both is not None:  # pasted together, as the "copy" button copies them
+        conv.reset()
+        return await check(conv, *both, ctx)
     if conv.state == CheckState.CODE:
         code = receipts.normalise_code(text)
         if code is None:
@@ -86,12 +90,9 @@ async def _status_command(
     conv: Conversation, event: Event, ctx: FlowContext
 ) -> list[Outgoing] | None:
     """`/status CODE RECEIPT` in one message, or the questions one by one."""
-    parts = event.args.split()
-    if len(parts) >= 2:
-        code = receipts.normalise_code(parts[0])
-        receipt = receipts.normalise_receipt("".join(parts[1:]))
-        if code and receipt:
-            return await check(conv, code, receipt, ctx)
+    both = receipts.code_and_receipt(event.args)
+    if both is not None:
+        return await check(conv, *both, ctx)
     # As the menu's "check" does: a report in progress is resumed, never thrown away.
     return intake.resume(conv, ctx) if intake.in_progress(conv) else start(conv)
 

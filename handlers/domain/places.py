@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from rapidfuzz import fuzz, process
 from vietnam_provinces import Province, Ward
 
 from handlers.core.text import fold
 
-_PREFIXES = ("phuong ", "xa ", "dac khu ", "thi tran ")
+_PREFIXES = ("phuong ", "xa ", "dac khu ", "thi tran ", "p ", "x ", "tt ")
+FUZZY_CUTOFF = 85  # a one- or two-letter slip in a ward's name still finds it
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +67,16 @@ class Gazetteer:
             for p in self._places
             if len(p.folded) >= 4 and f" {p.folded} " in f" {q} " and p not in exact + inside
         ]
-        return (exact + inside + mentioned)[:limit]
+        found = exact + inside + mentioned
+        if not found and len(q) >= 4:
+            # Nothing contains what was typed: offer the closest names ("hoan kiemm",
+            # "ba dihn"), for the citizen to confirm, before treating it as an address.
+            close = process.extract(
+                q, [p.folded for p in self._places], scorer=fuzz.ratio, limit=3,
+                score_cutoff=FUZZY_CUTOFF,
+            )  # fmt: skip
+            found = [self._places[index] for _, _, index in close]
+        return found[:limit]
 
 
 def _bare(folded: str) -> str:

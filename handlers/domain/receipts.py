@@ -44,6 +44,25 @@ def normalise_receipt(text: str) -> str | None:
     return digits if len(digits) == RECEIPT_DIGITS else None
 
 
+def code_and_receipt(text: str) -> tuple[str, str] | None:
+    """Both secrets from one pasted text, in either order and any reasonable form: with
+    dashes or spaces, lower case, a label in front ("CODE 7KQ2-M9XD 2110 9508 …"), or
+    run together."""
+    raw = "".join(ch for ch in text.upper() if ch.isalnum())
+    for label in ("CODE", "MA", "RECEIPT"):  # labels people paste along
+        raw = raw.replace(label, "")
+    if len(raw) != CODE_LENGTH + RECEIPT_DIGITS:
+        return None
+    for code_part, receipt_part in (
+        (raw[:CODE_LENGTH], raw[CODE_LENGTH:]),
+        (raw[RECEIPT_DIGITS:], raw[:RECEIPT_DIGITS]),
+    ):
+        code = normalise_code(code_part)
+        if code is not None and receipt_part.isdigit():
+            return code, receipt_part
+    return None
+
+
 def format_receipt(receipt: str) -> str:
     """Group digits in fours so the receipt reads like a card number."""
     return " ".join(receipt[i : i + 4] for i in range(0, len(receipt), 4))

@@ -22,7 +22,9 @@ MAX_BOXES = 50_000  # the least recently used mailbox goes first beyond this
 @dataclass
 class Mailbox:
     messages: deque[tuple[int, Payload]] = field(default_factory=lambda: deque(maxlen=MAILBOX))
-    seq: int = 0
+    # Numbered from the clock, not from 1: after a restart, an open page (which asks
+    # for what comes after the last number it saw) still gets the new messages.
+    seq: int = field(default_factory=lambda: int(time.time() * 1000))
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     touched: float = field(default_factory=time.monotonic)
 
