@@ -383,3 +383,17 @@ async def test_an_open_page_keeps_getting_replies_across_a_restart(
         assert replies and "Cụ thể là việc gì" in replies[-1]["text"]
     finally:
         await who.close()
+
+
+async def test_behind_https_sessions_are_host_only_cookies(tmp_path: Path) -> None:
+    harness = Harness(None, make_settings(tmp_path, None, web_pow_bits=4, web_secure_cookie=True))
+    await harness.start(serve_http=True)
+    try:
+        assert harness.app is not None and harness.app.web_url
+        async with httpx.AsyncClient(base_url=harness.app.web_url) as client:
+            opened = await client.post("/chat/api/open")
+        cookie = opened.headers["set-cookie"]
+        assert cookie.startswith("__Host-tipbot_session=")
+        assert "Path=/;" in cookie and "Secure" in cookie and "Domain" not in cookie
+    finally:
+        await harness.stop()

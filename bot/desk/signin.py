@@ -72,6 +72,8 @@ class StaffPortal:
         self.secure = secure_cookie
         self._key = hashlib.sha256(b"tipbot/staff\x00" + secret).digest()
         self._salt = secrets.token_bytes(16)
+        # Behind HTTPS: __Host- cookies (HTTPS only, this host only, path /).
+        self.cookie = f"__Host-{STAFF_COOKIE}" if secure_cookie else STAFF_COOKIE
         self.attempts = Buckets(30, 900)  # per client address, whatever the user names
         self.backoff = Backoff()  # per (user name, client address)
 
@@ -111,7 +113,7 @@ class StaffPortal:
         return hmac.new(self._key, b"login:" + pre.encode(), hashlib.sha256).hexdigest()
 
     async def current(self, request: Request) -> StaffMember | None:
-        token = request.cookies.get(STAFF_COOKIE)
+        token = request.cookies.get(self.cookie)
         if not token:
             return None
         async with self.db.read() as conn:
@@ -177,7 +179,7 @@ class StaffPortal:
             )
         response = RedirectResponse("/staff", status_code=303)
         response.set_cookie(
-            STAFF_COOKIE,
+            self.cookie,
             token,
             httponly=True,
             samesite="strict",
@@ -188,12 +190,12 @@ class StaffPortal:
         return response
 
     async def logout(self, request: Request) -> Response:
-        token = request.cookies.get(STAFF_COOKIE)
+        token = request.cookies.get(self.cookie)
         if token:
             async with self.db.write() as conn:
                 await StaffAccounts(conn).close_session(_token_hash(token))
         response = RedirectResponse("/staff/login", status_code=303)
-        response.delete_cookie(STAFF_COOKIE, path="/")
+        response.delete_cookie(self.cookie, path="/", secure=self.secure)
         return response
 
     async def home(self, request: Request) -> Response:

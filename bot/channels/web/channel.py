@@ -75,6 +75,9 @@ class WebChannel:
         self.file_access: Callable[[str, str], Awaitable[bool]] | None = None
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
         self.mailboxes = Mailboxes()
+        # Behind HTTPS the browser holds it as a __Host- cookie: HTTPS only, this host
+        # only, not settable by another subdomain (session fixation).
+        self.cookie = f"__Host-{COOKIE}" if self.limits.secure_cookie else COOKIE
         # Sessions that solved the challenge (oldest forgotten first: they solve again).
         self.verified: OrderedDict[str, None] = OrderedDict()
         self.message_limit = Buckets(self.limits.messages_per_minute, 60)
@@ -190,7 +193,7 @@ class WebChannel:
         return 0 <= time.time() - issued <= SESSION_DAYS * 86400
 
     def _session(self, request: Request, *, check_csrf: bool = True) -> str | None:
-        session = request.cookies.get(COOKIE, "")
+        session = request.cookies.get(self.cookie, "")
         if len(session) > 128 or not self._issued_here(session):
             return None
         if check_csrf and not hmac.compare_digest(
@@ -232,13 +235,15 @@ class WebChannel:
         response = JSONResponse(body, headers=self._headers())
         if new:
             response.set_cookie(
-                COOKIE,
+                self.cookie,
                 session,
                 max_age=SESSION_DAYS * 24 * 3600,
                 httponly=True,
                 samesite="none" if self.limits.secure_cookie else "lax",
                 secure=self.limits.secure_cookie,
-                path="/chat",
+                # A __Host- cookie must cover the whole origin; it can then be neither
+                # set by a sibling subdomain nor sent anywhere but here.
+                path="/" if self.limits.secure_cookie else "/chat",
             )
         return response
 
