@@ -24,6 +24,7 @@ from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.delivery.sender import OutboxSender
 from bot.desk.files import FileAccess
+from bot.desk.pages import DeskPages
 from bot.desk.signin import StaffPortal
 from bot.dispatch.dispatcher import Pipeline
 from bot.dispatch.render import Renderer
@@ -321,7 +322,11 @@ class App:
         )
         app = build_web_app(
             health=self.health,
-            routes=[*self.web.routes(self.pipeline), *self.staff.routes()],
+            routes=[
+                *self.web.routes(self.pipeline),
+                *self.staff.routes(),
+                *DeskPages(self.staff, self.places).routes(),
+            ],
             telegram_webhook=webhook,
             health_token=s.health_token.get_secret_value() if s.health_token else None,
         )

@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         "add", help="create an account or set a new password (from stdin, or asked for)"
     )
     add.add_argument("username")
-    add.add_argument("--role", choices=["officer", "admin"], default="officer")
+    add.add_argument("--role", choices=["officer", "supervisor", "admin"], default="officer")
+    add.add_argument(
+        "--unit", type=int, help="the unit whose tips the account works (see unit list)"
+    )
     disable = staff_sub.add_parser("disable", help="deactivate an account at once")
     disable.add_argument("username")
 
@@ -182,6 +185,7 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
     from storage.db import Database
     from storage.migrate import upgrade_async
     from storage.staff import StaffAccounts
+    from storage.units import Units
     from storage.vault import Vault
 
     await upgrade_async(settings.resolved_database_url)
@@ -198,10 +202,16 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
                 print(exc, file=sys.stderr)
                 return 2
             async with db.write() as conn:
-                member = await StaffAccounts(conn).upsert(
-                    args.username, hashed, args.role, Clock().now()
-                )
-            print(f"{member.username} ({member.role}) can sign in at /staff/login")
+                accounts = StaffAccounts(conn)
+                if args.unit is not None and not await Units(conn).unit_exists(args.unit):
+                    print(f"no unit {args.unit} (tipbot unit list)", file=sys.stderr)
+                    return 2
+                role = "admin" if args.role == "admin" else "officer"
+                member = await accounts.upsert(args.username, hashed, role, Clock().now())
+                if args.unit is not None:
+                    unit_role = "supervisor" if args.role == "supervisor" else "officer"
+                    await accounts.set_membership(member.id, args.unit, unit_role)
+            print(f"{member.username} ({args.role}) can sign in at /staff/login")
             return 0
         async with db.write() as conn:
             found = await StaffAccounts(conn).deactivate(args.username)

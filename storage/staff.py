@@ -79,6 +79,18 @@ class StaffAccounts:
         await self.end_sessions(staff_id)
         return True
 
+    async def set_membership(self, staff_id: str, unit_id: int, role: str) -> None:
+        """Make the account a member of a unit (officer or supervisor), replacing any
+        earlier role there."""
+        await self.conn.execute(
+            delete(unit_members).where(
+                unit_members.c.unit_id == unit_id, unit_members.c.staff_id == staff_id
+            )
+        )
+        await self.conn.execute(
+            unit_members.insert().values(unit_id=unit_id, staff_id=staff_id, role=role)
+        )
+
     async def staff_id(self, username: str) -> str | None:
         result = await self.conn.execute(select(staff.c.id).where(staff.c.username == username))
         found: str | None = result.scalar_one_or_none()

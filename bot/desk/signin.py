@@ -82,7 +82,6 @@ class StaffPortal:
             Route("/staff/login", self.login_page, methods=["GET"]),
             Route("/staff/login", self.login, methods=["POST"]),
             Route("/staff/logout", self.logout, methods=["POST"]),
-            Route("/staff", self.home, methods=["GET"]),
         ]
 
     def _t(self, request: Request, key: str, **params: str) -> str:
@@ -197,15 +196,3 @@ class StaffPortal:
         response = RedirectResponse("/staff/login", status_code=303)
         response.delete_cookie(self.cookie, path="/", secure=self.secure)
         return response
-
-    async def home(self, request: Request) -> Response:
-        member = await self.current(request)
-        if member is None:
-            return RedirectResponse("/staff/login", status_code=303)
-        signed_in = self._t(request, "staff.signed_in", name=member.username, role=member.role)
-        body = (
-            f'<p class="msg">{signed_in}</p>'
-            f'<form method="post" action="/staff/logout">'
-            f'<button type="submit">{self._t(request, "staff.sign_out")}</button></form>'
-        )
-        return self._page(request, "staff.title", body)
