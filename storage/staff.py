@@ -151,6 +151,26 @@ class StaffAccounts:
         ).first()
         return StaffMember.model_validate(row._asdict()) if row else None
 
+    async def touch_session(
+        self, token_hash: str, now: datetime, *, idle: timedelta, absolute: timedelta
+    ) -> StaffMember | None:
+        """The session's active account, with its idle deadline moved on (never past
+        `absolute` after sign-in); None for an expired, ended or disabled one."""
+        member = await self.by_session(token_hash, now)
+        if member is None:
+            return None
+        created = (
+            await self.conn.execute(
+                select(staff_sessions.c.created_at).where(staff_sessions.c.token_hash == token_hash)
+            )
+        ).scalar_one()
+        await self.conn.execute(
+            update(staff_sessions)
+            .where(staff_sessions.c.token_hash == token_hash)
+            .values(expires_at=min(now + idle, created + absolute))
+        )
+        return member
+
     async def close_session(self, token_hash: str) -> None:
         await self.conn.execute(
             delete(staff_sessions).where(staff_sessions.c.token_hash == token_hash)

@@ -174,3 +174,33 @@ async def test_the_desk_lists_and_opens_only_the_tips_an_account_may_see(
         }
     finally:
         await harness.stop()
+
+
+async def test_staff_sessions_end_when_idle_at_the_latest_and_everywhere_at_once(
+    portal: tuple[Harness, httpx.AsyncClient],
+) -> None:
+    from datetime import timedelta
+
+    harness, client = portal
+    assert (await sign_in(client, "can_bo_an", PASSWORD)).status_code == 303
+    for _ in range(3):  # in use: each request moves the idle deadline on
+        harness.clock.advance(timedelta(minutes=20))
+        assert (await client.get("/staff")).status_code == 200
+    harness.clock.advance(timedelta(minutes=31))  # left alone
+    assert (await client.get("/staff")).status_code == 303
+    assert (await sign_in(client, "can_bo_an", PASSWORD)).status_code == 303
+    served = 0
+    for _ in range(40):  # never past twelve hours, however busy
+        harness.clock.advance(timedelta(minutes=20))
+        if (await client.get("/staff")).status_code != 200:
+            break
+        served += 1
+    assert served == 35  # 35 x 20 min = 11 h 40 min; the 36th request is at 12 h
+    # Two devices; signing out everywhere from one ends the other.
+    assert harness.app is not None and harness.app.web_url
+    async with httpx.AsyncClient(base_url=harness.app.web_url.rstrip("/")) as other:
+        assert (await sign_in(client, "can_bo_an", PASSWORD)).status_code == 303
+        assert (await sign_in(other, "can_bo_an", PASSWORD)).status_code == 303
+        assert (await other.get("/staff")).status_code == 200
+        await client.post("/staff/logout-everywhere")
+        assert (await other.get("/staff")).status_code == 303

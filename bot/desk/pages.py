@@ -79,6 +79,9 @@ class DeskPages:
             f"<h2>{t(request, Msg('desk.inbox'))}</h2>{table}"
             f'<form method="post" action="/staff/logout">'
             f'<button type="submit">{t(request, Msg("staff.sign_out"))}</button></form>'
+            f'<form method="post" action="/staff/logout-everywhere">'
+            f'<button type="submit">{t(request, Msg("staff.sign_out_everywhere"))}</button>'
+            "</form>"
         )
         return self.portal._page(request, "staff.title", body)
 

@@ -32,7 +32,8 @@ from storage.staff import StaffAccounts, StaffMember
 
 STAFF_COOKIE = "tipbot_staff"
 LOGIN_COOKIE = "tipbot_login"
-SESSION_HOURS = 12
+SESSION_HOURS = 12  # a staff session ends this long after sign-in, whatever happens
+IDLE_MINUTES = 30  # …or after this long without a request
 MIN_PASSWORD = 12
 
 _hasher = PasswordHasher()  # OWASP-strength defaults: staff passwords are human-chosen
@@ -82,6 +83,7 @@ class StaffPortal:
             Route("/staff/login", self.login_page, methods=["GET"]),
             Route("/staff/login", self.login, methods=["POST"]),
             Route("/staff/logout", self.logout, methods=["POST"]),
+            Route("/staff/logout-everywhere", self.logout_everywhere, methods=["POST"]),
         ]
 
     def _t(self, request: Request, key: str, **params: str) -> str:
@@ -115,8 +117,13 @@ class StaffPortal:
         token = request.cookies.get(self.cookie)
         if not token:
             return None
-        async with self.db.read() as conn:
-            return await StaffAccounts(conn).by_session(_token_hash(token), self.clock.now())
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            # Each request moves the idle deadline on, never past the absolute one.
+            return await StaffAccounts(conn).touch_session(
+                _token_hash(token), now, idle=timedelta(minutes=IDLE_MINUTES),
+                absolute=timedelta(hours=SESSION_HOURS),
+            )  # fmt: skip
 
     async def login_page(self, request: Request, error: str | None = None) -> Response:
         pre = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
@@ -174,7 +181,7 @@ class StaffPortal:
         now = self.clock.now()
         async with self.db.write() as conn:
             await StaffAccounts(conn).open_session(
-                _token_hash(token), found[0], now, now + timedelta(hours=SESSION_HOURS)
+                _token_hash(token), found[0], now, now + timedelta(minutes=IDLE_MINUTES)
             )
         response = RedirectResponse("/staff", status_code=303)
         response.set_cookie(
@@ -193,6 +200,16 @@ class StaffPortal:
         if token:
             async with self.db.write() as conn:
                 await StaffAccounts(conn).close_session(_token_hash(token))
+        response = RedirectResponse("/staff/login", status_code=303)
+        response.delete_cookie(self.cookie, path="/", secure=self.secure)
+        return response
+
+    async def logout_everywhere(self, request: Request) -> Response:
+        """End every session of the signed-in account (a lost phone, a shared desk)."""
+        member = await self.current(request)
+        if member is not None:
+            async with self.db.write() as conn:
+                await StaffAccounts(conn).end_sessions(member.id)
         response = RedirectResponse("/staff/login", status_code=303)
         response.delete_cookie(self.cookie, path="/", secure=self.secure)
         return response
