@@ -1,5 +1,7 @@
 """The officer's desk in a chat: commands, buttons on alerts and lists, composing a
-question for a tipster or an internal note, and joining by invite.
+question for a tipster or an internal note. (Joining is `join.py`, finding is
+`search.py`; the cards are `cards.py`.) Just over 400 lines: every officer action is
+here, each with its authorisation and audit, so one file shows what an officer can do.
 
 Every action starts by reading the actor from the database (no cache: a removed
 officer is refused at once) and every tip it touches is fetched through a query that
