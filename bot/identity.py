@@ -14,10 +14,17 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from storage.vault import Vault, VaultError, is_sealed
+
+ADDRESS = "address"  # associated data: a chat address, wherever it is kept
+
 
 class Identity:
     def __init__(self, secret: bytes) -> None:
         self._mac_key = hashlib.sha256(b"tipbot/pseudonym\x00" + secret).digest()
+        # Addresses are sealed like all content (AES-GCM with a key id, so rotation can
+        # tell keys apart); Fernet only opens addresses sealed before that.
+        self._vault = Vault(secret)
         fernet_key = hashlib.sha256(b"tipbot/seal\x00" + secret).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(fernet_key))
         # Every event and every outgoing message seals or unseals an address; a citizen's
@@ -34,7 +41,7 @@ class Identity:
     def seal(self, address: str) -> bytes:
         sealed = self._sealed.get(address)
         if sealed is None:
-            sealed = self._fernet.encrypt(address.encode())
+            sealed = self._vault.seal(address, ADDRESS).encode()
             _remember(self._sealed, address, sealed)
         return sealed
 
@@ -42,8 +49,11 @@ class Identity:
         address = self._unsealed.get(sealed)
         if address is None:
             try:
-                address = self._fernet.decrypt(sealed).decode()
-            except InvalidToken:
+                if is_sealed(text := sealed.decode("ascii", "replace")):
+                    address = self._vault.open(text, ADDRESS)
+                else:
+                    address = self._fernet.decrypt(sealed).decode()
+            except (InvalidToken, VaultError):
                 return None  # sealed under another key: the message cannot be delivered
             _remember(self._unsealed, sealed, address)
         return address

@@ -112,6 +112,10 @@ async def test_requests_without_session_csrf_or_challenge_are_refused(
         assert (await who.say("hi")).status_code == 403  # no session cookie
         await who.open(solve_challenge=False)
         assert (await who.say("hi")).status_code == 428  # challenge first
+        poll = await who.client.get("/chat/api/messages", params={"after": 0})
+        assert poll.status_code == 428  # no mailbox, no waiting, before the work is done
+        fetched = await who.client.get("/chat/api/file/" + "0" * 32)
+        assert fetched.status_code == 404
         wrong = await who.post("pow", {"nonce": "x", "sig": "y", "answer": "1"})
         assert wrong.status_code == 403
         await who.open()

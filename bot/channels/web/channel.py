@@ -353,6 +353,9 @@ class WebChannel:
         session = self._session(request, check_csrf=False)
         if session is None:
             return _error(403, "no session")
+        if session not in self.verified:
+            # No mailbox and no waiting for a session that has not done the work.
+            return _error(428, "challenge first")
         try:
             after = int(request.query_params.get("after", "0"))
         except ValueError:
@@ -372,7 +375,12 @@ class WebChannel:
         same 404, so a reference cannot be probed."""
         session = self._session(request, check_csrf=False)
         ref = request.path_params["ref"]
-        if session is None or self.store.clean_path(ref) is None or self.file_access is None:
+        if (
+            session is None
+            or session not in self.verified
+            or self.store.clean_path(ref) is None
+            or self.file_access is None
+        ):
             return _error(404, "not found")
         if not self.file_limit.allow(session):
             return _error(429, "slow down")

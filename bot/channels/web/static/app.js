@@ -130,7 +130,9 @@
       try {
         const response = await fetch("/chat/api/messages?after=" + after,
           { credentials: "same-origin" });
-        if (response.status === 403) { await open(); continue; }
+        // No session yet, or a new server that has not seen this one solve the
+        // challenge: open (and solve) again, then go on from the same place.
+        if (response.status === 403 || response.status === 428) { await open(); continue; }
         const data = await response.json();
         for (const message of data.messages) {
           if (message.seq > after) { after = message.seq; show(message); }
