@@ -17,6 +17,7 @@ from handlers.core.conversation import Conversation
 from handlers.core.events import Choice, Event, EventKind, File, Msg, Outgoing, Reply, Toast
 from handlers.core.registry import Flow
 from handlers.core.replies import not_for_this_step, ward_buttons
+from handlers.core.staffing import acting_staff
 from handlers.core.text import clean_for_storage, is_blank
 from handlers.domain import schedules
 from handlers.domain.vntime import VIETNAM
@@ -114,16 +115,11 @@ async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list
     """Admins only, from a new (not forwarded) message; None for anyone else (answered
     like any unknown command)."""
     name = event.command or ""
-    actor = await ctx.staff.actor(event.channel, event.user_key)
-    if actor is None or actor.role != "admin" or event.forwarded:
-        await ctx.audit.audit(
-            ctx.now,
-            f"cmd.{name}",
-            "denied",
-            staff_id=actor.id if actor else None,
-            actor_key=event.user_key,
-            target="forwarded" if event.forwarded else None,
-        )
+    actor = await acting_staff(
+        event, ctx, f"cmd.{name}", admin=True, new_message=True,
+        target="forwarded" if event.forwarded else None,
+    )  # fmt: skip
+    if actor is None:
         return None
     await ctx.audit.audit(
         ctx.now, f"cmd.{name}", "ok", staff_id=actor.id, target=event.args[:64] or None

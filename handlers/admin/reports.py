@@ -12,6 +12,7 @@ from handlers.core.context import FlowContext
 from handlers.core.conversation import Conversation
 from handlers.core.events import Event, Msg, Outgoing, Reply
 from handlers.core.registry import Flow
+from handlers.core.staffing import acting_staff
 from handlers.domain import taxonomy
 from handlers.domain.vntime import VIETNAM
 
@@ -37,12 +38,8 @@ def parse_period(words: list[str], now: datetime) -> tuple[datetime, datetime] |
 
 async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing] | None:
     name = event.command or ""
-    actor = await ctx.staff.actor(event.channel, event.user_key)
-    if actor is None or actor.role != "admin" or event.forwarded:
-        await ctx.audit.audit(
-            ctx.now, f"cmd.{name}", "denied", staff_id=actor.id if actor else None,
-            actor_key=event.user_key,
-        )  # fmt: skip
+    actor = await acting_staff(event, ctx, f"cmd.{name}", admin=True, new_message=True)
+    if actor is None:
         return None
     words = event.args.split()
     period = parse_period(words, ctx.now)

@@ -20,7 +20,7 @@ from handlers.core.events import (
     Toast,
 )
 from handlers.core.registry import Flow
-from handlers.core.staffing import account_label, own_chat
+from handlers.core.staffing import account_label, acting_staff, own_chat
 from handlers.core.staffing import cb as _cb
 from handlers.core.text import cut
 from handlers.domain import taxonomy
@@ -35,15 +35,8 @@ ADMIN_COMMANDS = frozenset(
 async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing] | None:
     """An admin command; None for anyone else (answered like an unknown command)."""
     name = event.command or ""
-    actor = await ctx.staff.actor(event.channel, event.user_key)
-    if actor is None or actor.role != "admin":
-        await ctx.audit.audit(
-            ctx.now,
-            f"cmd.{name}",
-            "denied",
-            staff_id=actor.id if actor else None,
-            actor_key=event.user_key,
-        )
+    actor = await acting_staff(event, ctx, f"cmd.{name}", admin=True)
+    if actor is None:
         return None
     return await _admin(actor, name, event.args, ctx)
 
@@ -80,11 +73,8 @@ async def on_bind(
     conv: Conversation, event: Event, cb: Callback, ctx: FlowContext
 ) -> list[Outgoing]:
     """The admin picked the unit for a group they added."""
-    actor = await ctx.staff.actor(event.channel, event.user_key)
+    actor = await acting_staff(event, ctx, f"btn.{cb.action.value}", target=cb.arg)
     if actor is None:
-        await ctx.audit.audit(
-            ctx.now, f"btn.{cb.action.value}", "denied", actor_key=event.user_key, target=cb.arg
-        )
         return [Toast(event.callback_id or "", Msg("officer.not_allowed"))]
     group_id, _, unit = cb.arg.partition(".")
     return await _bind_group(actor, group_id, unit, ctx)

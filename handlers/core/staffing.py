@@ -11,6 +11,35 @@ from handlers.domain.places import Gazetteer
 from storage.models import Actor, Recipient
 
 
+async def acting_staff(
+    event: Event,
+    ctx: FlowContext,
+    action: str,
+    *,
+    admin: bool = False,
+    new_message: bool = False,
+    target: str | None = None,
+) -> Actor | None:
+    """The staff account behind this event, re-read now (no cache: a removed officer
+    is refused at once); with `admin`, only an admin; with `new_message`, not from a
+    forwarded message. A refusal is audited; the caller answers it."""
+    actor = await ctx.staff.actor(event.channel, event.user_key)
+    refused = (
+        actor is None or (admin and actor.role != "admin") or (new_message and event.forwarded)
+    )
+    if refused:
+        await ctx.audit.audit(
+            ctx.now,
+            action,
+            "denied",
+            staff_id=actor.id if actor else None,
+            actor_key=event.user_key,
+            target=target,
+        )
+        return None
+    return actor
+
+
 def cb(action: Action, arg: str = "") -> str:
     return Callback(action, arg).encode()
 

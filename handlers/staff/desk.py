@@ -32,8 +32,8 @@ from handlers.core.events import (
     Toast,
 )
 from handlers.core.registry import Flow
+from handlers.core.staffing import acting_staff, own_chat
 from handlers.core.staffing import cb as _cb
-from handlers.core.staffing import own_chat
 from handlers.core.text import cut, for_staff, is_blank
 from handlers.domain import receipts
 from handlers.domain.vntime import local_time
@@ -86,9 +86,8 @@ async def on_command(conv: Conversation, event: Event, ctx: FlowContext) -> list
     """An officer command; None when this person may not use it, so the router answers
     it exactly like any unknown command (no hint that it exists)."""
     name = event.command or ""
-    actor = await ctx.staff.actor(event.channel, event.user_key)
+    actor = await acting_staff(event, ctx, f"cmd.{name}")
     if actor is None:
-        await ctx.audit.audit(ctx.now, f"cmd.{name}", "denied", actor_key=event.user_key)
         return None
     return await _officer_command(conv, actor, name, event.args, ctx)
 
@@ -97,11 +96,8 @@ async def on_choice(
     conv: Conversation, event: Event, cb: Callback, ctx: FlowContext
 ) -> list[Outgoing]:
     """A button on an alert or a list: re-authorised against whoever pressed it."""
-    actor = await ctx.staff.actor(event.channel, event.user_key)
+    actor = await acting_staff(event, ctx, f"btn.{cb.action.value}", target=cb.arg)
     if actor is None:
-        await ctx.audit.audit(
-            ctx.now, f"btn.{cb.action.value}", "denied", actor_key=event.user_key, target=cb.arg
-        )
         return [Toast(event.callback_id or "", Msg("officer.not_allowed"))]
     return await _officer_choice(conv, actor, cb, ctx)
 
