@@ -401,3 +401,38 @@ async def test_behind_https_sessions_are_host_only_cookies(tmp_path: Path) -> No
         assert "Path=/;" in cookie and "Secure" in cookie and "Domain" not in cookie
     finally:
         await harness.stop()
+
+
+async def test_joining_the_staff_happens_under_a_fresh_session_id(
+    web: tuple[Harness, str],
+) -> None:
+    """Issue 10, finding 4: an officer's /join must not bind their account to a session
+    id that someone else knew or planted."""
+    from datetime import timedelta
+
+    from storage.schema import staff_links
+    from storage.stores import Stores
+
+    bot, base = web
+    assert bot.app is not None
+    async with bot.app.db.write() as conn:
+        code = await Stores(conn).staff.create_invite(
+            role="admin", unit_id=None, name="webadmin", staff_id=None, created_by=None,
+            now=bot.clock.now(), ttl=timedelta(days=1),
+        )  # fmt: skip
+    who = WebCitizen(base)
+    try:
+        await who.open()
+        await act(bot, who)
+        planted = who.client.cookies.get("tipbot_session")
+        assert (await who.say(f"/join {code}")).status_code == 202
+        fresh = who.client.cookies.get("tipbot_session")
+        assert fresh and fresh != planted
+        replies = await act(bot, who)
+        assert any("quản trị" in m["text"] for m in replies)  # the page goes on
+        async with bot.app.db.read() as conn:
+            [link] = (await conn.execute(select(staff_links.c.user_key))).scalars().all()
+        identity = bot.app.identity
+        assert link == identity.pseudonym("web", fresh) != identity.pseudonym("web", planted)
+    finally:
+        await who.close()

@@ -43,9 +43,12 @@ class WebCitizen:
         return response
 
     async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self.client.post(
+        response = await self.client.post(
             f"/chat/api/{path}", json=body, headers={"X-CSRF-Token": self.csrf}
         )
+        if response.is_success and response.headers.get("content-type") == "application/json":
+            self.csrf = response.json().get("csrf") or self.csrf  # as the page does
+        return response
 
     async def upload(
         self, name: str, data: bytes, mime: str, caption: str | None = None

@@ -35,6 +35,7 @@ from bot.channels.web.mailbox import Mailboxes
 from bot.channels.web.parse import NAME, parse
 from bot.identity import Identity
 from bot.uploads import EXTENSIONS, UploadStore, sniff
+from handlers.core.commands import parse_command
 from handlers.core.events import Event, Msg
 from handlers.core.i18n import Catalog
 
@@ -234,18 +235,26 @@ class WebChannel:
         }
         response = JSONResponse(body, headers=self._headers())
         if new:
-            response.set_cookie(
-                self.cookie,
-                session,
-                max_age=SESSION_DAYS * 24 * 3600,
-                httponly=True,
-                samesite="none" if self.limits.secure_cookie else "lax",
-                secure=self.limits.secure_cookie,
-                # A __Host- cookie must cover the whole origin; it can then be neither
-                # set by a sibling subdomain nor sent anywhere but here.
-                path="/" if self.limits.secure_cookie else "/chat",
-            )
+            self._set_session_cookie(response, session)
         return response
+
+    def _set_session_cookie(self, response: Response, session: str) -> None:
+        response.set_cookie(
+            self.cookie,
+            session,
+            max_age=SESSION_DAYS * 24 * 3600,
+            httponly=True,
+            samesite="none" if self.limits.secure_cookie else "lax",
+            secure=self.limits.secure_cookie,
+            # A __Host- cookie must cover the whole origin; it can then be neither set
+            # by a sibling subdomain nor sent anywhere but here.
+            path="/" if self.limits.secure_cookie else "/chat",
+        )
+
+    def _mark_verified(self, session: str) -> None:
+        self.verified[session] = None
+        while len(self.verified) > VERIFIED_KEEP:
+            self.verified.popitem(last=False)
 
     async def proof(self, request: Request) -> Response:
         session = self._session(request)
@@ -262,9 +271,7 @@ class WebChannel:
             nonce, answer, self.limits.pow_bits
         ):
             return _error(403, "wrong answer")
-        self.verified[session] = None
-        while len(self.verified) > VERIFIED_KEEP:
-            self.verified.popitem(last=False)
+        self._mark_verified(session)
         await self._ingest(
             session, secrets.token_hex(8), {"kind": "open", "lang": self._locale(request)}
         )
@@ -300,6 +307,18 @@ class WebChannel:
                 return _error(400, "bad text")
             payload = {"kind": "text", "text": text}
         payload["lang"] = body.get("lang")
+        command = parse_command(payload["text"]) if payload["kind"] == "text" else None
+        if command is not None and command[0] == "join":
+            # Joining the staff binds an account to this chat: it happens under a fresh
+            # session id, so an id someone else knew (or planted) is worth nothing.
+            fresh = self._new_session()
+            self._mark_verified(fresh)
+            await self._ingest(fresh, request_id, payload)
+            response = JSONResponse(
+                {"ok": True, "csrf": self._csrf(fresh)}, status_code=202, headers=self._headers()
+            )
+            self._set_session_cookie(response, fresh)
+            return response
         await self._ingest(session, request_id, payload)
         return JSONResponse({"ok": True}, status_code=202, headers=self._headers())
 

@@ -9,6 +9,7 @@
   const text = document.getElementById("text");
   let csrf = "";
   let after = 0;
+  let polling = null;  // the long poll in flight, aborted when the session changes
 
   const id = () => crypto.randomUUID().replace(/-/g, "");
 
@@ -21,7 +22,12 @@
     });
     if (response.status === 428) { await open(); return api(path, body, isForm); }
     if (!response.ok) throw new Error(String(response.status));
-    return response.json();
+    const data = await response.json();
+    if (data.csrf) {  // a new session (after /join): its token, and its mailbox now
+      csrf = data.csrf;
+      if (polling) polling.abort();
+    }
+    return data;
   }
 
   async function solve(challenge) {
@@ -128,8 +134,9 @@
   async function poll() {
     for (;;) {
       try {
+        polling = new AbortController();
         const response = await fetch("/chat/api/messages?after=" + after,
-          { credentials: "same-origin" });
+          { credentials: "same-origin", signal: polling.signal });
         // No session yet, or a new server that has not seen this one solve the
         // challenge: open (and solve) again, then go on from the same place.
         if (response.status === 403 || response.status === 428) { await open(); continue; }
@@ -139,6 +146,7 @@
         }
         statusLine.textContent = "";
       } catch (e) {
+        if (e.name === "AbortError") continue;  // asked again at once, for the new session
         statusLine.textContent = S.connecting;
         await new Promise((r) => setTimeout(r, 2000));
       }
