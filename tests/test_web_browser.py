@@ -115,6 +115,13 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
             await expect(picture).to_have_js_property("naturalWidth", 64)
             await desk.wait_for_timeout(300)
             await desk.screenshot(path=str(OUTPUT / "web-officer-alert.png"))
+            # A newer message with buttons (the officer's list) does not grey out the
+            # alert's buttons: an officer can still act on an older alert (issue 11, #10).
+            await desk.locator("#text").fill("/tips")
+            await desk.locator("#text").press("Enter")
+            await expect(desk.locator("#log")).to_contain_text("Mở", timeout=20_000)
+            claim = desk.get_by_role("button", name="Nhận xử lý").first
+            await expect(claim).to_be_enabled()
             await browser.close()
         tips = await stored_tips(bot)
     finally:

@@ -98,9 +98,13 @@
         div.appendChild(link);
       }
     }
-    if ((message.buttons || []).length) {
-      // Only the newest question's buttons are live; older ones would be stale.
-      for (const old of log.querySelectorAll(".choices button")) old.disabled = true;
+    // A step's buttons belong to one question of a draft (their data carries its tag):
+    // once a newer question arrives they are stale, so they look it. Menus and
+    // officers' alert buttons carry no tag and stay live (an officer may act on an
+    // older alert).
+    const tagged = (choice) => (choice.data || "").split("|")[1] !== "-";
+    if ((message.buttons || []).some((row) => row.some(tagged))) {
+      for (const old of log.querySelectorAll(".choices button[data-step]")) old.disabled = true;
     }
     for (const row of message.buttons || []) {
       const group = document.createElement("div");
@@ -109,6 +113,7 @@
         const button = document.createElement("button");
         button.type = "button";
         button.textContent = choice.label;
+        if (tagged(choice)) button.dataset.step = "1";
         button.addEventListener("click", () => press(choice));
         group.appendChild(button);
       }
