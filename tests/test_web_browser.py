@@ -94,6 +94,13 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
             await expect(log).to_contain_text("Bước 5/6")
             await type_and_send("Sòng bạc <b>trái phép</b> trong nhà kho số 3.")
             await expect(log).to_contain_text("0 tệp")
+            # A file the server refuses is shown as not sent, on its own bubble (#8).
+            fake = tmp_path / "fake.jpg"
+            fake.write_bytes(b"MZ\x90\x00" + b"\x00" * 200)
+            await page.locator("#file").set_input_files(str(fake))
+            refused = page.locator(".msg.failed")
+            await expect(refused).to_contain_text("Không tải được tệp", timeout=20_000)
+            await expect(refused).to_have_attribute("role", "alert")
             await page.locator("#file").set_input_files(str(photo))
             await expect(log).to_contain_text("1 tệp")
             await press("✅ Xong, tiếp tục")

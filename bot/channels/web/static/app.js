@@ -177,12 +177,22 @@
   document.getElementById("file").addEventListener("change", async (event) => {
     const file = event.target.files[0];
     if (!file) return;
-    bubble("📎 " + file.name, true);
+    const sent = bubble("📎 " + file.name, true);
+    sent.classList.add("pending");
     const form = new FormData();
     form.append("file", file); form.append("id", id());
     statusLine.textContent = S.uploading;
-    try { await api("upload", form, true); statusLine.textContent = ""; }
-    catch (e) { statusLine.textContent = S.upload_failed; }
+    try {
+      await api("upload", form, true);
+      sent.classList.remove("pending");
+      statusLine.textContent = "";
+    } catch (e) {
+      // Not sent: say so on the bubble itself, not only in a small grey line.
+      sent.classList.replace("pending", "failed");
+      sent.textContent = "⚠ " + S.upload_failed + " (" + file.name + ")";
+      sent.setAttribute("role", "alert");
+      statusLine.textContent = "";
+    }
     event.target.value = "";
   });
 
