@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from bot.channels.web.mailbox import Mailboxes
 from storage.schema import attachments, audit_log
-from tests.fakes.webclient import WebCitizen
+from tests.fakes.webclient import WebCitizen, solve
 from tests.harness import Harness, make_settings, run_tipbot
 from tests.journeys import GPS, act, jpeg_with_exif, stored_tips, walk_to_review
 
@@ -436,3 +436,44 @@ async def test_joining_the_staff_happens_under_a_fresh_session_id(
         assert link == identity.pseudonym("web", fresh) != identity.pseudonym("web", planted)
     finally:
         await who.close()
+
+
+async def test_the_page_language_is_the_conversation_language(
+    web: tuple[Harness, str],
+) -> None:
+    """Issue 11, item 2: /chat?lang=en answers in English, even for a session that
+    started in Vietnamese (and back)."""
+    bot, base = web
+    who = WebCitizen(base)
+    try:
+        await who.open()
+        first = await act(bot, who)
+        assert "Bạn muốn làm gì" in first[-1]["text"]
+        await who.client.post("/chat/api/open?lang=en")  # the English page, same session
+        english = await act(bot, who)
+        assert "What would you like to do" in english[-1]["text"]
+        await who.say("/start")
+        assert "What would you like to do" in (await act(bot, who))[-1]["text"]
+        await who.client.post("/chat/api/open?lang=vi")
+        assert "Bạn muốn làm gì" in (await act(bot, who))[-1]["text"]
+    finally:
+        await who.close()
+
+
+async def test_an_english_page_in_a_vietnamese_browser_answers_in_english(
+    web: tuple[Harness, str],
+) -> None:
+    _bot, base = web
+    async with httpx.AsyncClient(base_url=base, headers={"Accept-Language": "vi-VN"}) as client:
+        who = WebCitizen(base)
+        await who.client.aclose()
+        who.client = client
+        opened = await client.post("/chat/api/open?lang=en")  # what the ?lang=en page does
+        who.csrf = opened.json()["csrf"]
+        challenge = opened.json()["challenge"]
+        answer = solve(challenge["nonce"], challenge["bits"])
+        await who.post("pow", {"nonce": challenge["nonce"], "sig": challenge["sig"],
+                               "answer": answer})  # fmt: skip
+        await _bot.settle()
+        first = await who.fetch()
+        assert "What would you like to do" in first[-1]["text"]

@@ -75,6 +75,9 @@ class Event:
     in_group: bool = False
     chat_key: str | None = None
     forwarded: bool = False  # a forwarded message: never an instruction from its sender
+    # The language was chosen, not guessed (a web page opened with ?lang=en): it
+    # switches the conversation's language, where a client's hint only sets the first.
+    language_chosen: bool = False
 
 
 Params: TypeAlias = "dict[str, str | int | Msg]"

@@ -88,7 +88,7 @@ class Router:
         out: list[Outgoing] = []
         if event.kind in (EventKind.BLOCKED, EventKind.UNBLOCKED):
             return out  # reachability is recorded by the pipeline; nothing to say
-        if conv.locale is None:
+        if conv.locale is None or (event.language_chosen and event.language):
             conv.locale = self.catalog.resolve_locale(event.language)
 
         verdict = flood_check(conv, ctx.now, ctx.limits)

@@ -81,6 +81,7 @@ class WebChannel:
         self.cookie = f"__Host-{COOKIE}" if self.limits.secure_cookie else COOKIE
         # Sessions that solved the challenge (oldest forgotten first: they solve again).
         self.verified: OrderedDict[str, None] = OrderedDict()
+        self.page_langs: OrderedDict[str, str] = OrderedDict()  # the language each page is in
         self.message_limit = Buckets(self.limits.messages_per_minute, 60)
         self.upload_limit = Buckets(self.limits.uploads_per_hour, 3600)
         # Every file request is authorised and audited under the write lock: a session
@@ -225,10 +226,16 @@ class WebChannel:
                 return _error(429, "too many new sessions")
             session = self._new_session()
         box = self.mailboxes.get(session)
-        if not box.messages and session in self.verified:
-            await self._ingest(
-                session, secrets.token_hex(8), {"kind": "open", "lang": self._locale(request)}
-            )
+        lang = self._locale(request)
+        # The page was opened in another language (its ?lang= link): the conversation
+        # follows, and the current step is asked again in that language.
+        switched = self.page_langs.get(session, lang) != lang
+        self.page_langs[session] = lang
+        self.page_langs.move_to_end(session)
+        while len(self.page_langs) > VERIFIED_KEEP:
+            self.page_langs.popitem(last=False)
+        if (not box.messages or switched) and session in self.verified:
+            await self._ingest(session, secrets.token_hex(8), {"kind": "open", "lang": lang})
         body = {
             "csrf": self._csrf(session),
             "challenge": None if session in self.verified else self._challenge(session),
@@ -272,9 +279,9 @@ class WebChannel:
         ):
             return _error(403, "wrong answer")
         self._mark_verified(session)
-        await self._ingest(
-            session, secrets.token_hex(8), {"kind": "open", "lang": self._locale(request)}
-        )
+        # The language of the page that asked (its ?lang=), not the browser's guess.
+        lang = self.page_langs.get(session) or self._locale(request)
+        await self._ingest(session, secrets.token_hex(8), {"kind": "open", "lang": lang})
         return JSONResponse({"ok": True}, headers=self._headers())
 
     async def send_message(self, request: Request) -> Response:

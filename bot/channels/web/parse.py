@@ -21,8 +21,8 @@ def parse(identity: Identity, payload: dict[str, Any]) -> Event | Ignored:
     lang = payload.get("lang") if payload.get("lang") in ("vi", "en") else None
     base = Event(EventKind.TEXT, NAME, identity.pseudonym(NAME, session), session, lang)
     kind = payload.get("kind")
-    if kind == "open":
-        return replace(base, kind=EventKind.COMMAND, command="start")
+    if kind == "open":  # a page (re)loaded in a language: the conversation follows it
+        return replace(base, kind=EventKind.COMMAND, command="start", language_chosen=True)
     if kind == "choice":
         return replace(
             base, kind=EventKind.CHOICE, choice=str(payload.get("data", "")), callback_id="web"
