@@ -15,7 +15,7 @@ from handlers.core.events import EventKind
 from handlers.core.registry import Flow, Registry
 from handlers.flows import REGISTRY
 from storage.models import Actor
-from tests.flowkit import HASHER, FlowWorld
+from tests.flowkit import CATALOG, HASHER, FlowWorld
 
 
 async def report_until_review(w: FlowWorld) -> None:
@@ -226,3 +226,45 @@ async def test_text_that_is_no_ward_is_still_an_address() -> None:
     await w.say("trước cổng chợ đêm, cạnh cây xăng")
     draft = w.conv.draft_as(ReportDraft)
     assert draft.address and draft.ward_code is None
+
+
+async def test_every_step_has_a_way_back_and_out_and_sending_says_what_next() -> None:
+    """Issue 11, item 5."""
+    w = FlowWorld()
+    await w.say("/start")
+    walk = [
+        ("Gửi tin báo", intake.ReportState.GROUP),
+        ("Tệ nạn xã hội", intake.ReportState.CATEGORY),
+        ("Ma túy", intake.ReportState.URGENT),
+        ("Không", intake.ReportState.WHERE),
+    ]
+    for label, state in walk:
+        await w.press(label)
+        assert w.conv.state == state
+    await w.say("Số 5 ngõ chợ, gần cổng trường")  # an address: on to "when"
+    assert w.conv.state == intake.ReportState.WHEN
+    await w.press("Hôm nay")
+    await w.say("Có người bán hàng cấm.")
+    await w.press("Xong")
+    assert w.conv.state == intake.ReportState.CONTACT
+    backwards = [
+        intake.ReportState.DESCRIBE,
+        intake.ReportState.WHEN,
+        intake.ReportState.WHERE,
+        intake.ReportState.URGENT,
+        intake.ReportState.CATEGORY,
+        intake.ReportState.GROUP,
+    ]
+    for state in backwards:
+        await w.press("Quay lại")
+        assert w.conv.state == state
+    assert w.conv.draft_as(ReportDraft).description  # nothing typed was lost on the way
+    await w.press("Tệ nạn xã hội")
+    await w.press("Ma túy")
+    await w.press("Hủy tin báo")
+    assert w.conv.state == "menu"
+    await report_until_review(w)
+    await w.press("Gửi tin báo")
+    done = [o for o in w.last if hasattr(o, "choices")][-1]
+    labels = [CATALOG.text("vi", c.label) for c in done.flat_choices()]  # type: ignore[union-attr]
+    assert "📝 Gửi tin báo" in labels and any("Tra cứu" in label for label in labels)

@@ -44,7 +44,8 @@ async def test_full_report_with_photo_through_the_web(
         await who.choose(who.button("Xong")["data"])
         new = await act(bot, who)
         labels = [b["label"] for row in new[-1]["buttons"] for b in row]
-        assert labels == ["🔒 Ẩn danh"]  # no "share my phone" button on the web
+        # No "share my phone" button on the web; a way back and out, as at every step.
+        assert labels == ["🔒 Ẩn danh", "⬅️ Quay lại", "❌ Hủy tin báo"]
         await who.choose(who.button("Ẩn danh")["data"])
         review = (await act(bot, who))[-1]["text"]
         assert "<script>alert(1)</script> sòng bạc" in review  # shown as text

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -101,14 +101,20 @@ class Step:
     location: Callable[[Turn, Location], Out] | None = None
     contact: Callable[[Turn, Contact], Out] | None = None
     hint: str = "hint.pick_button"  # for anything else
+    back: ReportState | None = None  # where "back" goes (a way back and out at every step)
 
 
 # ---- moving between steps ----------------------------------------------------------
 def prompt(conv: Conversation, ctx: FlowContext) -> Reply:
-    """The question of the conversation's current step."""
+    """The question of the conversation's current step, with a way back and out."""
     draft = conv.draft_as(ReportDraft)
     step = STEPS[ReportState(conv.state)]
-    return step.ask(draft, ctx, Buttons(step.key, draft))
+    b = Buttons(step.key, draft)
+    reply = step.ask(draft, ctx, b)
+    if step.back is None or draft.editing:
+        return reply
+    nav = (b("back", "btn.back"), *b.cancel())
+    return replace(reply, choices=(*reply.choices, nav))
 
 
 def _go(t: Turn, state: ReportState) -> Out:
@@ -148,15 +154,12 @@ def _choose_group(t: Turn, value: str) -> Out:
 def _ask_category(draft: ReportDraft, ctx: FlowContext, b: Buttons) -> Reply:
     group = taxonomy.Group(draft.group or taxonomy.Group.OTHER)
     rows = [[b(c.id, f"cat.{c.id}")] for c in taxonomy.in_group(group)]
-    rows.append([b("back", "btn.back")])
     return Reply.of(
         Msg("report.category.ask", {"group": Msg(f"group.{group.value}")}), choices=rows
     )
 
 
 def _choose_category(t: Turn, value: str) -> Out:
-    if value == "back":
-        return _go(t, ReportState.GROUP)
     category = taxonomy.BY_ID.get(value)
     if category is None or category.group.value != t.draft.group:
         return _hint(t, "hint.pick_button")
@@ -391,8 +394,12 @@ def _choose_review(t: Turn, value: str) -> Out | Awaitable[Out]:
 
 STEPS: dict[ReportState, Step] = {
     ReportState.GROUP: Step("group", _ask_group, choose=_choose_group),
-    ReportState.CATEGORY: Step("category", _ask_category, choose=_choose_category),
-    ReportState.URGENT: Step("urgent", _ask_urgent, choose=_choose_urgent),
+    ReportState.CATEGORY: Step(
+        "category", _ask_category, choose=_choose_category, back=ReportState.GROUP
+    ),
+    ReportState.URGENT: Step(
+        "urgent", _ask_urgent, choose=_choose_urgent, back=ReportState.CATEGORY
+    ),
     ReportState.WHERE: Step(
         "where",
         _ask_where,
@@ -400,12 +407,23 @@ STEPS: dict[ReportState, Step] = {
         text=_typed_place,
         location=_located,
         hint="hint.where",
+        back=ReportState.URGENT,
     ),
     ReportState.WARD_PICK: Step(
-        "ward", _ask_ward, choose=_choose_ward, text=_typed_place, location=_located
+        "ward",
+        _ask_ward,
+        choose=_choose_ward,
+        text=_typed_place,
+        location=_located,
+        back=ReportState.WHERE,
     ),
     ReportState.WHEN: Step(
-        "when", _ask_when, choose=_choose_when, text=_typed_when, hint="hint.when"
+        "when",
+        _ask_when,
+        choose=_choose_when,
+        text=_typed_when,
+        hint="hint.when",
+        back=ReportState.WHERE,
     ),
     ReportState.DESCRIBE: Step(
         "describe",
@@ -413,6 +431,7 @@ STEPS: dict[ReportState, Step] = {
         choose=_choose_describe,
         text=_typed_description,
         hint="hint.describe",
+        back=ReportState.WHEN,
     ),
     ReportState.CONTACT: Step(
         "contact",
@@ -420,6 +439,7 @@ STEPS: dict[ReportState, Step] = {
         choose=_choose_contact,
         text=_typed_phone,
         contact=_shared_contact,
+        back=ReportState.DESCRIBE,
     ),
     ReportState.REVIEW: Step("review", _ask_review, choose=_choose_review),
 }
@@ -452,6 +472,9 @@ async def _on_step(conv: Conversation, event: Event, cb: Callback, ctx: FlowCont
     key, _, value = cb.arg.partition(".")
     if step is None or draft is None or cb.tag != draft.tag or key != step.key or not step.choose:
         return [Reply.of(Msg("hint.stale_button")), ctx.prompt(conv)]
+    if value == "back" and step.back is not None:
+        conv.state = step.back
+        return [prompt(conv, ctx)]
     answer = step.choose(Turn(conv, draft, event, ctx), value)
     return await answer if inspect.isawaitable(answer) else answer
 
@@ -509,7 +532,10 @@ async def _submit(t: Turn) -> Out:
         return [Reply.of(Msg("report.limit", {"max": ctx.limits.tips_per_hour})), prompt(conv, ctx)]
     code, receipt = await file_tip(draft, event, conv.locale or "vi", ctx)
     conv.reset()
-    return [Reply.of(Msg("report.done", {"code": code, "receipt": receipt}), once=True)]
+    # And what next: the menu's choices, under the receipt itself.
+    menu = ctx.prompt(conv)
+    done = Msg("report.done", {"code": code, "receipt": receipt})
+    return [Reply(parts=(done,), choices=menu.choices, once=True)]
 
 
 STATES = frozenset(s.value for s in ReportState)
