@@ -80,6 +80,10 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
                 await page.locator("#text").press("Enter")
 
             await expect(log).to_contain_text("Bạn muốn làm gì?", timeout=20_000)
+            # Buttons show the number that can be typed instead (#7); the accessible
+            # name stays the label itself.
+            first = page.get_by_role("button", name="📝 Gửi tin báo", exact=True).last
+            await expect(first.locator(".number")).to_have_text("1")
             await press("📝 Gửi tin báo")
             await expect(log).to_contain_text("Bước 1/6")
             await press("Tệ nạn xã hội")
@@ -129,6 +133,7 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
             await expect(desk.locator("#log")).to_contain_text("Mở", timeout=20_000)
             claim = desk.get_by_role("button", name="Nhận xử lý").first
             await expect(claim).to_be_enabled()
+            await expect(claim.locator(".number")).to_have_count(0)  # not a question
             await browser.close()
         tips = await stored_tips(bot)
     finally:

@@ -106,13 +106,25 @@
     if ((message.buttons || []).some((row) => row.some(tagged))) {
       for (const old of log.querySelectorAll(".choices button[data-step]")) old.disabled = true;
     }
+    // The number that can be typed instead of pressing (as the hints say): only on a
+    // step's or a menu's buttons, the ones a typed number answers; an officer's alert
+    // buttons are not a question, so they get none.
+    const typeable = (c) => tagged(c) || ["m", "l"].includes((c.data || "").split("|")[2]);
+    const numbered = (message.buttons || []).flat().every(typeable);
+    let number = 0;
     for (const row of message.buttons || []) {
       const group = document.createElement("div");
       group.className = "choices";
       for (const choice of row) {
         const button = document.createElement("button");
         button.type = "button";
-        button.textContent = choice.label;
+        if (numbered) {
+          const badge = document.createElement("span");
+          badge.className = "number"; badge.setAttribute("aria-hidden", "true");
+          badge.textContent = String(++number);
+          button.append(badge);
+        }
+        button.append(choice.label);
         if (tagged(choice)) button.dataset.step = "1";
         button.addEventListener("click", () => press(choice));
         group.appendChild(button);
