@@ -86,11 +86,12 @@ class Relay:
         return await tip_ref(self.conn, tips.c.code == code)
 
     async def questions(self, tip_id: str) -> list[ThreadEntry]:
-        """Officers' questions (and the tipster's answers) in order: what the tipster may
-        see of the thread. Notes never."""
+        """What the tipster may see of the thread, in order: status changes, officers'
+        questions, their own answers and additions. Notes and transfers never."""
+        shown = ("status", "question", "answer", "amendment")
         rows = await self.conn.execute(
             select(tip_events.c.at, tip_events.c.kind, tip_events.c.detail, tip_events.c.body)
-            .where(tip_events.c.tip_id == tip_id, tip_events.c.kind.in_(("question", "answer")))
+            .where(tip_events.c.tip_id == tip_id, tip_events.c.kind.in_(shown))
             .order_by(tip_events.c.id)
         )
         vault = vault_of(self.conn)
@@ -101,9 +102,11 @@ class Relay:
             for r in rows
         ]
 
-    async def add_answer(self, tip_id: str, text: str, now: datetime) -> None:
-        """The tipster's answer, into the tip's thread."""
-        await TipDesk(self.conn).add_event(tip_id, "answer", now, body=text)
+    async def add_answer(
+        self, tip_id: str, text: str, now: datetime, *, kind: str = "answer"
+    ) -> None:
+        """The tipster's answer (or an addition to their tip), into the tip's thread."""
+        await TipDesk(self.conn).add_event(tip_id, kind, now, body=text)
 
     async def tip_handlers(self, tip_id: str) -> list[Recipient]:
         """Who hears a tipster's answer: the claiming officer, else the tip's units."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -423,3 +424,33 @@ async def test_telegram_officers_get_a_web_tips_photo_uploaded_once(
     assert len(reused) == 1 and reused[0].startswith("up-")
     assert all(str(c.params["protect_content"]).lower() == "true" for c in photos)
     assert not [c for c in api.calls if "chỉ xem được trên" in c.text]  # no "elsewhere" note
+
+
+async def test_a_tipster_follows_up_from_another_device(bot: Harness) -> None:
+    """Issue 11, item 4 and the follow-up view: from any chat, code and receipt show
+    the status history and the officer's question; the tipster answers and adds
+    information there, and both reach the officer, with no identity either way."""
+    world = await standard_world(bot)
+    minh = world["minh"]
+    tipster, other_phone = Citizen(1201), Citizen(1299)
+    done = None
+    for update in typed_tip(tipster):
+        done = await bot.say(tipster, update)
+    assert done
+    code = CODE.search(done[-1].text).group(0)  # type: ignore[union-attr]
+    receipt = re.search(r"Mã bí mật: ([\d ]+)", done[-1].text).group(1)  # type: ignore[union-attr]
+    await alerts_settled(bot)
+    await command(bot, minh, f"/claim {code}")
+    await command(bot, minh, f"/ask {code} Xe mang biển số gì?")
+    seen = await command(bot, other_phone, f"/status {code} {receipt}")
+    assert "Xe mang biển số gì?" in seen and "Đang xác minh" in seen  # question + history
+    await bot.press(other_phone, "Trả lời")
+    await bot.say(other_phone, other_phone.text("29A-12345"))
+    assert any("29A-12345" in c.text for c in bot.api.sent(minh.user_id))  # type: ignore[union-attr]
+    await command(bot, other_phone, f"/status {code} {receipt}")
+    await bot.press(other_phone, "Bổ sung thông tin")
+    added = await command(bot, other_phone, "Tối nay họ lại đến lúc 9 giờ.")
+    assert "Đã bổ sung" in added
+    to_minh = [c.text for c in bot.api.sent(minh.user_id)]  # type: ignore[union-attr]
+    assert any("Tối nay họ lại đến" in t and "bổ sung" in t for t in to_minh)
+    assert not any(str(other_phone.user_id) in t or str(tipster.user_id) in t for t in to_minh)

@@ -25,6 +25,7 @@ class RelayState(StrEnum):
     """Persisted values: never rename one."""
 
     ANSWER = "citizen.reply"  # typing an answer to an officer's question
+    AMEND = "citizen.amend"  # typing more information about one's own tip
 
 
 class AnswerDraft(BaseModel):
@@ -43,7 +44,8 @@ async def _own_tip(conv_verified: bool, event: Event, code: str, ctx: FlowContex
 
 def prompt(conv: Conversation, ctx: FlowContext | None = None) -> Reply:
     draft = conv.draft if isinstance(conv.draft, AnswerDraft) else AnswerDraft()
-    return Reply.of(Msg("citizen.answer.prompt", {"code": draft.target_tip or ""}))
+    key = "citizen.amend.prompt" if conv.state == RelayState.AMEND else "citizen.answer.prompt"
+    return Reply.of(Msg(key, {"code": draft.target_tip or ""}))
 
 
 async def on_answer_button(
@@ -54,13 +56,15 @@ async def on_answer_button(
     ref = await _own_tip(verified, event, cb.arg, ctx)
     if ref is None:
         return [Reply.of(Msg("hint.stale_button"))]
-    conv.start(RelayState.ANSWER, AnswerDraft(target_tip=ref.code, verified=verified))
-    return [Reply.of(Msg("citizen.answer.prompt", {"code": ref.code}))]
+    state = RelayState.AMEND if cb.action is Action.AMEND else RelayState.ANSWER
+    conv.start(state, AnswerDraft(target_tip=ref.code, verified=verified))
+    return [prompt(conv)]
 
 
 async def on_answer_text(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
     """The tipster's answer goes into the tip's thread and to whoever handles it."""
     draft = conv.draft if isinstance(conv.draft, AnswerDraft) else AnswerDraft()
+    amending = conv.state == RelayState.AMEND
     if event.kind is not EventKind.TEXT or not event.text or is_blank(event.text):
         return [Reply.of(Msg("citizen.answer.type_text"))]
     conv.reset()
@@ -68,14 +72,15 @@ async def on_answer_text(conv: Conversation, event: Event, ctx: FlowContext) -> 
     if ref is None:
         return [Reply.of(Msg("hint.stale_button"))]
     text = cut(event.text, MAX_RELAY_CHARS)
-    await ctx.relay.add_answer(ref.id, text, ctx.now)
-    out: list[Outgoing] = [Reply.of(Msg("citizen.answer.sent", {"code": ref.code}))]
+    kind = "amendment" if amending else "answer"
+    await ctx.relay.add_answer(ref.id, text, ctx.now, kind=kind)
+    out: list[Outgoing] = [Reply.of(Msg(f"citizen.{kind}.sent", {"code": ref.code}))]
     for to in await ctx.relay.tip_handlers(ref.id):
         out.append(
             Deliver.of(
                 to,
                 Reply.of(
-                    Msg("officer.answer", {"code": ref.code, "text": for_staff(text)}),
+                    Msg(f"officer.{kind}", {"code": ref.code, "text": for_staff(text)}),
                     choices=[[Choice(Msg("officer.btn.ask"), _cb(Action.ASK, ref.code))]],
                     html=True,
                     protect=True,
@@ -87,8 +92,8 @@ async def on_answer_text(conv: Conversation, event: Event, ctx: FlowContext) -> 
 
 FLOW = Flow(
     name="relay",
-    states={RelayState.ANSWER.value: prompt},
+    states={state.value: prompt for state in RelayState},
     draft=AnswerDraft,
-    actions={Action.ANSWER: on_answer_button},
+    actions={Action.ANSWER: on_answer_button, Action.AMEND: on_answer_button},
     on_input=on_answer_text,
 )

@@ -120,20 +120,27 @@ async def check(conv: Conversation, code: str, receipt: str, ctx: FlowContext) -
     )
     ref = await ctx.relay.tip_by_code(tip.code)
     thread = await ctx.relay.questions(ref.id) if ref else []
-    if not thread:
-        return [Reply.of(result, Msg("check.no_replies"))]
     lines = [
         Msg(
             f"check.{entry.kind}",
-            {"time": local_time(entry.at), "text": entry.body or ""},
+            {
+                "time": local_time(entry.at),
+                "text": entry.body or "",
+                "status": Msg(f"status.{entry.detail}") if entry.kind == "status" else "",
+            },
         )
         for entry in thread
     ]
-    # The pull-only relay: having shown code and receipt, the tipster may answer here,
-    # from any chat, whether or not the tip can still reach them.
+    # The pull-only relay: having shown code and receipt, the tipster may answer the
+    # officers' questions here, or add to the tip, from any chat, whether or not the
+    # tip can still reach them.
     conv.start(CheckState.VERIFIED, CheckDraft(check_code=tip.code, verified=True))
+    amend = Choice(Msg("citizen.btn.amend"), Callback(Action.AMEND, tip.code).encode())
     answer = Choice(Msg("citizen.btn.answer"), Callback(Action.ANSWER, tip.code).encode())
-    return [Reply.of(result, Msg("check.thread"), *lines, choices=[[answer]])]
+    asked = any(entry.kind == "question" for entry in thread)
+    rows = [[answer], [amend]] if asked else [[amend]]
+    parts = [Msg("check.thread"), *lines] if thread else [Msg("check.no_replies")]
+    return [Reply.of(result, *parts, choices=rows)]
 
 
 def _local(moment: datetime) -> datetime:

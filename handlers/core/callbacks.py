@@ -37,6 +37,7 @@ class Action(StrEnum):
     GROUP_BIND = "gb"  # arg: "pendingid.unitid"
     # Citizen: answer an officer's question (arg: tip code).
     ANSWER = "ra"
+    AMEND = "rm"  # add information to one's own tip (arg: tip code)
     # Awareness messages and data (citizens).
     SUBSCRIBE = "sb"  # arg: yes · no
     TOPIC = "tp"  # arg: topic id or "all"

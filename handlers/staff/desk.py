@@ -362,7 +362,7 @@ async def _thread(actor: Actor, code: str, ctx: FlowContext) -> list[Outgoing]:
                     "detail": detail,
                     # A tipster's words are set off; staff's own are not.
                     "body": for_staff(entry.body or "")
-                    if entry.kind == "answer"
+                    if entry.kind in ("answer", "amendment")
                     else entry.body or "",
                 },
             )

@@ -110,9 +110,11 @@ class FakeTips:
     async def questions(self, tip_id: str) -> list[ThreadEntry]:
         return [e for t, e in self.thread if t == tip_id]
 
-    async def add_answer(self, tip_id: str, text: str, now: datetime) -> None:
+    async def add_answer(
+        self, tip_id: str, text: str, now: datetime, *, kind: str = "answer"
+    ) -> None:
         self.answers.append((tip_id, text))
-        self.thread.append((tip_id, ThreadEntry(at=now, kind="answer", detail=None, body=text)))
+        self.thread.append((tip_id, ThreadEntry(at=now, kind=kind, detail=None, body=text)))
 
     async def tip_handlers(self, tip_id: str) -> list[Recipient]:
         return []
