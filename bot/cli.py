@@ -97,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         # Name the setting and what is wrong with it, never the value (a token's tail
         # or a key would end up in a terminal's scrollback or a service log).
         for error in exc.errors(include_input=False, include_url=False):
-            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-            print(f"invalid setting {name}: {error['msg']}", file=sys.stderr)
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            what = f"invalid setting {name}" if name else "invalid settings"
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"{what}: {message}", file=sys.stderr)
         return 2
     logs.configure(settings.log_level)
     if args.command == "run":
