@@ -137,11 +137,3 @@ class Relay:
             )
         )
         return int(result.rowcount or 0)
-
-    async def forget_chat(self, channel: str, chat_key: str) -> None:
-        """ "Delete my data": this chat's follow-up links go too."""
-        await self.conn.execute(
-            delete(followups).where(
-                followups.c.channel == channel, followups.c.chat_key == chat_key
-            )
-        )

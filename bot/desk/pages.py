@@ -83,7 +83,7 @@ class DeskPages:
             f'<button type="submit">{t(request, Msg("staff.sign_out_everywhere"))}</button>'
             "</form>"
         )
-        return self.portal._page(request, "staff.title", body)
+        return self.portal.page(request, "staff.title", body)
 
     async def tip(self, request: Request) -> Response:
         member = await self.portal.current(request)
@@ -105,7 +105,7 @@ class DeskPages:
         t = self._text
         if view is None:  # not yours, unknown or malformed: one answer for all
             body = f'<p class="msg">{t(request, Msg("officer.not_found"))}</p>'
-            return self.portal._page(request, "staff.title", body, status=404)
+            return self.portal.page(request, "staff.title", body, status=404)
         facts = [
             (Msg("desk.code"), view.code),
             (Msg("desk.category"), self._category(view.category)),
@@ -132,4 +132,4 @@ class DeskPages:
             f'<p class="msg">{escape(view.description)}</p>'
             + (f"<h3>{t(request, Msg('desk.thread'))}</h3><ul>{events}</ul>" if events else "")
         )
-        return self.portal._page(request, "staff.title", body)
+        return self.portal.page(request, "staff.title", body)

@@ -90,7 +90,8 @@ class StaffPortal:
         locale = "en" if request.query_params.get("lang") == "en" else "vi"
         return escape(self.catalog.text(locale, Msg(key, dict(params))))
 
-    def _page(self, request: Request, title_key: str, body: str, status: int = 200) -> Response:
+    def page(self, request: Request, title_key: str, body: str, status: int = 200) -> Response:
+        """A staff page around `body` (already escaped): never framed, no store."""
         html = (
             f'<!doctype html><html lang="vi"><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -138,7 +139,7 @@ class StaffPortal:
             f'autocomplete="current-password" required></p>'
             f'<button type="submit">{self._t(request, "staff.sign_in")}</button></form>'
         )
-        response = self._page(request, "staff.title", body, status=401 if error else 200)
+        response = self.page(request, "staff.title", body, status=401 if error else 200)
         response.set_cookie(
             LOGIN_COOKIE,
             pre,

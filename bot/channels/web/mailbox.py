@@ -26,7 +26,6 @@ class Mailbox:
     # for what comes after the last number it saw) still gets the new messages.
     seq: int = field(default_factory=lambda: int(time.time() * 1000))
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    touched: float = field(default_factory=time.monotonic)
 
     def acknowledge(self, upto: int) -> None:
         """The page has what it asked past: sensitive messages (receipt, review) it
@@ -59,7 +58,6 @@ class Mailboxes:
             box = self.boxes[session] = Mailbox()
         else:
             self.boxes.move_to_end(session)
-        box.touched = time.monotonic()
         return box
 
     def deliver(self, session: str, payload: Payload) -> bool:
