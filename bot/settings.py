@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 from collections import Counter
 from enum import StrEnum
@@ -34,8 +35,10 @@ def key_weakness(key: str) -> str | None:
     (a generated `secrets.token_urlsafe(48)` passes easily)."""
     if len(key) < MIN_KEY_CHARS:
         return f"shorter than {MIN_KEY_CHARS} characters"
-    lowered = key.lower()
-    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+    # Words, not substrings: a random key holds "XxX" or "toDo" by chance (one in a few
+    # hundred `token_urlsafe(48)` keys did) and must not be refused for it.
+    words = re.split(r"[^a-z0-9]+", key.lower())
+    if any(w.startswith(_PLACEHOLDER_WORDS) and len(w) <= 16 for w in words):
         return "contains a placeholder word"
     counts = Counter(key)
     if len(counts) < 16:

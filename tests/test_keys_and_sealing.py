@@ -36,6 +36,8 @@ STRONG = secrets.token_urlsafe(48)
         "change-me-change-me-change-me-change-me",
         "my-secret-key-for-the-tipbot-2026-hanoi",
         "0123456789" * 4,
+        "changeme-Q8vT2pLx9RkW4sYz7NbH3mJc6FdG1aUe",
+        "TODO_put_a_real_key_here_Q8vT2pLx9RkW4sYz7N",
     ],
 )
 def test_weak_keys_are_refused_in_every_mode(key: str, tmp_path: Path) -> None:
@@ -49,6 +51,8 @@ def test_generated_keys_pass() -> None:
     for _ in range(50):
         assert key_weakness(secrets.token_urlsafe(48)) is None
     assert key_weakness(SECRET) is None
+    # Once refused by a substring check ("XxX"): a placeholder is a word, not letters.
+    assert key_weakness("Ht5snaPYkGO00Oxmcx7TBol8zPHQlwoqQCia8ZWlKWnkXxXm-OkDGKLk0SxY9B_K") is None
 
 
 def test_prod_needs_a_key_kept_outside_the_data_folder(tmp_path: Path) -> None:
