@@ -13,21 +13,133 @@
 
   const id = () => crypto.randomUUID().replace(/-/g, "");
 
-  async function api(path, body, isForm) {
-    const headers = { "X-CSRF-Token": csrf };
-    if (!isForm) headers["Content-Type"] = "application/json";
-    const response = await fetch("/chat/api/" + path, {
-      method: "POST", headers, credentials: "same-origin",
-      body: isForm ? body : JSON.stringify(body),
+  // Why a request did not go through: `retry` when the network or the server was
+  // briefly away (the item stays queued and is sent again with the same request id,
+  // which the server takes once); otherwise the server refused it for good.
+  class SendError extends Error {
+    constructor(status, retry) { super(String(status)); this.status = status; this.retry = retry; }
+  }
+
+  // One request, over XMLHttpRequest rather than fetch because only it reports upload
+  // progress. Resolves with the parsed answer; rejects with a SendError.
+  function request(path, body, isForm, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/chat/api/" + path);
+      xhr.withCredentials = true;
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      if (!isForm) xhr.setRequestHeader("Content-Type", "application/json");
+      if (onProgress) {
+        xhr.upload.addEventListener("progress", (e) => {
+          if (e.lengthComputable) onProgress(e.loaded / e.total);
+        });
+      }
+      xhr.addEventListener("load", () => {
+        if (xhr.status >= 200 && xhr.status < 300) {
+          try { resolve(JSON.parse(xhr.responseText)); }
+          catch (e) { reject(new SendError(xhr.status, true)); }
+        } else {
+          reject(new SendError(xhr.status, xhr.status === 428 || xhr.status === 429 ||
+            xhr.status === 408 || xhr.status >= 500));
+        }
+      });
+      xhr.addEventListener("error", () => reject(new SendError(0, true)));
+      xhr.addEventListener("timeout", () => reject(new SendError(0, true)));
+      xhr.send(isForm ? body : JSON.stringify(body));
     });
-    if (response.status === 428) { await open(); return api(path, body, isForm); }
-    if (!response.ok) throw new Error(String(response.status));
-    const data = await response.json();
+  }
+
+  async function api(path, body, isForm, onProgress) {
+    let data;
+    try {
+      data = await request(path, body, isForm, onProgress);
+    } catch (e) {
+      if (e.status !== 428) throw e;
+      await open();  // a server that has not seen this session solve the challenge
+      data = await request(path, body, isForm, onProgress);
+    }
     if (data.csrf) {  // a new session (after /join): its token, and its mailbox now
       csrf = data.csrf;
       if (polling) polling.abort();
     }
     return data;
+  }
+
+  // What the citizen sent and the server has not yet taken, in the order it was sent:
+  // a dropped connection loses nothing and reorders nothing. Kept in this page's
+  // memory only (never in the browser's storage, which a shared phone would keep).
+  const outgoing = [];
+  let flushing = false;
+  let wake = null;
+  const online = () => new Promise((resolve) => {
+    wake = resolve;
+    setTimeout(resolve, 3000);
+  });
+  window.addEventListener("online", () => { if (wake) wake(); });
+
+  function queue(item) {
+    outgoing.push(item);
+    flush();
+  }
+
+  async function flush() {
+    if (flushing) return;
+    flushing = true;
+    try {
+      while (outgoing.length) {
+        const item = outgoing[0];
+        try {
+          await api(item.path, item.body(), item.isForm, item.progress);
+          outgoing.shift();
+          item.sent();
+          if (!outgoing.length) statusLine.textContent = "";
+        } catch (e) {
+          if (e.retry) {
+            for (const waiting of outgoing) waiting.waiting();
+            statusLine.textContent = S.queued;
+            await online();
+          } else {
+            outgoing.shift();
+            item.failed();
+            statusLine.textContent = "";
+          }
+        }
+      }
+    } finally {
+      flushing = false;
+    }
+  }
+
+  // A message bubble that says whether it has reached the server yet.
+  function sending(bubbleDiv) {
+    bubbleDiv.classList.add("pending");
+    let note = null;
+    return {
+      waiting() {
+        if (note) return;
+        bubbleDiv.classList.add("waiting");
+        note = document.createElement("span");
+        note.className = "queued"; note.textContent = S.queued;
+        bubbleDiv.appendChild(note);
+      },
+      sent() {
+        bubbleDiv.classList.remove("pending", "waiting");
+        if (note) { note.remove(); note = null; }
+      },
+    };
+  }
+
+  function sendJSON(payload, bubbleDiv) {
+    const body = { id: id(), lang, ...payload };  // one id for every retry of it
+    const mark = bubbleDiv ? sending(bubbleDiv) : { waiting() {}, sent() {} };
+    queue({
+      path: "send", isForm: false, body: () => body,
+      waiting: mark.waiting, sent: mark.sent,
+      failed() {
+        statusLine.textContent = S.error;
+        if (bubbleDiv) bubbleDiv.classList.replace("pending", "failed");
+      },
+    });
   }
 
   async function solve(challenge) {
@@ -48,7 +160,7 @@
   async function open() {
     const response = await fetch("/chat/api/open?lang=" + lang,
       { method: "POST", credentials: "same-origin" });
-    if (!response.ok) { statusLine.textContent = S.error; return; }
+    if (!response.ok) throw new SendError(response.status, true);
     const session = await response.json();
     csrf = session.csrf;
     if (session.challenge) {
@@ -134,17 +246,16 @@
     toBottom();
   }
 
-  async function press(choice) {
-    bubble(choice.label, true);
+  function press(choice) {
+    const mine = bubble(choice.label, true);
     if (choice.request === "location") return locate();
-    await api("send", { id: id(), choice: choice.data, lang });
+    sendJSON({ choice: choice.data }, mine);
   }
 
   function locate() {
     if (!navigator.geolocation) { statusLine.textContent = S.no_location; return; }
     navigator.geolocation.getCurrentPosition(
-      (p) => api("send", { id: id(), lang,
-        location: { lat: p.coords.latitude, lon: p.coords.longitude } }),
+      (p) => sendJSON({ location: { lat: p.coords.latitude, lon: p.coords.longitude } }),
       () => { statusLine.textContent = S.no_location; });
   }
 
@@ -170,14 +281,12 @@
     }
   }
 
-  document.getElementById("composer").addEventListener("submit", async (event) => {
+  document.getElementById("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = text.value;
     if (!value.trim()) return;
     text.value = "";
-    bubble(value, true);
-    try { await api("send", { id: id(), text: value, lang }); }
-    catch (e) { statusLine.textContent = S.error; text.value = value; }
+    sendJSON({ text: value }, bubble(value, true));
   });
   text.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
@@ -186,27 +295,37 @@
     }
   });
   document.getElementById("locate").addEventListener("click", locate);
-  document.getElementById("file").addEventListener("change", async (event) => {
+  document.getElementById("file").addEventListener("change", (event) => {
     const file = event.target.files[0];
+    event.target.value = "";
     if (!file) return;
     const sent = bubble("📎 " + file.name, true);
-    sent.classList.add("pending");
-    const form = new FormData();
-    form.append("file", file); form.append("id", id());
-    statusLine.textContent = S.uploading;
-    try {
-      await api("upload", form, true);
-      sent.classList.remove("pending");
-      statusLine.textContent = "";
-    } catch (e) {
-      // Not sent: say so on the bubble itself, not only in a small grey line.
-      sent.classList.replace("pending", "failed");
-      sent.textContent = "⚠ " + S.upload_failed + " (" + file.name + ")";
-      sent.setAttribute("role", "alert");
-      statusLine.textContent = "";
-    }
-    event.target.value = "";
+    const bar = document.createElement("progress");
+    bar.max = 1; bar.value = 0; bar.setAttribute("aria-label", S.uploading + " " + file.name);
+    sent.appendChild(document.createElement("br"));
+    sent.appendChild(bar);
+    const mark = sending(sent);
+    const requestId = id();
+    queue({
+      path: "upload", isForm: true,
+      body() {  // a fresh form for each try; the same request id in every one
+        const form = new FormData();
+        form.append("file", file); form.append("id", requestId);
+        return form;
+      },
+      progress(share) { bar.value = share; },
+      waiting: mark.waiting,
+      sent() { mark.sent(); bar.remove(); },
+      failed() {
+        // Not sent: say so on the bubble itself, not only in a small grey line.
+        sent.classList.remove("pending", "waiting");
+        sent.classList.add("failed");
+        sent.textContent = "⚠ " + S.upload_failed + " (" + file.name + ")";
+        sent.setAttribute("role", "alert");
+      },
+    });
   });
 
-  open().then(poll);
+  // The first session: if the server cannot be reached yet, the poll loop keeps trying.
+  open().catch(() => { statusLine.textContent = S.connecting; }).then(poll);
 })();
