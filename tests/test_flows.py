@@ -268,3 +268,23 @@ async def test_every_step_has_a_way_back_and_out_and_sending_says_what_next() ->
     done = [o for o in w.last if hasattr(o, "choices")][-1]
     labels = [CATALOG.text("vi", c.label) for c in done.flat_choices()]  # type: ignore[union-attr]
     assert "📝 Gửi tin báo" in labels and any("Tra cứu" in label for label in labels)
+
+
+def test_every_hanoi_ward_is_found_from_a_slip_no_diacritics_and_a_prefix() -> None:
+    """Issue 11: fuzzy ward suggestions over all 126 Hanoi units. For each, a doubled
+    last letter, the name without diacritics, and "P."/"phuong"/"xa" prefixes still
+    offer that ward among the suggestions (ward names are never mapped from the
+    pre-2025 map: `vietnam-provinces` 2025.x carries only the new one)."""
+    from handlers.core.text import fold
+    from handlers.domain.places import gazetteer
+
+    hanoi = gazetteer("ha_noi")
+    assert len(hanoi) == 126
+    missed = []
+    for place in hanoi.all():
+        bare = place.folded
+        kind = "phuong" if fold(place.name).startswith("phuong") else "xa"
+        for typed in (bare + bare[-1], fold(place.name), f"P.{bare}", f"{kind} {bare}"):
+            if place not in hanoi.search(typed):
+                missed.append((place.name, typed))
+    assert missed == []

@@ -56,8 +56,16 @@ class Gazetteer:
         return None
 
     def search(self, query: str, limit: int = 8) -> list[Place]:
-        """Find places whose name contains the query, or that the query mentions."""
-        q = _bare(fold(query))
+        """Find places whose name contains the query, or that the query mentions; failing
+        that, the closest names. The query is tried without its "phường/xã" prefix and
+        then whole, since some names begin with the prefix's word ("Phường Phương Liệt",
+        "Xã Phượng Dực")."""
+        found: list[Place] = []
+        for q in dict.fromkeys((_bare(fold(query)), fold(query))):
+            found += [p for p in self._match(q) if p not in found]
+        return found[:limit]
+
+    def _match(self, q: str) -> list[Place]:
         if len(q) < 2:
             return []
         exact = [p for p in self._places if p.folded == q]
@@ -76,7 +84,7 @@ class Gazetteer:
                 score_cutoff=FUZZY_CUTOFF,
             )  # fmt: skip
             found = [self._places[index] for _, _, index in close]
-        return found[:limit]
+        return found
 
 
 def _bare(folded: str) -> str:
