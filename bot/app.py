@@ -19,6 +19,7 @@ import httpx
 import uvicorn
 
 from bot.channels.base import Channel
+from bot.channels.desk import DeskChannel
 from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -26,6 +27,7 @@ from bot.delivery.sender import OutboxSender
 from bot.desk.files import FileAccess
 from bot.desk.pages import DeskPages
 from bot.desk.signin import StaffPortal
+from bot.desk.tip import TipPages
 from bot.dispatch.dispatcher import Pipeline
 from bot.dispatch.render import Renderer
 from bot.http import build_web_app
@@ -157,7 +159,9 @@ class App:
                 embed_origins=s.web_embed_origins,
             ),
         )
-        self.channels: dict[str, Channel] = {self.web.name: self.web}
+        # The officer desk's forms travel as a channel of their own (decision 0014).
+        self.desk = DeskChannel(self.identity)
+        self.channels: dict[str, Channel] = {self.web.name: self.web, self.desk.name: self.desk}
         self.telegram = None
         if s.telegram_bot_token is not None:
             from bot.channels.telegram import TelegramChannel
@@ -325,7 +329,16 @@ class App:
             routes=[
                 *self.web.routes(self.pipeline),
                 *self.staff.routes(),
-                *DeskPages(self.staff, self.places).routes(),
+                *DeskPages(self.staff, self.places, self.clock).routes(),
+                *TipPages(
+                    portal=self.staff,
+                    places=self.places,
+                    clock=self.clock,
+                    desk=self.desk,
+                    pipeline=self.pipeline,
+                    uploads=self.web.store,
+                    tile_url=s.map_tile_url,
+                ).routes(),
             ],
             telegram_webhook=webhook,
             health_token=s.health_token.get_secret_value() if s.health_token else None,
@@ -398,6 +411,7 @@ class App:
         if self._server is not None:
             self._server.should_exit = True
             self.web.close()
+            self.desk.close()
         catch_up = getattr(self, "_catch_up_task", None)
         for task in [*self.tasks, *([catch_up] if catch_up else [])]:
             if task.get_name() != "http":

@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=8, ge=1)
     inbox_batch_size: int = Field(default=200, ge=1)
     inbox_retention_hours: int = Field(default=48, ge=1)
+    # The desk's map: a tile server ({z}/{x}/{y}); without one, coordinates and links.
+    map_tile_url: str | None = Field(default=None, pattern=r"^https?://[^\s\"'<>]+$")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -157,6 +159,14 @@ class Settings(BaseSettings):
             key_file = self.tipbot_secret_key_file.resolve()
             if key_file.is_relative_to(self.data_dir.resolve()):
                 raise ValueError("TIPBOT_SECRET_KEY_FILE must be outside DATA_DIR in prod")
+        if self.map_tile_url and not all(p in self.map_tile_url for p in ("{z}", "{x}", "{y}")):
+            raise ValueError("MAP_TILE_URL needs {z}, {x} and {y} (e.g. …/{z}/{x}/{y}.png)")
+        if (
+            self.map_tile_url
+            and self.tipbot_env is Environment.PROD
+            and not self.map_tile_url.startswith("https://")
+        ):
+            raise ValueError("prod needs an https:// MAP_TILE_URL (tiles reveal where staff look)")
         if self.telegram_mode is TelegramMode.WEBHOOK and not (
             self.telegram_webhook_url and self.telegram_webhook_secret
         ):

@@ -4,16 +4,26 @@ exactly like a code that does not exist."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.access import CLOSED, OPEN, STATUSES, handles, visible
 from storage.db import vault_of
-from storage.models import AttachmentRef, StaffFile, ThreadEntry, TipLine, TipRef, TipView
-from storage.schema import alert_queue, attachments, tip_events, tip_routes, tips
+from storage.models import (
+    AttachmentRef,
+    DeskFilter,
+    DeskLine,
+    StaffFile,
+    ThreadEntry,
+    TipLine,
+    TipRef,
+    TipView,
+)
+from storage.schema import alert_queue, attachments, staff, tip_events, tip_routes, tips
 from storage.tips import open_tip_text
 from storage.units import Units
 
@@ -171,6 +181,151 @@ class TipDesk:
         )
         return [TipLine.model_validate(r._asdict()) for r in rows]
 
+    # ---- the desk's inbox ------------------------------------------------------------
+    def _desk_where(self, staff_id: str, f: DeskFilter, now: datetime) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = [visible(staff_id)]
+        if f.statuses:
+            where.append(tips.c.status.in_(f.statuses))
+        if f.group:
+            where.append(tips.c.category_group == f.group)
+        if f.category:
+            where.append(tips.c.category == f.category)
+        if f.wards:
+            where.append(tips.c.ward_code.in_(f.wards))
+        if f.unit_id is not None:
+            where.append(
+                exists().where(tip_routes.c.tip_id == tips.c.id, tip_routes.c.unit_id == f.unit_id)
+            )
+        if f.urgent:
+            where.append(tips.c.urgent.is_(True))
+        if f.unclaimed:
+            where.append(and_(tips.c.claimed_by.is_(None), tips.c.status.in_(OPEN)))
+        if f.overdue:
+            unclaimed = and_(tips.c.claimed_by.is_(None), tips.c.status.in_(OPEN))
+            where.append(and_(tips.c.claim_due_at < now, unclaimed))
+        if f.since is not None:
+            where.append(tips.c.created_at >= f.since)
+        return where
+
+    async def desk_lines(
+        self,
+        staff_id: str,
+        f: DeskFilter,
+        now: datetime,
+        *,
+        limit: int,
+        offset: int = 0,
+        matches: Callable[[str], bool] | None = None,
+        scan: int = 2000,
+    ) -> tuple[list[DeskLine], int]:
+        """One page of the inbox and how many tips match in all: open first, then
+        urgent, then newest. `matches` searches the tips' words, which are sealed in the
+        database: the newest `scan` tips that pass the filter are opened here and the
+        predicate (the caller's: storage knows no language) picks among them."""
+        where = self._desk_where(staff_id, f, now)
+        files = (
+            select(func.count())
+            .where(attachments.c.tip_id == tips.c.id)
+            .correlate(tips)
+            .scalar_subquery()
+        )
+        answered = exists().where(
+            tip_events.c.tip_id == tips.c.id, tip_events.c.kind.in_(("answer", "amendment"))
+        )
+        claimer = staff.alias("claimer")
+        columns = (
+            tips.c.id, tips.c.code, tips.c.category_group, tips.c.category, tips.c.urgent,
+            tips.c.ward_code, tips.c.status, tips.c.created_at,
+            claimer.c.username.label("claimed_by_name"), tips.c.claim_due_at,
+            files.label("files"), answered.label("answered"),
+        )  # fmt: skip
+        query = (
+            select(*columns)
+            .select_from(tips.outerjoin(claimer, claimer.c.id == tips.c.claimed_by))
+            .where(and_(*where))
+            .order_by(
+                case((tips.c.status.in_(OPEN), 0), else_=1),
+                tips.c.urgent.desc(),
+                tips.c.created_at.desc(),
+            )
+        )
+        if matches is not None:
+            vault = vault_of(self.conn)
+            candidates = await self.conn.execute(
+                query.add_columns(tips.c.description, tips.c.address_text).limit(scan)
+            )
+            found = []
+            for r in candidates:
+                words = " ".join(
+                    vault.open_opt(getattr(r, k), f"tips.{k}:{r.id}") or ""
+                    for k in ("description", "address_text")
+                )
+                if matches(f"{r.code} {words}"):
+                    found.append(DeskLine.model_validate(r._asdict()))
+            return found[offset : offset + limit], len(found)
+        total = (
+            await self.conn.execute(select(func.count()).select_from(tips).where(and_(*where)))
+        ).scalar_one()
+        rows = await self.conn.execute(query.limit(limit).offset(offset))
+        return [DeskLine.model_validate(r._asdict()) for r in rows], int(total)
+
+    async def version(self, staff_id: str) -> str:
+        """Changes whenever a tip this account sees is added, changed or gets an event:
+        what the desk's live view waits on (cheap: a few aggregates)."""
+        tips_now = (
+            await self.conn.execute(
+                select(func.count(), func.max(tips.c.updated_at)).where(visible(staff_id))
+            )
+        ).one()
+        last_event = (
+            await self.conn.execute(
+                select(func.max(tip_events.c.id))
+                .join(tips, tips.c.id == tip_events.c.tip_id)
+                .where(visible(staff_id))
+            )
+        ).scalar()
+        changed = tips_now[1].isoformat() if tips_now[1] else "-"
+        return f"{tips_now[0]}.{changed}.{last_event or 0}"
+
+    async def waiting(self, staff_id: str) -> int:
+        """Open tips this account sees that no one has claimed (the count in the title)."""
+        return int(
+            (
+                await self.conn.execute(
+                    select(func.count()).where(
+                        visible(staff_id), tips.c.status.in_(OPEN), tips.c.claimed_by.is_(None)
+                    )
+                )
+            ).scalar_one()
+        )
+
+    async def similar(self, staff_id: str, tip_id: str, window: timedelta) -> list[TipLine]:
+        """Other tips this account sees from the same ward and category group within
+        `window` either side of this one (candidates to link as duplicates)."""
+        this = (
+            await self.conn.execute(
+                select(tips.c.ward_code, tips.c.category_group, tips.c.created_at).where(
+                    tips.c.id == tip_id
+                )
+            )
+        ).first()
+        if this is None or this.ward_code is None:
+            return []
+        rows = await self.conn.execute(
+            select(*LINE)
+            .where(
+                visible(staff_id),
+                tips.c.id != tip_id,
+                tips.c.ward_code == this.ward_code,
+                tips.c.category_group == this.category_group,
+                tips.c.created_at >= this.created_at - window,
+                tips.c.created_at <= this.created_at + window,
+            )
+            .order_by(tips.c.created_at.desc())
+            .limit(10)
+        )
+        return [TipLine.model_validate(r._asdict()) for r in rows]
+
     async def lines_by_id(self, tip_ids: list[str]) -> list[TipLine]:
         """Tips as list lines, for a batched alert (a system view)."""
         rows = await self.conn.execute(
@@ -288,7 +443,14 @@ class TipDesk:
 
     async def thread(self, tip_id: str, limit: int = 30) -> list[ThreadEntry]:
         rows = await self.conn.execute(
-            select(tip_events.c.at, tip_events.c.kind, tip_events.c.detail, tip_events.c.body)
+            select(
+                tip_events.c.at,
+                tip_events.c.kind,
+                tip_events.c.detail,
+                tip_events.c.body,
+                staff.c.username.label("who"),
+            )
+            .select_from(tip_events.outerjoin(staff, staff.c.id == tip_events.c.staff_id))
             .where(tip_events.c.tip_id == tip_id)
             .order_by(tip_events.c.id.desc())
             .limit(limit)

@@ -63,6 +63,15 @@ async def pending(conn: AsyncConnection, limit: int) -> list[InboxRow]:
     ]
 
 
+async def status_of(conn: AsyncConnection, channel: str, key: str) -> str | None:
+    """Where one stored update is: pending, done or failed (None if never stored)."""
+    return (
+        await conn.execute(
+            select(inbox.c.status).where(inbox.c.channel == channel, inbox.c.update_key == key)
+        )
+    ).scalar()
+
+
 async def mark_done(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
     """Mark rows processed and drop their payload: only the dedup key remains."""
     if ids:

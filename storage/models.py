@@ -195,6 +195,38 @@ class ThreadEntry(BaseModel):
     kind: str
     detail: str | None
     body: str | None
+    who: str | None = None  # the staff account's user name (staff pages only)
+
+
+class DeskLine(BaseModel):
+    """A tip as a line of the desk's inbox."""
+
+    id: str
+    code: str
+    category_group: str
+    category: str
+    urgent: bool
+    ward_code: int | None
+    status: str
+    created_at: datetime
+    claimed_by_name: str | None
+    claim_due_at: datetime | None
+    files: int
+    answered: bool
+
+
+class DeskFilter(BaseModel):
+    """What the desk's inbox is narrowed to (every field optional)."""
+
+    statuses: list[str] = []
+    group: str | None = None
+    category: str | None = None
+    wards: list[int] = []
+    unit_id: int | None = None
+    urgent: bool = False
+    unclaimed: bool = False
+    overdue: bool = False
+    since: datetime | None = None
 
 
 class PendingAlert(BaseModel):

@@ -195,6 +195,35 @@ class StaffAccounts:
         ).first()
         return Actor.model_validate(row._asdict()) if row else None
 
+    async def link_chat(
+        self,
+        staff_id: str,
+        *,
+        channel: str,
+        user_key: str,
+        address: bytes,
+        locale: str | None,
+        now: datetime,
+    ) -> None:
+        """Link one more chat to an existing account (the desk, at sign-in); the same
+        chat linked again keeps its first link."""
+        existing = await self.conn.execute(
+            select(staff_links.c.staff_id).where(
+                staff_links.c.channel == channel, staff_links.c.user_key == user_key
+            )
+        )
+        if existing.first() is None:
+            await self.conn.execute(
+                staff_links.insert().values(
+                    channel=channel,
+                    user_key=user_key,
+                    staff_id=staff_id,
+                    address=address,
+                    locale=locale,
+                    linked_at=now,
+                )
+            )
+
     async def staff_chats(self, staff_ids: list[str]) -> list[Recipient]:
         rows = await self.conn.execute(
             select(

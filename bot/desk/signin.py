@@ -90,25 +90,57 @@ class StaffPortal:
         locale = "en" if request.query_params.get("lang") == "en" else "vi"
         return escape(self.catalog.text(locale, Msg(key, dict(params))))
 
-    def page(self, request: Request, title_key: str, body: str, status: int = 200) -> Response:
-        """A staff page around `body` (already escaped): never framed, no store."""
+    def page(
+        self,
+        request: Request,
+        title_key: str,
+        body: str,
+        status: int = 200,
+        *,
+        title: str | None = None,
+        script: bool = False,
+        img_origin: str | None = None,
+    ) -> Response:
+        """A staff page around `body` (already escaped): never framed, never stored.
+        `script` adds the desk's own script (same origin, the only one allowed);
+        `img_origin` lets a map tile server's pictures in, on that page alone."""
+        locale = "en" if request.query_params.get("lang") == "en" else "vi"
+        heading = self._t(request, title_key)
         html = (
-            f'<!doctype html><html lang="vi"><meta charset="utf-8">'
+            f'<!doctype html><html lang="{locale}"><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<link rel="stylesheet" href="/chat/app.css"><title>'
-            f"{self._t(request, title_key)}</title><body><header><h1>"
-            f'{self._t(request, title_key)}</h1></header><main id="log">{body}</main>'
+            f'<link rel="stylesheet" href="/chat/app.css">'
+            f'<link rel="stylesheet" href="/staff/desk.css">'
+            + ('<script src="/staff/desk.js" defer></script>' if script else "")
+            + f'<title>{escape(title) if title else heading}</title><body class="desk">'
+            f'<header><h1>{heading}</h1></header><main id="desk">{body}</main>'
         )
+        csp = CSP.replace("frame-ancestors *", "frame-ancestors 'none'").replace(
+            "form-action 'none'", "form-action 'self'"
+        )
+        # Attachments play inline (video, audio); a map's tiles come from its server.
+        tiles = f" {img_origin}" if img_origin else ""
+        csp = csp.replace("img-src 'self' data:", f"img-src 'self' data:{tiles}; media-src 'self'")
         return HTMLResponse(
             html,
             status_code=status,
             headers={
-                "Content-Security-Policy": CSP.replace(
-                    "frame-ancestors *", "frame-ancestors 'none'"
-                ).replace("form-action 'none'", "form-action 'self'"),
+                "Content-Security-Policy": csp,
                 "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
             },
+        )
+
+    def form_token(self, request: Request) -> str:
+        """The CSRF token of the desk's forms: an HMAC of this browser's staff session,
+        so a page on another site can neither read nor forge it."""
+        token = request.cookies.get(self.cookie, "")
+        return hmac.new(self._key, b"desk:" + token.encode(), hashlib.sha256).hexdigest()
+
+    def form_ok(self, request: Request, sent: str) -> bool:
+        return bool(request.cookies.get(self.cookie)) and hmac.compare_digest(
+            sent, self.form_token(request)
         )
 
     def _csrf(self, pre: str) -> str:

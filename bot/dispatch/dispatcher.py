@@ -11,6 +11,7 @@ arrival order by a single dispatcher.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -90,6 +91,19 @@ class Pipeline:
 
     def wake(self) -> None:
         self.worker.wake()
+
+    async def settled(self, channel: str, key: str, seconds: float = 5.0) -> bool:
+        """Wait until one stored update has been processed (a desk form waits for its
+        action's answer before it redirects); False if it is still pending at the end."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while True:
+            async with self.db.read() as conn:
+                status = await inbox.status_of(conn, channel, key)
+            if status not in (None, "pending"):
+                return True
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
 
     # ---- dispatch -----------------------------------------------------------------
     async def run(self) -> None:

@@ -1,0 +1,257 @@
+"""The officer desk over HTTP: actions through the officer flow, the inbox's filters,
+search and pages, the live view, attachments, and who may reach which route."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+import bot.desk.pages
+from storage.stores import Stores
+from tests.desk_world import ACCOUNTS, BA_DINH, add_tip, desk_world, form_of, signed_in
+from tests.harness import Harness, make_settings
+from tests.journeys import photo_with_location
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Harness]:
+    bot = Harness(None, make_settings(tmp_path, None))
+    await bot.start(serve_http=True)
+    await desk_world(bot)
+    yield bot
+    await bot.stop()
+
+
+async def thread_kinds(bot: Harness, tip_id: str) -> list[str]:
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        return [e.kind for e in await Stores(conn).desk.thread(tip_id)]
+
+
+async def test_desk_actions_go_through_the_officer_flow(desk: Harness) -> None:
+    """Claim, status, note and a question from the tip page: each is done by the same
+    flow as in a chat (audited, authorised), shown back on the page, taken once when
+    the form is sent twice, and refused without the form's token."""
+    tip_id = await add_tip(desk, "K7M4-QX9B")
+    minh = await signed_in(desk, "minh")
+    try:
+        page = (await minh.get("/staff/tips/K7M4-QX9B")).text
+        claim = form_of(page, "claim")
+        done = await minh.post("/staff/tips/K7M4-QX9B/act", data=claim, follow_redirects=True)
+        assert done.status_code == 200
+        assert "Bạn đã nhận xử lý tin báo K7M4-QX9B" in done.text  # the flow's own answer
+        assert 'value="claim"' not in done.text  # no button for what is already so
+        again = await minh.post("/staff/tips/K7M4-QX9B/act", data=claim)  # a double submit
+        assert again.status_code == 303
+        assert (await thread_kinds(desk, tip_id)).count("claim") == 1
+
+        status = form_of(done.text, "setstatus")
+        moved = await minh.post(
+            "/staff/tips/K7M4-QX9B/act", data={**status, "value": "in_progress"},
+            follow_redirects=True,
+        )  # fmt: skip
+        assert '<option value="in_progress">' not in moved.text  # the current one is not offered
+        note = form_of(moved.text, "note")
+        noted = await minh.post(
+            "/staff/tips/K7M4-QX9B/act", data={**note, "text": "Đã cử tổ tuần tra <b>tối nay</b>"},
+            follow_redirects=True,
+        )  # fmt: skip
+        assert "Đã cử tổ tuần tra &lt;b&gt;tối nay&lt;/b&gt;" in noted.text  # in the timeline
+        ask = form_of(noted.text, "ask")
+        asked = await minh.post(
+            "/staff/tips/K7M4-QX9B/act", data={**ask, "text": "Xe biển số gì?"},
+            follow_redirects=True,
+        )  # fmt: skip
+        assert "Xe biển số gì?" in asked.text
+        assert "Câu hỏi đã được lưu vào tin báo K7M4-QX9B" in asked.text  # no live link
+        assert await thread_kinds(desk, tip_id) == ["claim", "status", "note", "question"]
+
+        forged = await minh.post(
+            "/staff/tips/K7M4-QX9B/act", data={**note, "csrf": "0" * 64, "rid": "x" * 24}
+        )
+        assert forged.status_code == 403
+        assert len(await thread_kinds(desk, tip_id)) == 4
+    finally:
+        await minh.aclose()
+    # Another unit's officer, with a valid token of her own (from a tip she sees): the
+    # action is a 404, like the page, and changes nothing.
+    await add_tip(desk, "BADN-H22Q", ward=BA_DINH)
+    hoa = await signed_in(desk, "hoa")
+    try:
+        own = form_of((await hoa.get("/staff/tips/BADN-H22Q")).text, "note")
+        refused = await hoa.post("/staff/tips/K7M4-QX9B/act", data={**own, "text": "x"})
+        assert refused.status_code == 404
+        assert refused.text == (await hoa.get("/staff/tips/ZZZZ-ZZZZ")).text
+        assert len(await thread_kinds(desk, tip_id)) == 4
+    finally:
+        await hoa.aclose()
+
+
+def codes_on(page: str) -> list[str]:
+    return re.findall(r'<th scope="row"><a href="/staff/tips/([0-9A-Z-]+)', page)
+
+
+async def test_the_inbox_filters_searches_and_pages_within_what_the_account_sees(
+    desk: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = datetime.now(UTC) - timedelta(days=10)
+    await add_tip(desk, "AAAA-2222", description="Sòng bạc trong nhà kho", category="gambling")
+    await add_tip(desk, "AAAA-3333", urgent=True, description="Đang đánh nhau")
+    await add_tip(desk, "AAAA-4444", category="theft_robbery", group="criminal",
+                  description="Trộm xe máy", created_at=old)  # fmt: skip
+    await add_tip(desk, "BBBB-5555", ward=BA_DINH, description="Sòng bạc Ba Đình")
+    minh = await signed_in(desk, "minh")
+    try:
+        everything = codes_on((await minh.get("/staff?status=")).text)
+        assert everything[0] == "AAAA-3333"  # urgent first
+        assert sorted(everything) == ["AAAA-2222", "AAAA-3333", "AAAA-4444"]  # not Ba Đình's
+
+        async def shown(query: str) -> list[str]:
+            return sorted(codes_on((await minh.get(f"/staff?{query}")).text))
+
+        assert await shown("group=criminal") == ["AAAA-4444"]
+        assert await shown("category=gambling") == ["AAAA-2222"]
+        assert await shown("urgent=1") == ["AAAA-3333"]
+        assert await shown("period=7") == ["AAAA-2222", "AAAA-3333"]
+        assert await shown("ward=hoan+kiem") == ["AAAA-2222", "AAAA-3333", "AAAA-4444"]
+        assert await shown("ward=ba+dinh") == []
+        assert await shown("ward=nowhere+at+all") == []
+        # The words are sealed in the database; the search still finds them, without
+        # diacritics too, and never reaches beyond the account's tips.
+        assert await shown("q=song+bac") == ["AAAA-2222"]
+        assert await shown("q=aaaa4444") == ["AAAA-4444"]
+        assert await shown("status=resolved") == []
+        monkeypatch.setattr(bot.desk.pages, "PAGE_SIZE", 2)
+        first = (await minh.get("/staff?status=")).text
+        second = (await minh.get("/staff?status=&page=2")).text
+        assert len(codes_on(first)) == 2 and len(codes_on(second)) == 1
+        assert "page=2" in first and "Trang 1/2" in first
+        assert set(codes_on(first) + codes_on(second)) == set(everything)
+    finally:
+        await minh.aclose()
+
+
+async def test_an_open_desk_learns_of_a_new_tip_at_once(desk: Harness) -> None:
+    """/staff/live answers as soon as something the account sees changes (and not for
+    another unit's tips), with the count of unclaimed tips for the title."""
+    await add_tip(desk, "AAAA-2222")
+    minh = await signed_in(desk, "minh")
+    try:
+        page = (await minh.get("/staff")).text
+        version = re.search(r'data-version="([^"]+)"', page)
+        assert version
+        waiting = asyncio.create_task(minh.get("/staff/live", params={"v": version.group(1)}))
+        await asyncio.sleep(1.5)
+        await add_tip(desk, "BBBB-5555", ward=BA_DINH)  # another unit's: no wake-up
+        await asyncio.sleep(1.5)
+        assert not waiting.done()
+        await add_tip(desk, "AAAA-3333")
+        answer = await asyncio.wait_for(waiting, 10)
+        assert answer.json()["waiting"] == 2 and answer.json()["v"] != version.group(1)
+        assert "AAAA-3333" in (await minh.get("/staff")).text
+    finally:
+        await minh.aclose()
+    anonymous = httpx.AsyncClient(base_url=desk.app.web_url.rstrip("/"))  # type: ignore[union-attr]
+    try:
+        assert (await anonymous.get("/staff/live")).status_code == 401
+    finally:
+        await anonymous.aclose()
+
+
+async def test_a_tip_page_shows_its_photo_place_and_similar_tips(desk: Harness) -> None:
+    """The photo inline through an authorised route (the metadata-free copy), the place
+    as coordinates with links (no tile server configured), and the other tips of the
+    same ward and field within a week."""
+    photo = photo_with_location()
+    await add_tip(desk, "AAAA-2222", photo=photo, location=(21.028511, 105.852200))
+    await add_tip(desk, "AAAA-3333", description="Lại thấy mua bán ở ngõ 5")
+    await add_tip(desk, "AAAA-4444", category="fraud", group="criminal")
+    minh = await signed_in(desk, "minh")
+    hoa = await signed_in(desk, "hoa")
+    try:
+        page = (await minh.get("/staff/tips/AAAA-2222")).text
+        assert '<img class="attachment" src="/staff/tips/AAAA-2222/files/1"' in page
+        assert "21.028511, 105.852200" in page and 'href="geo:21.028511,105.852200"' in page
+        assert "<svg" not in page  # no tile server: no map picture, nothing fetched
+        similar = page[page.index("Tin tương tự") :]
+        assert "AAAA-3333" in similar and "AAAA-4444" not in similar
+        served = await minh.get("/staff/tips/AAAA-2222/files/1")
+        assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+        assert served.content[:2] == b"\xff\xd8" and b"Exif" not in served.content
+        assert served.content != photo  # the staff copy, never the original
+        for who in (hoa, minh):
+            missing = await who.get("/staff/tips/AAAA-2222/files/2")
+            assert missing.status_code == 404
+        assert (await hoa.get("/staff/tips/AAAA-2222/files/1")).status_code == 404
+    finally:
+        await minh.aclose()
+        await hoa.aclose()
+
+
+async def test_with_a_tile_server_the_place_is_a_map_allowed_by_the_csp(tmp_path: Path) -> None:
+    bot = Harness(None, make_settings(
+        tmp_path, None, map_tile_url="https://tiles.example.vn/osm/{z}/{x}/{y}.png"
+    ))  # fmt: skip
+    await bot.start(serve_http=True)
+    try:
+        await desk_world(bot)
+        await add_tip(bot, "AAAA-2222", location=(21.028511, 105.852200))
+        minh = await signed_in(bot, "minh")
+        try:
+            page = await minh.get("/staff/tips/AAAA-2222")
+        finally:
+            await minh.aclose()
+        assert 'href="https://tiles.example.vn/osm/16/52037/28850.png"' in page.text
+        assert (
+            "img-src 'self' data: https://tiles.example.vn;"
+            in page.headers["content-security-policy"]
+        )
+        assert "21.028511, 105.852200" in page.text  # the readable fallback stays
+    finally:
+        await bot.stop()
+
+
+# Every desk route for every kind of account: the expected status codes.
+ROUTES = ("/staff", "/staff/live?v=x", "/staff/tips/AAAA-2222", "/staff/tips/AAAA-2222/files/1")
+MATRIX = {
+    "minh": (200, 200, 200, 200),  # officer of the tip's unit
+    "tuan": (200, 200, 200, 200),  # its supervisor
+    "city": (200, 200, 200, 200),  # city level sees every tip
+    "hoa": (200, 200, 404, 404),  # officer of another unit
+    "chief": (200, 200, 404, 404),  # an admin in no unit reads no tip
+    "gone": (303, 401, 303, 404),  # disabled after signing in
+    None: (303, 401, 303, 404),  # no session
+}
+
+
+async def test_access_control_matrix_for_every_desk_route(desk: Harness) -> None:
+    await add_tip(desk, "AAAA-2222", photo=photo_with_location(), contact="+84912345678")
+    assert desk.app is not None
+    results: dict[str | None, tuple[int, ...]] = {}
+    for name in [*ACCOUNTS, None]:
+        client = (
+            await signed_in(desk, name)
+            if name
+            else httpx.AsyncClient(base_url=desk.app.web_url.rstrip("/"))  # type: ignore[union-attr]
+        )
+        try:
+            if name == "gone":
+                async with desk.app.db.write() as conn:
+                    await Stores(conn).staff.deactivate("gone")
+            got = []
+            for route in ROUTES:
+                response = await client.get(route, params={"v": "x"} if "live" in route else None)
+                got.append(response.status_code)
+                if response.status_code == 200 and route == ROUTES[2]:
+                    # Contact details only for the handling unit (not the city level).
+                    assert ("+84912345678" in response.text) == (name in ("minh", "tuan"))
+            results[name] = tuple(got)
+        finally:
+            await client.aclose()
+    assert results == MATRIX
