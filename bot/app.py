@@ -24,6 +24,7 @@ from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.delivery.sender import OutboxSender
+from bot.desk.figures import FigurePages
 from bot.desk.files import FileAccess
 from bot.desk.pages import DeskPages
 from bot.desk.signin import StaffPortal
@@ -330,6 +331,7 @@ class App:
                 *self.web.routes(self.pipeline),
                 *self.staff.routes(),
                 *DeskPages(self.staff, self.places, self.clock).routes(),
+                *FigurePages(self.staff, self.places, self.clock).routes(),
                 *TipPages(
                     portal=self.staff,
                     places=self.places,

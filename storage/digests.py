@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.access import OPEN
+from storage.access import OPEN, visible
 from storage.models import DigestRow
 from storage.schema import digest_runs, tip_routes, tips
 
@@ -54,6 +54,36 @@ class Digests:
                 exists().where(tip_routes.c.tip_id == tips.c.id, tip_routes.c.unit_id == unit_id)
             )
         return [DigestRow.model_validate(r._asdict()) for r in await self.conn.execute(query)]
+
+    async def visible_rows(self, staff_id: str, start: datetime, end: datetime) -> list[DigestRow]:
+        """Tips received in [start, end) that this account may see (the desk's figures:
+        a supervisor's unit and those below it, everything for the city level)."""
+        query = select(
+            tips.c.category_group,
+            tips.c.category,
+            tips.c.ward_code,
+            tips.c.channel,
+            tips.c.status,
+            tips.c.created_at,
+            tips.c.claimed_at,
+            tips.c.resolved_at,
+        ).where(tips.c.created_at >= start, tips.c.created_at < end, visible(staff_id))
+        return [DigestRow.model_validate(r._asdict()) for r in await self.conn.execute(query)]
+
+    async def visible_open_counts(self, staff_id: str, now: datetime) -> tuple[int, int]:
+        """(open, overdue) now among the tips this account may see."""
+        overdue = and_(
+            tips.c.claimed_by.is_(None),
+            or_(tips.c.claim_due_at <= now, tips.c.escalation_level > 0),
+        )
+        row = (
+            await self.conn.execute(
+                select(func.count(), func.coalesce(func.sum(case((overdue, 1), else_=0)), 0)).where(
+                    tips.c.status.in_(OPEN), visible(staff_id)
+                )
+            )
+        ).one()
+        return int(row[0]), int(row[1])
 
     async def open_counts(self, unit_id: int | None, now: datetime) -> tuple[int, int]:
         """(open, overdue) right now: overdue = unclaimed past its claim deadline."""

@@ -4,6 +4,7 @@ search and pages, the live view, attachments, and who may reach which route."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -255,3 +256,39 @@ async def test_access_control_matrix_for_every_desk_route(desk: Harness) -> None
         finally:
             await client.aclose()
     assert results == MATRIX
+
+
+async def test_figures_count_what_the_account_may_see_and_export_counts_only(
+    desk: Harness,
+) -> None:
+    """Unit 1's supervisor counts Hoàn Kiếm's tips, the city level all of them, an
+    officer of Ba Đình only hers; the CSV holds the same counts and no code or text."""
+    now = datetime.now(UTC) - timedelta(hours=2)
+    await add_tip(desk, "AAAA-2222", created_at=now)
+    await add_tip(desk, "AAAA-3333", category="gambling", created_at=now)
+    await add_tip(desk, "AAAA-4444", category="fraud", group="criminal", created_at=now)
+    await add_tip(desk, "BBBB-5555", ward=BA_DINH, description="Sòng bạc", created_at=now)
+    await add_tip(desk, "CCCC-6666", created_at=now - timedelta(days=40))  # outside 30 days
+    seen = {}
+    for name in ("tuan", "city", "hoa", "chief"):
+        client = await signed_in(desk, name)
+        try:
+            page = await client.get("/staff/figures?period=30")
+            csv_file = await client.get("/staff/figures.csv?period=30")
+            chart = await client.get("/staff/figures.png?period=30")
+        finally:
+            await client.aclose()
+        assert page.status_code == 200 and csv_file.status_code == 200
+        rows = list(csv.reader(csv_file.text.lstrip("\ufeff").splitlines()[1:]))
+        seen[name] = {row[1]: int(row[3]) for row in rows if int(row[3])}
+        assert not re.search(r"[0-9A-Z]{4}-[0-9A-Z]{4}", csv_file.text)  # no tip codes
+        assert "ma túy ở ngõ" not in csv_file.text and "Sòng bạc" not in csv_file.text
+        if seen[name]:
+            assert chart.status_code == 200 and chart.content[:4] == b"\x89PNG"
+    assert seen["tuan"] == {
+        "social_evils": 2, "drugs": 1, "gambling": 1, "criminal": 1, "fraud": 1,
+        "70": 3, "new": 3, "web": 3,
+    }  # fmt: skip
+    assert seen["city"]["web"] == 4 and seen["city"]["70"] == 3 and seen["city"]["4"] == 1
+    assert seen["hoa"] == {"social_evils": 1, "drugs": 1, "4": 1, "new": 1, "web": 1}
+    assert seen["chief"] == {}  # an admin in no unit counts nothing
