@@ -9,6 +9,7 @@ import shutil
 import socket
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -357,3 +358,137 @@ NAMES_WITHOUT_EMOJI = """() => {
   }
   return out;
 }"""
+
+
+async def axe_violations(page: Any) -> list[str]:
+    """axe-core's WCAG 2.0/2.1 A and AA findings on the page as it is now."""
+    await page.add_script_tag(path=str(AXE))
+    result = await page.evaluate(
+        "axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})"
+    )
+    assert len(result["passes"]) > 5  # axe ran its rules here
+    return [
+        f"{v['id']}: {v['help']} at {[n['target'] for n in v['nodes']]}"
+        for v in result["violations"]
+    ]
+
+
+@pytest.mark.skipif(
+    not AXE.exists() and not os.environ.get("CI"), reason="axe-core is not installed"
+)
+async def test_an_officer_works_a_tip_from_the_desk_alone(tmp_path: Path) -> None:
+    """Issue 12, end to end: a citizen files a tip with a photo and a location in
+    /chat; the city-level officer's open /staff page shows it without a reload; the
+    officer opens it, sees the photo and the place, claims it and asks a question; the
+    citizen answers in /chat and the officer's page shows the answer without a reload.
+    Another unit's officer gets 404 for the page and the file; an admin in no unit
+    sees no tip. Every desk page passes axe at 390 and 1366 px."""
+    from playwright.async_api import async_playwright, expect
+
+    from tests.desk_world import PASSWORD, desk_world
+
+    bot = Harness(None, make_settings(tmp_path, None, web_pow_bits=4))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.chat_url and bot.app.web_url
+    base = bot.app.web_url.rstrip("/")
+    await desk_world(bot)
+    photo = tmp_path / "anh.jpg"
+    photo.write_bytes(photo_with_location())
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    found: dict[str, list[str]] = {}
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+            async def staff_page(name: str, width: int) -> Any:
+                context = await browser.new_context(
+                    viewport={"width": width, "height": 900}, bypass_csp=True, locale="vi-VN"
+                )
+                page = await context.new_page()
+                await page.goto(f"{base}/staff/login")
+                await page.locator("#u").fill(name)
+                await page.locator("#p").fill(PASSWORD)
+                await page.get_by_role("button", name="Đăng nhập").click()
+                await expect(page.locator("h2")).to_contain_text("Tin báo", timeout=20_000)
+                return page
+
+            desk = await staff_page("city", 1366)
+            await expect(desk.locator("#tips")).to_contain_text("Chưa có tin báo")
+            found["inbox-empty"] = await axe_violations(desk)
+
+            citizen_context = await browser.new_context(
+                viewport={"width": 360, "height": 780}, locale="vi-VN",
+                geolocation={"latitude": 21.028511, "longitude": 105.8522},
+                permissions=["geolocation"],
+            )  # fmt: skip
+            chat = await citizen_context.new_page()
+            await chat.goto(bot.app.chat_url)
+            log = chat.locator("#log")
+            await expect(log).to_contain_text("Bạn muốn làm gì?", timeout=20_000)
+            for label in ("📝 Gửi tin báo", "Tệ nạn xã hội", "Ma túy", "Không",
+                          "📍 Gửi vị trí hiện tại", "Hôm nay"):  # fmt: skip
+                await chat.get_by_role("button", name=label, exact=True).last.click()
+            await chat.locator("#text").fill("Mua bán ma túy ở đầu ngõ 12 mỗi tối.")
+            await chat.locator("#text").press("Enter")
+            await chat.locator("#file").set_input_files(str(photo))
+            await expect(log).to_contain_text("1 tệp", timeout=20_000)
+            for label in ("✅ Xong, tiếp tục", "🔒 Ẩn danh", "📨 Gửi tin báo"):
+                await chat.get_by_role("button", name=label).last.click()
+            await expect(log).to_contain_text("Mã tin báo", timeout=20_000)
+            code, _ = codes_in(await log.inner_text())
+
+            # The open desk shows the new tip by itself, and counts it in the title.
+            row = desk.get_by_role("link", name=code)
+            await expect(row).to_be_visible(timeout=30_000)
+            await expect(desk).to_have_title(re.compile(r"^\(1\) "), timeout=30_000)
+            await desk.screenshot(path=str(OUTPUT / "desk-inbox-1366.png"), full_page=True)
+            found["inbox"] = await axe_violations(desk)
+            await row.click()
+            picture = desk.locator("img.attachment")
+            await expect(picture).to_be_visible(timeout=20_000)
+            await expect(picture).to_have_js_property("naturalWidth", 64)
+            await expect(desk.locator(".coords")).to_have_text("21.028511, 105.852200")
+            await desk.get_by_role("button", name="Nhận xử lý tin này").click()
+            await expect(desk.locator(".notices")).to_contain_text("Bạn đã nhận xử lý")
+            await desk.get_by_label("Hỏi người báo tin").fill("Họ thường đến lúc mấy giờ?")
+            await desk.get_by_role("button", name="Gửi câu hỏi").click()
+            await expect(desk.locator("#timeline")).to_contain_text("Họ thường đến lúc mấy giờ?")
+
+            await expect(log).to_contain_text("Họ thường đến lúc mấy giờ?", timeout=20_000)
+            await chat.get_by_role("button", name="✍️ Trả lời").last.click()
+            await chat.locator("#text").fill("Khoảng 9 giờ tối, đi xe máy đen.")
+            await chat.locator("#text").press("Enter")
+            # The officer's open tip page shows the answer without a reload.
+            await expect(desk.locator("#timeline")).to_contain_text(
+                "Khoảng 9 giờ tối, đi xe máy đen.", timeout=30_000
+            )
+            await desk.screenshot(path=str(OUTPUT / "desk-tip-1366.png"), full_page=True)
+            found["tip"] = await axe_violations(desk)
+            await desk.goto(f"{base}/staff/figures?period=7")
+            await expect(desk.locator("table").first).to_contain_text("Ma túy")
+            await desk.screenshot(path=str(OUTPUT / "desk-figures-1366.png"), full_page=True)
+            found["figures"] = await axe_violations(desk)
+
+            phone = await staff_page("city", 390)
+            await expect(phone.get_by_role("link", name=code)).to_be_visible()
+            await phone.screenshot(path=str(OUTPUT / "desk-inbox-390.png"), full_page=True)
+            found["inbox-390"] = await axe_violations(phone)
+            await phone.get_by_role("link", name=code).click()
+            await expect(phone.locator("#timeline")).to_contain_text("Khoảng 9 giờ tối")
+            await phone.screenshot(path=str(OUTPUT / "desk-tip-390.png"), full_page=True)
+            found["tip-390"] = await axe_violations(phone)
+            wide = await phone.evaluate("document.documentElement.scrollWidth - innerWidth")
+            if wide > 0:
+                found["tip-390"].append(f"scrolls sideways by {wide}px")
+
+            other = await staff_page("hoa", 390)
+            for path in (f"/staff/tips/{code}", f"/staff/tips/{code}/files/1"):
+                response = await other.goto(base + path)
+                assert response is not None and response.status == 404, path
+            chief = await staff_page("chief", 390)
+            await expect(chief.locator("#tips")).not_to_contain_text(code)
+            await browser.close()
+    finally:
+        await bot.stop()
+    assert found == {key: [] for key in found}, found

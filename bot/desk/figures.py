@@ -142,7 +142,7 @@ class FigurePages:
             + f'<p><a href="/staff/figures.csv?period={days}{lang}" download>'
             f"{t('desk.fig.csv')}</a></p></section>"
         )
-        return self.portal.page(request, "staff.title", body, title=t("desk.figures"))
+        return self.portal.page(request, "desk.title", body, title=t("desk.figures"))
 
     async def csv(self, request: Request) -> Response:
         member = await self.portal.current(request)

@@ -194,7 +194,7 @@ class DeskPages:
             f'<button type="submit">{t("staff.sign_out_everywhere")}</button>'
             "</form>"
         )
-        return self.portal.page(request, "staff.title", body, script=True)
+        return self.portal.page(request, "desk.title", body, script=True)
 
     def _filters(self, t: Texts, request: Request, units: list) -> str:  # type: ignore[type-arg]
         q = request.query_params
@@ -224,7 +224,11 @@ class DeskPages:
             )
 
         lang = '<input type="hidden" name="lang" value="en">' if t.locale == "en" else ""
+        narrowed = any(q.get(k) for k in ("q", "group", "category", "ward", "unit", "period",
+                                           "urgent", "unclaimed", "overdue"))  # fmt: skip
         return (
+            f'<details id="filters"{" open" if narrowed else ""}>'
+            f"<summary>{t('desk.filters')}</summary>"
             f'<form method="get" action="/staff" class="filters" role="search">{lang}'
             f'<label>{t("desk.search")} <input type="search" name="q" '
             f'value="{escape(q.get("q", ""))}" maxlength="100"></label>'
@@ -241,7 +245,7 @@ class DeskPages:
             f'<label>{t("desk.period")} <select name="period">{options("period", periods)}'
             f"</select></label>"
             f"{check('urgent')}{check('unclaimed')}{check('overdue')}"
-            f'<button type="submit">{t("desk.apply")}</button></form>'
+            f'<button type="submit">{t("desk.apply")}</button></form></details>'
         )
 
     def _table(self, t: Texts, lines: list[DeskLine], request: Request) -> str:
@@ -264,21 +268,25 @@ class DeskPages:
                 marks.append(f'<span class="overdue">{t("desk.overdue")}</span>')
             if line.answered:
                 marks.append(f'<span class="answered">{t("desk.answered")}</span>')
+            cells = (
+                ("category", f"{t.show(Msg(f'group.{line.category_group}'))} · "
+                             f"{t.show(category_label(line.category))}"),
+                ("ward", t.show(ward_label(self.places, line.ward_code))),
+                ("age", f'<time datetime="{line.created_at.isoformat()}" '
+                        f'title="{escape(local_time(line.created_at))}">'
+                        f"{t.show(age(now.timestamp(), line.created_at.timestamp()))}</time>"),
+                ("status", t.show(Msg(f"status.{line.status}"))),
+                ("claimed", t.plain(line.claimed_by_name) if line.claimed_by_name else "—"),
+                ("files", str(line.files)),
+                ("marks", " ".join(marks)),
+            )  # fmt: skip
             rows.append(
                 "<tr>"
                 f'<th scope="row"><a href="/staff/tips/{escape(line.code)}{lang}">'
                 f"{escape(line.code)}</a></th>"
-                f"<td>{t.show(Msg(f'group.{line.category_group}'))} · "
-                f"{t.show(category_label(line.category))}</td>"
-                f"<td>{t.show(ward_label(self.places, line.ward_code))}</td>"
-                f'<td><time datetime="{line.created_at.isoformat()}" '
-                f'title="{escape(local_time(line.created_at))}">'
-                f"{t.show(age(now.timestamp(), line.created_at.timestamp()))}</time></td>"
-                f"<td>{t.show(Msg(f'status.{line.status}'))}</td>"
-                f"<td>{t.plain(line.claimed_by_name) if line.claimed_by_name else '—'}</td>"
-                f"<td>{line.files}</td>"
-                f"<td>{' '.join(marks)}</td>"
-                "</tr>"
+                # On a phone each row is a card; the label comes from data-label.
+                + "".join(f'<td data-label="{t(f"desk.col.{k}")}">{v}</td>' for k, v in cells)
+                + "</tr>"
             )
         heads = ("code", "category", "ward", "age", "status", "claimed", "files", "marks")
         head = "".join(f'<th scope="col">{t(f"desk.col.{h}")}</th>' for h in heads)

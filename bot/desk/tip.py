@@ -74,7 +74,7 @@ class TipPages:
     def _not_found(self, request: Request) -> Response:
         t = Texts(self.portal, request)
         return self.portal.page(
-            request, "staff.title", f'<p class="msg">{t("officer.not_found")}</p>', status=404
+            request, "desk.title", f'<p class="msg">{t("officer.not_found")}</p>', status=404
         )
 
     async def _view(self, staff_id: str, raw: str, action: str) -> TipView | None:
@@ -150,7 +150,7 @@ class TipPages:
         )
         tiles = urlsplit(self.tile_url) if self.tile_url else None
         return self.portal.page(
-            request, "staff.title", body, title=view.code, script=True,
+            request, "desk.title", body, title=view.code, script=True,
             img_origin=f"{tiles.scheme}://{tiles.netloc}" if tiles else None,
         )  # fmt: skip
 

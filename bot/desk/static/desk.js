@@ -4,6 +4,10 @@
 // rendered and escaped there. A restarted or unreachable server is simply asked again.
 "use strict";
 (function () {
+  // Filters stay open on a desk screen; on a phone they fold away until asked for.
+  const filters = document.getElementById("filters");
+  if (filters && window.matchMedia("(min-width: 60rem)").matches) filters.open = true;
+
   const live = document.getElementById("live");
   if (!live) return;
   const base = live.dataset.title;
