@@ -454,3 +454,28 @@ async def test_a_tipster_follows_up_from_another_device(bot: Harness) -> None:
     to_minh = [c.text for c in bot.api.sent(minh.user_id)]  # type: ignore[union-attr]
     assert any("Tối nay họ lại đến" in t and "bổ sung" in t for t in to_minh)
     assert not any(str(other_phone.user_id) in t or str(tipster.user_id) in t for t in to_minh)
+
+
+async def test_no_button_for_what_is_already_so_and_staff_text_gets_the_staff_menu(
+    bot: Harness,
+) -> None:
+    """Issue 12, officers in chats: once claimed, a card offers no "claim"; the status
+    menu leaves out the status the tip has; an officer typing outside a prompt gets
+    the staff commands, not the citizen welcome."""
+    world = await standard_world(bot)
+    minh = world["minh"]
+    code = await file_tip(bot, Citizen(1301))
+    before = await bot.say(minh, minh.text(f"/tip {code}"))
+    assert any("Nhận xử lý" in b["text"] for c in before for b in c.buttons() or [])
+    await command(bot, minh, f"/claim {code}")
+    after = await bot.say(minh, minh.text(f"/tip {code}"))
+    labels = [b["text"] for c in after for b in c.buttons() or []]
+    assert labels and not any("Nhận xử lý" in label for label in labels)
+    menu = await bot.press(minh, "Trạng thái")
+    statuses = [b["text"] for c in menu for b in c.buttons() or []]
+    assert "Đang xử lý" in statuses and "Đang xác minh" not in statuses  # it is verifying
+    typed = await command(bot, minh, "xin chào")
+    assert "/tips" in typed and "Gửi tin báo" not in typed
+    citizen = Citizen(1302)
+    welcome = await bot.say(citizen, citizen.text("xin chào"))
+    assert any("Gửi tin báo" in b["text"] for c in welcome for b in c.buttons() or [])

@@ -101,6 +101,10 @@ async def _on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[
         # A photo as the very first message: keep it and start a report around it.
         intake.start(conv, ctx)
         return await intake.on_input(conv, event, ctx)
+    if event.kind is EventKind.TEXT and await ctx.staff.actor(event.channel, event.user_key):
+        # Staff typing outside a prompt want their own commands, not the citizen welcome
+        # (the menu stays a /start away, for an officer who has something to report).
+        return [Reply.of(Msg("officer.menu"))]
     return [_menu(welcome=True)]
 
 

@@ -11,15 +11,16 @@ from handlers.core.text import for_staff
 from handlers.domain import taxonomy
 from handlers.domain.places import Gazetteer
 from handlers.domain.vntime import local_time
+from storage.access import OPEN
 from storage.models import TipLine, TipView
 
 
-def actions(code: str) -> list[list[Choice]]:
+def actions(code: str, *, claimable: bool = True) -> list[list[Choice]]:
+    """The card's buttons: no "claim" on a tip already claimed or closed (a button for
+    what is already so only earns a refusal)."""
+    claim = [Choice(Msg("officer.btn.claim"), _cb(Action.CLAIM, code))] if claimable else []
     return [
-        [
-            Choice(Msg("officer.btn.claim"), _cb(Action.CLAIM, code)),
-            Choice(Msg("officer.btn.status"), _cb(Action.STATUS_MENU, code)),
-        ],
+        [*claim, Choice(Msg("officer.btn.status"), _cb(Action.STATUS_MENU, code))],
         [
             Choice(Msg("officer.btn.ask"), _cb(Action.ASK, code)),
             Choice(Msg("officer.btn.note"), _cb(Action.NOTE, code)),
@@ -73,7 +74,9 @@ def card(view: TipView, places: Gazetteer, *, title: str = "officer.card.new") -
         # Files from the public are checked only by their first bytes: a document or
         # video may still carry an exploit, so say where (not) to open it.
         parts.append(Msg("officer.file_warning"))
-    items: list[Item] = [Reply.of(*parts, choices=actions(view.code), html=True, protect=True)]
+    claimable = view.claimed_by is None and view.status in OPEN
+    buttons = actions(view.code, claimable=claimable)
+    items: list[Item] = [Reply.of(*parts, choices=buttons, html=True, protect=True)]
     if view.latitude is not None and view.longitude is not None:
         items.append(Pin(view.latitude, view.longitude))
     for attachment in view.attachments:

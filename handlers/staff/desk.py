@@ -209,8 +209,10 @@ async def _officer_choice(
         ref = await _authorised(actor, code, "btn.status", ctx)
         if ref is None:
             return [_not_found()]
-        buttons = [
-            [Choice(Msg(f"status.{s}"), _cb(Action.STATUS_SET, f"{code}.{s}"))] for s in STATUSES
+        buttons = [  # not the status it already has
+            [Choice(Msg(f"status.{s}"), _cb(Action.STATUS_SET, f"{code}.{s}"))]
+            for s in STATUSES
+            if s != ref.status
         ]
         return [Reply.of(Msg("officer.status.pick", {"code": code}), choices=buttons)]
     if cb.action is Action.STATUS_SET:
