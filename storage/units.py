@@ -190,6 +190,27 @@ class Units:
         return list(rows.scalars())
 
     # ---- routing -----------------------------------------------------------------
+    async def route_unrouted(
+        self, now: datetime, *, claim_urgent: timedelta, claim_normal: timedelta
+    ) -> int:
+        """Route the open tips no unit has (filed before any unit covered their ward,
+        or before a city-level unit existed): a tip never just waits unseen. Returns
+        how many found a unit."""
+        orphans = await self.conn.execute(
+            select(tips.c.id, tips.c.ward_code, tips.c.category, tips.c.urgent).where(
+                tips.c.status.in_(("new", "verifying", "in_progress")),
+                ~exists().where(tip_routes.c.tip_id == tips.c.id),
+            )
+        )
+        routed = 0
+        for tip in orphans.all():
+            if await self.route_tip(
+                tip.id, ward_code=tip.ward_code, category=tip.category, urgent=tip.urgent,
+                now=now, claim_within=claim_urgent if tip.urgent else claim_normal,
+            ):  # fmt: skip
+                routed += 1
+        return routed
+
     async def route_tip(
         self,
         tip_id: str,

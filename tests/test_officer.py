@@ -479,3 +479,20 @@ async def test_no_button_for_what_is_already_so_and_staff_text_gets_the_staff_me
     citizen = Citizen(1302)
     welcome = await bot.say(citizen, citizen.text("xin chào"))
     assert any("Gửi tin báo" in b["text"] for c in welcome for b in c.buttons() or [])
+
+
+async def test_tips_filed_before_any_unit_reach_the_unit_created_later(bot: Harness) -> None:
+    """Issue 12: "unrouted tips never vanish". A tip filed while no unit exists is
+    routed, and its officers alerted, once a unit covering its ward is created."""
+    tipster = Citizen(1401)
+    code = await file_tip(bot, tipster)
+    world = await standard_world(bot)  # units and officers arrive after the tip
+    minh = world["minh"]
+    assert bot.app is not None
+    await bot.app.escalator.escalate()
+    await alerts_settled(bot)
+    await wait_for(lambda: any(code in c.text for c in bot.api.sent(minh.user_id)))  # type: ignore[union-attr]
+    listed = await command(bot, minh, "/tips")
+    assert code in listed
+    entries = await audit(bot)
+    assert any(e["action"] == "route.late" for e in entries)

@@ -43,6 +43,13 @@ class Escalator:
         now = self.clock.now()
         async with self.db.write() as conn:
             stores = Stores(conn)
+            # First, tips that have no unit yet find one (a unit created since, or a
+            # city-level unit that did not exist when they were filed).
+            routed = await stores.units.route_unrouted(
+                now, claim_urgent=self.claim_urgent, claim_normal=self.claim_normal
+            )
+            if routed:
+                await stores.audit.audit(now, "route.late", "ok", target=str(routed))
             due = await stores.alerts.due_for_escalation(now)
             rows = []
             for tip in due:
@@ -67,7 +74,7 @@ class Escalator:
                     now, f"escalate.{level}", "ok", tip_id=tip.id, target=tip.code
                 )
             await outbox.enqueue(conn, rows, now)
-        if due:
+        if due or routed:
             self.pipeline.on_outbox()
             self.alerts_due()
         return len(due)
