@@ -324,6 +324,7 @@ class App:
             clock=self.clock,
             secret=s.secret_key(),
             secure_cookie=s.web_secure_cookie,
+            require_2fa=s.staff_require_2fa,
         )
         app = build_web_app(
             health=self.health,

@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     disable = staff_sub.add_parser("disable", help="deactivate an account at once")
     disable.add_argument("username")
+    totp = staff_sub.add_parser(
+        "totp", help="give an account a second factor (prints the secret for its app)"
+    )
+    totp.add_argument("username")
+    totp.add_argument("--reset", action="store_true", help="remove it (a lost phone)")
 
     invite = sub.add_parser(
         "invite", help="print a one-time code; the person sends /join CODE to the bot"
@@ -214,6 +219,23 @@ async def _staff(settings: Settings, args: argparse.Namespace) -> int:
                     unit_role = "supervisor" if args.role == "supervisor" else "officer"
                     await accounts.set_membership(member.id, args.unit, unit_role)
             print(f"{member.username} ({args.role}) can sign in at /staff/login")
+            return 0
+        if args.staff_command == "totp":
+            import pyotp
+
+            secret = None if args.reset else pyotp.random_base32()
+            async with db.write() as conn:
+                done = await StaffAccounts(conn).set_totp(args.username, secret)
+            if not done:
+                print("no such account", file=sys.stderr)
+                return 1
+            if secret is None:
+                print(f"{args.username}: second factor removed; open sessions ended")
+                return 0
+            uri = pyotp.TOTP(secret).provisioning_uri(name=args.username, issuer_name="tipbot")
+            # Shown once, to the operator at the console; only a sealed copy is kept.
+            print(f"secret: {secret}\n{uri}\nAdd it to an authenticator app, then sign in "
+                  "with the 6-digit code.")  # fmt: skip
             return 0
         async with db.write() as conn:
             found = await StaffAccounts(conn).deactivate(args.username)

@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=8, ge=1)
     inbox_batch_size: int = Field(default=200, ge=1)
     inbox_retention_hours: int = Field(default=48, ge=1)
+    # Admins may sign in to the desk only with a second factor (`tipbot staff totp`).
+    staff_require_2fa: bool = False
     # The desk's map: a tile server ({z}/{x}/{y}); without one, coordinates and links.
     map_tile_url: str | None = Field(default=None, pattern=r"^https?://[^\s\"'<>]+$")
 

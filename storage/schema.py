@@ -203,6 +203,10 @@ staff = Table(
     Column("role", String(16), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # A second factor (TOTP, RFC 6238): the shared secret, sealed, and the last time
+    # step used, so a code seen over a shoulder cannot sign in a second time.
+    Column("totp_secret", Text, nullable=True),
+    Column("totp_step", BigInteger, nullable=True),
 )
 
 # Browser sessions bound to a staff account; only a hash of the cookie's token is kept.

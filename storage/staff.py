@@ -9,9 +9,10 @@ import uuid
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import vault_of
 from storage.models import Actor, Recipient
 from storage.schema import invites, staff, staff_links, staff_sessions, unit_members
 
@@ -25,6 +26,13 @@ class StaffMember(BaseModel):
 
 def hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class SignInFacts(BaseModel):
+    id: str
+    password_hash: str
+    role: str
+    totp_secret: str | None
 
 
 class StaffAccounts:
@@ -116,6 +124,51 @@ class StaffAccounts:
         return [(r.username, r.role, r.active, by_staff.get(r.id, [])) for r in rows]
 
     # ---- web sign-in -------------------------------------------------------------
+    async def sign_in_facts(self, username: str) -> SignInFacts | None:
+        """What signing in checks, for an active account: its password hash, its role
+        and its second factor's secret (opened here), or None."""
+        row = (
+            await self.conn.execute(
+                select(staff.c.id, staff.c.password_hash, staff.c.role, staff.c.totp_secret).where(
+                    staff.c.username == username, staff.c.active.is_(True)
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        secret = vault_of(self.conn).open_opt(row.totp_secret, f"staff.totp_secret:{row.id}")
+        return SignInFacts(
+            id=row.id, password_hash=row.password_hash, role=row.role, totp_secret=secret
+        )
+
+    async def set_totp(self, username: str, secret: str | None) -> bool:
+        """Give an account a second factor (a new secret), or take it away (None: the
+        "reset" after a lost phone). Every open session of the account ends."""
+        found = (
+            await self.conn.execute(select(staff.c.id).where(staff.c.username == username))
+        ).scalar_one_or_none()
+        if found is None:
+            return False
+        sealed = vault_of(self.conn).seal_opt(secret, f"staff.totp_secret:{found}")
+        await self.conn.execute(
+            update(staff).where(staff.c.id == found).values(totp_secret=sealed, totp_step=None)
+        )
+        await self.end_sessions(found)
+        return True
+
+    async def use_totp_step(self, staff_id: str, step: int) -> bool:
+        """Record that a code of this time step was used; False if it (or a later one)
+        already was: each code signs in once."""
+        result = await self.conn.execute(
+            update(staff)
+            .where(
+                staff.c.id == staff_id,
+                or_(staff.c.totp_step.is_(None), staff.c.totp_step < step),
+            )
+            .values(totp_step=step)
+        )
+        return bool(result.rowcount)
+
     async def password_hash(self, username: str) -> tuple[str, str] | None:
         """(staff id, hash) of an active account, or None."""
         row = (

@@ -292,3 +292,57 @@ async def test_figures_count_what_the_account_may_see_and_export_counts_only(
     assert seen["city"]["web"] == 4 and seen["city"]["70"] == 3 and seen["city"]["4"] == 1
     assert seen["hoa"] == {"social_evils": 1, "drugs": 1, "4": 1, "new": 1, "web": 1}
     assert seen["chief"] == {}  # an admin in no unit counts nothing
+
+
+async def test_a_second_factor_signs_in_once_per_code_and_admins_can_be_made_to_have_one(
+    tmp_path: Path,
+) -> None:
+    """TOTP (pyotp): with a second factor the password alone is refused, a right code
+    signs in, the same code cannot sign in again; with STAFF_REQUIRE_2FA an admin
+    without one is turned away. The secret is sealed in the database."""
+    import pyotp
+
+    from bot.channels.web.limits import Backoff
+    from tests.desk_world import PASSWORD
+    from tests.harness import tipbot
+
+    bot = Harness(None, make_settings(tmp_path, None, staff_require_2fa=True))
+    await bot.start(serve_http=True)
+    try:
+        await desk_world(bot)
+        assert bot.app is not None and bot.app.web_url
+        made = await asyncio.to_thread(tipbot, "staff", "totp", "minh", cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+        secret = re.search(r"secret: ([A-Z2-7]+)", made.stdout)
+        assert secret and "otpauth://totp/tipbot:minh" in made.stdout
+
+        async def attempt(name: str, code: str | None) -> httpx.Response:
+            # Each failure slows the next try of that name down (tested elsewhere);
+            # here every try is judged at once.
+            bot.app.staff.backoff = Backoff()  # type: ignore[union-attr]
+            async with httpx.AsyncClient(base_url=bot.app.web_url.rstrip("/")) as client:  # type: ignore[union-attr]
+                page = await client.get("/staff/login")
+                csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+                assert csrf
+                form = {"csrf": csrf.group(1), "username": name, "password": PASSWORD}
+                if code is not None:
+                    form["code"] = code
+                return await client.post("/staff/login", data=form)
+
+        code = pyotp.TOTP(secret.group(1)).now()
+        assert (await attempt("minh", None)).status_code == 401  # the password alone
+        wrong = "000000" if code != "000000" else "111111"
+        assert (await attempt("minh", wrong)).status_code == 401
+        assert (await attempt("minh", code)).status_code == 303
+        assert (await attempt("minh", code)).status_code == 401  # a code signs in once
+        assert (await attempt("hoa", None)).status_code == 303  # officers: optional
+        refused = await attempt("chief", None)  # an admin without one, when required
+        assert refused.status_code == 401 and "tipbot staff totp" in refused.text
+        reset = await asyncio.to_thread(tipbot, "staff", "totp", "minh", "--reset", cwd=tmp_path)
+        assert reset.returncode == 0, reset.stderr
+        assert (await attempt("minh", None)).status_code == 303
+    finally:
+        await bot.stop()
+    # Read only once the service is stopped: opening the file in this process while it
+    # runs would drop SQLite's locks (POSIX locks are per process), not what we test.
+    assert secret.group(1).encode() not in (tmp_path / "tipbot.db").read_bytes()

@@ -12,10 +12,11 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import escape
 from urllib.parse import parse_qs
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
@@ -53,6 +54,19 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
+def _totp_step(secret: str, code: str, now: float) -> int | None:
+    """The time step whose code this is (this 30-second window or either neighbour, for
+    a phone's clock a little off), or None."""
+    if not (len(code) == 6 and code.isdigit()):
+        return None
+    totp = pyotp.TOTP(secret)
+    for drift in (0, -1, 1):
+        at = now + drift * totp.interval
+        if hmac.compare_digest(totp.at(at), code):
+            return int(totp.timecode(datetime.fromtimestamp(at, UTC)))
+    return None
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -66,8 +80,10 @@ class StaffPortal:
         clock: Clock,
         secret: bytes,
         secure_cookie: bool = False,
+        require_2fa: bool = False,
     ) -> None:
         self.db = db
+        self.require_2fa = require_2fa  # admins must have a second factor
         self.catalog = catalog
         self.clock = clock
         self.secure = secure_cookie
@@ -169,6 +185,9 @@ class StaffPortal:
             f'<p><label for="p">{self._t(request, "staff.password")}</label><br>'
             f'<input id="p" name="password" type="password" '
             f'autocomplete="current-password" required></p>'
+            f'<p><label for="c">{self._t(request, "staff.totp")}</label><br>'
+            f'<input id="c" name="code" inputmode="numeric" autocomplete="one-time-code" '
+            f'maxlength="6" pattern="[0-9]{{6}}"></p>'
             f'<button type="submit">{self._t(request, "staff.sign_in")}</button></form>'
         )
         response = self.page(request, "staff.title", body, status=401 if error else 200)
@@ -203,18 +222,26 @@ class StaffPortal:
         if self.backoff.wait(key) > 0 or not self.attempts.allow(client):
             return await self.login_page(request, self._t(request, "staff.too_many"))
         async with self.db.read() as conn:
-            found = await StaffAccounts(conn).password_hash(username)
-        ok = await asyncio.to_thread(_verify, found[1] if found else None, password)
+            found = await StaffAccounts(conn).sign_in_facts(username)
+        ok = await asyncio.to_thread(_verify, found.password_hash if found else None, password)
+        now = self.clock.now()
+        if ok and found is not None and found.totp_secret is not None:
+            # The second factor, checked like the password: a wrong or reused code gets
+            # the same answer as a wrong password.
+            step = _totp_step(found.totp_secret, form.get("code", ""), now.timestamp())
+            async with self.db.write() as conn:
+                ok = step is not None and await StaffAccounts(conn).use_totp_step(found.id, step)
         if not ok or found is None:
             # Unknown user and wrong password get the same answer, after the same work.
             self.backoff.failed(key)
             return await self.login_page(request, self._t(request, "staff.wrong"))
+        if self.require_2fa and found.role == "admin" and found.totp_secret is None:
+            return await self.login_page(request, self._t(request, "staff.needs_2fa"))
         self.backoff.succeeded(key)
         token = secrets.token_urlsafe(32)
-        now = self.clock.now()
         async with self.db.write() as conn:
             await StaffAccounts(conn).open_session(
-                _token_hash(token), found[0], now, now + timedelta(minutes=IDLE_MINUTES)
+                _token_hash(token), found.id, now, now + timedelta(minutes=IDLE_MINUTES)
             )
         response = RedirectResponse("/staff", status_code=303)
         response.set_cookie(
