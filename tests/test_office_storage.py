@@ -176,3 +176,110 @@ async def test_audit_log_is_append_only(db_url: str) -> None:
         assert [(e["action"], e["outcome"]) for e in entries] == [("view", "denied")]
     finally:
         await db.dispose()
+
+
+async def test_the_desks_queries_on_every_backend(db_url: str) -> None:
+    """The desk's inbox (filters, order, count, search in sealed text), its live
+    version, similar tips, figures scoped like every read, late routing of tips that
+    had no unit, desk links and second-factor steps — the same SQL on both engines."""
+    from storage.models import DeskFilter
+
+    await upgrade_async(db_url)
+    db = Database(db_url, vault=VAULT)
+    try:
+        async with db.write() as conn:
+            office = Stores(conn)
+            tips = TipRepository(conn)
+            orphan = tip(70, code="ZZZZ-ZZZZ")  # filed while no unit exists
+            assert await tips.add_tip(orphan)
+            assert await office.units.route_tip(
+                orphan.id, ward_code=70, category="drugs", urgent=False, now=NOW,
+                claim_within=timedelta(hours=1),
+            ) == []  # fmt: skip
+            unit = await office.units.add_unit(
+                "A", parent_id=None, city_level=False, wards=[70], categories=[], now=NOW
+            )
+            other = await office.units.add_unit(
+                "B", parent_id=None, city_level=False, wards=[4], categories=[], now=NOW
+            )
+            officer = await member(office, unit, "officer", "o1")
+            outsider = await member(office, other, "officer", "o2")
+            routed = await office.units.route_unrouted(
+                NOW, claim_urgent=timedelta(minutes=10), claim_normal=timedelta(hours=1)
+            )
+            assert routed == 1
+            assert await office.units.route_unrouted(
+                NOW, claim_urgent=timedelta(minutes=10), claim_normal=timedelta(hours=1)
+            ) == 0  # fmt: skip
+            gamble = tip(70, category="gambling", code="AAAA-AAAA").model_copy(
+                update={"description": "Sòng bạc trong nhà kho"}
+            )
+            urgent = tip(70, code="BBBB-BBBB").model_copy(update={"urgent": True})
+            old = tip(70, code="CCCC-CCCC").model_copy(
+                update={"created_at": NOW - timedelta(days=20)}
+            )
+            for t in (gamble, urgent, old, tip(4, code="DDDD-DDDD")):
+                assert await tips.add_tip(t)
+                await office.units.route_tip(
+                    t.id, ward_code=t.ward_code, category=t.category, urgent=t.urgent,
+                    now=t.created_at, claim_within=timedelta(hours=1),
+                )  # fmt: skip
+
+            async def codes(f: DeskFilter, **kw: object) -> list[str]:
+                lines, total = await office.desk.desk_lines(officer, f, NOW, limit=10, **kw)  # type: ignore[arg-type]
+                assert total == len(lines)
+                return [line.code for line in lines]
+
+            everything = await codes(DeskFilter())
+            assert everything[0] == "BBBB-BBBB" and "DDDD-DDDD" not in everything
+            assert sorted(everything) == ["AAAA-AAAA", "BBBB-BBBB", "CCCC-CCCC", "ZZZZ-ZZZZ"]
+            assert await codes(DeskFilter(category="gambling")) == ["AAAA-AAAA"]
+            assert await codes(DeskFilter(since=NOW - timedelta(days=7), urgent=True)) == [
+                "BBBB-BBBB"
+            ]
+            assert await codes(DeskFilter(overdue=True)) == ["CCCC-CCCC"]  # due 20 days ago
+            assert await codes(DeskFilter(unit_id=other)) == []
+            assert await codes(DeskFilter(), matches=lambda words: "kho" in words) == ["AAAA-AAAA"]
+            page, total = await office.desk.desk_lines(
+                officer, DeskFilter(), NOW, limit=2, offset=2
+            )
+            assert total == 4 and len(page) == 2
+
+            before = await office.desk.version(officer)
+            untouched = await office.desk.version(outsider)
+            await office.desk.add_event(gamble.id, "note", NOW, staff_id=officer, body="x")
+            assert await office.desk.version(officer) != before
+            assert await office.desk.version(outsider) == untouched
+            assert await office.desk.waiting(officer) == 4
+
+            similar = await office.desk.similar(officer, urgent.id, timedelta(days=7))
+            assert {s.code for s in similar} == {"AAAA-AAAA", "ZZZZ-ZZZZ"}  # not the old one
+            assert await office.desk.similar(outsider, urgent.id, timedelta(days=7)) == []
+
+            rows = await office.digests.visible_rows(
+                officer, NOW - timedelta(days=7), NOW + timedelta(minutes=1)
+            )
+            assert len(rows) == 3
+            assert await office.digests.visible_open_counts(officer, NOW) == (4, 1)
+            theirs = await office.digests.visible_rows(
+                outsider, NOW - timedelta(days=30), NOW + timedelta(minutes=1)
+            )
+            assert [r.ward_code for r in theirs] == [4]
+
+            for _ in range(2):  # linking the same chat again keeps one link
+                await office.staff.link_chat(
+                    officer, channel="desk", user_key="k", address=b"a", locale="vi", now=NOW
+                )
+            assert [c.channel for c in await office.staff.staff_chats([officer])].count("desk") == 1
+            await conn.execute(
+                update(staff).where(staff.c.id == officer).values(username="officer-one")
+            )
+            assert await office.staff.set_totp("officer-one", "JBSWY3DPEHPK3PXP")
+            facts = await office.staff.sign_in_facts("officer-one")
+            assert facts is not None and facts.totp_secret == "JBSWY3DPEHPK3PXP"
+            assert await office.staff.use_totp_step(officer, 100)
+            assert not await office.staff.use_totp_step(officer, 100)  # once
+            assert not await office.staff.use_totp_step(officer, 99)
+            assert await office.staff.use_totp_step(officer, 101)
+    finally:
+        await db.dispose()
