@@ -33,7 +33,7 @@ from bot.dispatch.dispatcher import Pipeline
 from bot.dispatch.render import Renderer
 from bot.http import build_web_app
 from bot.identity import Identity
-from bot.settings import Settings, TelegramMode, private_dir
+from bot.settings import Settings, TelegramMode, ZaloMode, private_dir
 from bot.work.alerts import Alerter, AlertSettings
 from bot.work.broadcasts import Broadcaster, start_due_campaigns
 from bot.work.digests import Digester
@@ -79,6 +79,7 @@ class Overrides:
     clock: Clock | None = None
     telegram_request: Any = None  # a telegram.request.BaseRequest
     telegram_poll_transport: httpx.AsyncBaseTransport | None = None
+    zalo_transport: httpx.AsyncBaseTransport | None = None
     crash_at: str | None = None
 
 
@@ -179,13 +180,29 @@ class App:
             )
             self.channels[self.telegram.name] = self.telegram
 
+        self.zalo = None
+        if s.zalo_bot_token is not None:
+            from bot.channels.zalo import ZaloChannel
+
+            self.zalo = ZaloChannel(
+                token=s.zalo_bot_token.get_secret_value(),
+                identity=self.identity,
+                uploads=self.web.store,  # the same encrypted store and metadata removal
+                base_url=s.zalo_api_base_url,
+                poll_timeout=s.zalo_poll_timeout_s,
+                max_download_mb=s.zalo_max_download_mb,
+                public_url=s.public_url,
+                transport=self.overrides.zalo_transport,
+            )
+            self.channels[self.zalo.name] = self.zalo
+
         self.delivery = OutboxSender(
             db=self.db,
             channels=self.channels,
             identity=self.identity,
             clock=self.clock,
-            rates={"telegram": s.telegram_rate_per_second},
-            chat_interval={"telegram": s.telegram_chat_interval_s},
+            rates={"telegram": s.telegram_rate_per_second, "zalo": s.zalo_rate_per_second},
+            chat_interval={"telegram": s.telegram_chat_interval_s, "zalo": s.zalo_chat_interval_s},
             group_interval={"telegram": s.telegram_group_interval_s},
             max_attempts=s.delivery_max_attempts,
             concurrency=s.delivery_concurrency,
@@ -263,8 +280,19 @@ class App:
             if s.telegram_mode is TelegramMode.POLLING:
                 self._spawn(self.telegram.poll(self.pipeline), "telegram-polling")
 
+        if self.zalo is not None:
+            await self.zalo.start()
+            if s.zalo_mode is ZaloMode.POLLING:
+                self._spawn(self.zalo.poll(self.pipeline), "zalo-polling")
+
         if serve_http:
             await self._serve_http()
+        if self.zalo is not None and s.zalo_mode is ZaloMode.WEBHOOK:
+            assert s.zalo_webhook_url is not None
+            assert s.zalo_webhook_secret is not None
+            await self.zalo.set_webhook(
+                s.zalo_webhook_url, s.zalo_webhook_secret.get_secret_value()
+            )
         if self.telegram is not None and s.telegram_mode is TelegramMode.WEBHOOK:
             assert s.telegram_webhook_url is not None  # the settings validator ensures it
             assert s.telegram_webhook_secret is not None
@@ -307,17 +335,27 @@ class App:
 
     async def _serve_http(self) -> None:
         s = self.settings
-        webhook = None
+        webhooks = []
         if self.telegram is not None and s.telegram_mode is TelegramMode.WEBHOOK:
             assert s.telegram_webhook_secret is not None
-            webhook = (
+            webhooks.append((
                 "/telegram/webhook",
                 self.telegram.webhook_endpoint(
                     self.pipeline,
                     s.telegram_webhook_secret.get_secret_value(),
                     s.webhook_max_body_bytes,
                 ),
-            )
+            ))  # fmt: skip
+        if self.zalo is not None and s.zalo_mode is ZaloMode.WEBHOOK:
+            assert s.zalo_webhook_secret is not None
+            webhooks.append((
+                "/zalo/webhook",
+                self.zalo.webhook_endpoint(
+                    self.pipeline,
+                    s.zalo_webhook_secret.get_secret_value(),
+                    s.webhook_max_body_bytes,
+                ),
+            ))  # fmt: skip
         self.staff = StaffPortal(
             db=self.db,
             catalog=self.catalog,
@@ -343,7 +381,7 @@ class App:
                     tile_url=s.map_tile_url,
                 ).routes(),
             ],
-            telegram_webhook=webhook,
+            webhooks=webhooks,
             health_token=s.health_token.get_secret_value() if s.health_token else None,
         )
         config = uvicorn.Config(
@@ -432,4 +470,6 @@ class App:
         self.tasks.clear()
         if self.telegram is not None:
             await _bounded(self.telegram.stop(), "telegram channel")
+        if self.zalo is not None:
+            await _bounded(self.zalo.stop(), "zalo channel")
         await _bounded(self.db.dispose(), "database pool")

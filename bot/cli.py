@@ -136,10 +136,13 @@ async def _run(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
-    channels = ", ".join(sorted(app.channels)) or "none"
+    # The desk is a channel inside (decision 0014), not a way in for citizens.
+    channels = ", ".join(sorted(n for n in app.channels if n != "desk")) or "none"
     print(f"tipbot is running. Web chat: {app.chat_url}  (channels: {channels})", flush=True)
     if app.telegram is None:
         print("No TELEGRAM_BOT_TOKEN set: Telegram is off.", flush=True)
+    if app.zalo is None:
+        print("No ZALO_BOT_TOKEN set: Zalo is off.", flush=True)
     waiter = asyncio.create_task(app.wait())
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)

@@ -16,7 +16,7 @@ def build_web_app(
     *,
     health: Callable[[], Awaitable[dict[str, Any]]],
     routes: list[BaseRoute],
-    telegram_webhook: tuple[str, Any] | None = None,
+    webhooks: list[tuple[str, Any]] | None = None,
     health_token: str | None = None,
 ) -> Starlette:
     async def home(_: Request) -> Response:
@@ -34,7 +34,6 @@ def build_web_app(
         return JSONResponse(report if trusted else {"ok": report.get("ok", False)})
 
     all_routes: list[BaseRoute] = [Route("/", home), Route("/healthz", healthz), *routes]
-    if telegram_webhook is not None:
-        path, endpoint = telegram_webhook
+    for path, endpoint in webhooks or []:
         all_routes.append(Route(path, endpoint, methods=["POST"]))
     return Starlette(routes=all_routes)

@@ -25,6 +25,9 @@ class TelegramMode(StrEnum):
     WEBHOOK = "webhook"
 
 
+ZaloMode = TelegramMode  # the same two ways in: long polling or a webhook
+
+
 _PLACEHOLDER_WORDS = ("change", "secret", "password", "example", "placeholder", "xxx", "todo")
 MIN_KEY_CHARS = 32
 
@@ -80,10 +83,24 @@ class Settings(BaseSettings):
     telegram_group_interval_s: float = Field(default=3.1, ge=0)
     telegram_max_download_mb: int = Field(default=20, ge=1)
 
+    # Zalo's Bot Platform (on when the token is set; decision 0015).
+    zalo_bot_token: SecretStr | None = None
+    zalo_api_base_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_mode: ZaloMode = ZaloMode.POLLING
+    zalo_webhook_url: str | None = None
+    zalo_webhook_secret: SecretStr | None = None
+    zalo_poll_timeout_s: int = Field(default=30, ge=1, le=50)
+    # No rate is published; 429 "Quota exceeded" carries no retry_after. Conservative.
+    zalo_rate_per_second: float = Field(default=5.0, ge=0)
+    zalo_chat_interval_s: float = Field(default=1.0, ge=0)
+    zalo_max_download_mb: int = Field(default=10, ge=1)
+
     web_host: str = "127.0.0.1"
     # /healthz shows queue figures to loopback, or to a request with this bearer token.
     health_token: SecretStr | None = None
     web_port: int = Field(default=8080, ge=0, le=65535)
+    # Where people reach this service from outside (https://…): the URL printed, named
+    # to Zalo users whose messages Zalo hides from bots, and in links Zalo cannot show.
     public_url: str | None = None
     webhook_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     web_pow_bits: int = Field(default=16, ge=0, le=28)
@@ -169,6 +186,13 @@ class Settings(BaseSettings):
             and not self.map_tile_url.startswith("https://")
         ):
             raise ValueError("prod needs an https:// MAP_TILE_URL (tiles reveal where staff look)")
+        if self.zalo_mode is ZaloMode.WEBHOOK and self.zalo_bot_token is not None:
+            secret = self.zalo_webhook_secret.get_secret_value() if self.zalo_webhook_secret else ""
+            if not (self.zalo_webhook_url and 8 <= len(secret) <= 256):
+                raise ValueError(
+                    "Zalo webhook mode needs ZALO_WEBHOOK_URL and a ZALO_WEBHOOK_SECRET of "
+                    "8 to 256 characters"
+                )
         if self.telegram_mode is TelegramMode.WEBHOOK and not (
             self.telegram_webhook_url and self.telegram_webhook_secret
         ):

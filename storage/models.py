@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 class NewAttachment(BaseModel):
     kind: str
     file_ref: str
+    channel: str | None = None  # where the file is held, when not the tip's own channel
     file_unique_id: str | None = None
     file_size: int | None = None
     mime_type: str | None = None

@@ -64,7 +64,7 @@ class TipRepository:
                     "file_name": None,
                     "tip_id": tip.id,
                     "position": i,
-                    "channel": tip.channel,
+                    "channel": a.channel or tip.channel,
                 }
                 for i, a in enumerate(tip.attachments)
             ],

@@ -13,6 +13,9 @@ from handlers.core.registry import Flow
 from handlers.core.replies import not_for_this_step
 
 MENU_ACTIONS = ("report", "check", "subscribe", "emergency", "language")
+# Choosing a language is a step of its own, so that its choices can be typed (by
+# number or name) where a platform has no buttons (Zalo). Persisted: never rename.
+LANGUAGE = "home.language"
 
 
 def _menu(*, welcome: bool) -> Reply:
@@ -48,6 +51,8 @@ async def _on_language(
         return [Reply.of(Msg("hint.stale_button")), ctx.prompt(conv)]
     if cb.arg in LOCALES:
         conv.locale = cb.arg
+    if conv.state == LANGUAGE:
+        conv.reset()
     return [Reply.of(Msg("language.set")), ctx.prompt(conv)]
 
 
@@ -55,7 +60,7 @@ async def menu_action(conv: Conversation, action: str, ctx: FlowContext) -> list
     if action == "emergency":
         return [Reply.of(Msg("emergency.list")), ctx.prompt(conv)]
     if action == "language":
-        return [language_choice()]
+        return _choose_language(conv)
     if intake.in_progress(conv):
         # Never throw away a draft by accident: resume it instead.
         return intake.resume(conv, ctx)
@@ -85,8 +90,14 @@ async def _cancel(conv: Conversation, event: Event, ctx: FlowContext) -> list[Ou
     ]
 
 
-async def _language(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing] | None:
+def _choose_language(conv: Conversation) -> list[Outgoing]:
+    if conv.state == MENU:  # in the middle of a report, the choice stays a side question
+        conv.state = LANGUAGE
     return [language_choice()]
+
+
+async def _language(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing] | None:
+    return _choose_language(conv)
 
 
 async def _emergency(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing] | None:
@@ -94,6 +105,8 @@ async def _emergency(conv: Conversation, event: Event, ctx: FlowContext) -> list
 
 
 async def _on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[Outgoing]:
+    if conv.state == LANGUAGE:  # anything but a language: the question is dropped
+        conv.reset()
     unreadable = not_for_this_step(conv, event, ctx)
     if unreadable is not None:
         return unreadable
@@ -110,7 +123,10 @@ async def _on_input(conv: Conversation, event: Event, ctx: FlowContext) -> list[
 
 FLOW = Flow(
     name="home",
-    states={MENU: lambda conv, ctx: _menu(welcome=False)},
+    states={
+        MENU: lambda conv, ctx: _menu(welcome=False),
+        LANGUAGE: lambda conv, ctx: language_choice(),
+    },
     actions={Action.MENU: _on_menu, Action.LANG: _on_language},
     commands={
         "start": _start,

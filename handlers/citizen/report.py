@@ -61,6 +61,7 @@ class ReportDraft(BaseModel):
         self.attachments.append(
             NewAttachment(
                 kind=media.kind,
+                channel=media.store,
                 file_ref=media.file_ref,
                 file_unique_id=media.file_unique_id,
                 file_size=media.size,

@@ -52,6 +52,9 @@ class Media:
     file_name: str | None = None
     group: str | None = None  # album (media group) id
     too_large: bool = False
+    # The channel whose store holds the file when it is not the event's own: "web" for
+    # files we downloaded into our upload store (Zalo's pictures), which can go anywhere.
+    store: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,10 @@ class Event:
     # The language was chosen, not guessed (a web page opened with ?lang=en): it
     # switches the conversation's language, where a client's hint only sets the first.
     language_chosen: bool = False
+    # What an UNSUPPORTED event was, when the channel knows ("sticker", "hidden": a
+    # message the platform withheld from bots, "photo_failed": a picture we could not
+    # fetch); `text` may then carry a public address to offer instead.
+    unsupported: str | None = None
 
 
 Params: TypeAlias = "dict[str, str | int | Msg]"

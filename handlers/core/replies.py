@@ -19,6 +19,13 @@ def not_for_this_step(conv: Conversation, event: Event, ctx: FlowContext) -> lis
     if event.kind is EventKind.EDITED:
         return hint(conv, ctx, "hint.edited")
     if event.kind is EventKind.UNSUPPORTED:
+        if event.unsupported == "hidden":
+            where = Msg("hint.hidden.web", {"url": event.text}) if event.text else ""
+            return [Reply.of(Msg("hint.hidden", {"web": where})), ctx.prompt(conv)]
+        if event.unsupported == "photo_failed":
+            return hint(conv, ctx, "hint.photo_failed")
+        if event.unsupported == "sticker":
+            return hint(conv, ctx, "hint.sticker")
         return hint(conv, ctx, "hint.unsupported")
     return None
 

@@ -94,12 +94,15 @@ def to_message(payload: Payload) -> dict[str, Any] | None:
         return None  # button answers and group exits mean nothing here
     elif payload.get("html"):
         payload = {**payload, "text": _plain(payload["text"])}
+    # Each button keeps its number among all of them (what typing that number presses,
+    # see the router), also when one is left out: no contact sharing here.
+    numbered = iter(range(1, 1000))
     buttons = [
         [
-            {"label": b["label"], "data": b["data"], "request": b.get("request")}
-            for b in row
+            {"label": b["label"], "data": b["data"], "request": b.get("request"), "n": n}
+            for b, n in ((b, next(numbered)) for b in row)
             if b.get("request") != "contact"
-        ]  # no contact sharing here
+        ]
         for row in payload.get("buttons") or []
     ]
     message: dict[str, Any] = {"text": payload["text"], "buttons": [r for r in buttons if r]}

@@ -233,7 +233,7 @@
         if (numbered) {
           const badge = document.createElement("span");
           badge.className = "number"; badge.setAttribute("aria-hidden", "true");
-          badge.textContent = String(++number);
+          badge.textContent = String(choice.n || ++number);
           button.append(badge);
         }
         button.append(choice.label);

@@ -1,0 +1,220 @@
+"""Zalo, end to end against a loopback fake of its Bot API: the same flows by numbered
+text, photos fetched into our store, the 2,000-character limit, what Zalo cannot
+carry, the webhook's defences and duplicates, and staff on Zalo."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from storage.stores import Stores
+from tests.fakes.zaloapi import ZALO_TOKEN, FakeZaloAPI, ZaloUser
+from tests.harness import Harness, make_settings
+from tests.journeys import photo_with_location, stored_tips
+
+CODE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
+SECRET = "zalo-webhook-secret-1234"
+
+
+def zalo_settings(tmp_path: Path, fake: FakeZaloAPI, **extra: Any) -> Any:
+    return make_settings(
+        tmp_path, None, zalo_bot_token=ZALO_TOKEN, zalo_api_base_url=fake.base_url,
+        zalo_poll_timeout_s=1, zalo_rate_per_second=0, zalo_chat_interval_s=0, **extra,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def zalo(tmp_path: Path) -> AsyncIterator[tuple[Harness, FakeZaloAPI]]:
+    fake = FakeZaloAPI()
+    await fake.start()
+    bot = Harness(None, zalo_settings(tmp_path, fake, public_url="https://tipline.example.vn"))
+    await bot.start()
+    try:
+        yield bot, fake
+    finally:
+        await bot.stop()
+        await fake.stop()
+        assert not fake.unexpected, fake.unexpected
+
+
+async def say(bot: Harness, fake: FakeZaloAPI, user: ZaloUser, update: dict[str, Any]) -> str:
+    """Send one update through getUpdates; return everything the bot answered."""
+    before = len(fake.sent(user.id))
+    fake.push(update)
+    deadline = time.monotonic() + 15
+    while fake.pending:
+        assert time.monotonic() < deadline, "the update was not fetched"
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    await bot.settle()
+    return "\n".join(fake.sent(user.id)[before:])
+
+
+def number_of(text: str, label: str) -> str:
+    """The number shown before a choice ("3. Ma túy")."""
+    found = re.search(rf"^(\d+)\. [^\n]*{re.escape(label)}", text, re.MULTILINE)
+    assert found, f"{label!r} not offered in:\n{text}"
+    return found.group(1)
+
+
+async def test_a_tip_filed_on_zalo_by_numbers_in_vietnamese(
+    zalo: tuple[Harness, FakeZaloAPI],
+) -> None:
+    bot, fake = zalo
+    user = ZaloUser()
+    welcome = await say(bot, fake, user, user.text("Xin chào"))
+    # Zalo's terms: the bot says it is automated and what it keeps.
+    assert "tự động" in welcome and "1. " in welcome
+    shown = await say(bot, fake, user, user.text(number_of(welcome, "Gửi tin báo")))
+    for label in ("Tệ nạn xã hội", "Ma túy", "Không"):
+        shown = await say(bot, fake, user, user.text(number_of(shown, label)))
+    assert "Gửi vị trí hiện tại" not in shown  # Zalo shares no location: no such choice
+    shown = await say(bot, fake, user, user.text("hoan kiemm"))
+    shown = await say(bot, fake, user, user.text(number_of(shown, "Phường Hoàn Kiếm")))
+    shown = await say(bot, fake, user, user.text(number_of(shown, "Hôm nay")))
+    await say(bot, fake, user, user.text("Có người bán ma túy ở đầu ngõ 12 mỗi tối."))
+    picture = fake.image_url("p1.jpg", photo_with_location())
+    got = await say(bot, fake, user, user.image(picture, caption="ảnh chụp lúc 9 giờ"))
+    assert "1 tệp" in got
+    shown = await say(bot, fake, user, user.text(number_of(got, "Xong, tiếp tục")))
+    assert "Chia sẻ số điện thoại" not in shown  # no contact sharing on Zalo either
+    review = await say(bot, fake, user, user.text(number_of(shown, "Ẩn danh")))
+    assert "Kiểm tra lại tin báo" in review
+    done = await say(bot, fake, user, user.text(number_of(review, "Gửi tin báo")))
+    code = CODE.search(done)
+    assert code and re.search(r"\d{4} \d{4} \d{4} \d{4}", done)
+    tips = await stored_tips(bot)
+    assert [(t.code, t.channel, t.attachments) for t in tips] == [(code.group(0), "zalo", 1)]
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        files = await Stores(conn).desk.evidence(code.group(0))
+    assert files and files[0].channel == "web"  # held in our store, like a web upload
+    assert bot.app.web.store.has_staff_copy(files[0].file_ref)  # metadata removed
+
+
+async def test_a_tip_filed_on_zalo_by_words_in_english_without_accents(
+    zalo: tuple[Harness, FakeZaloAPI],
+) -> None:
+    bot, fake = zalo
+    user = ZaloUser()
+    await say(bot, fake, user, user.text("hello"))
+    await say(bot, fake, user, user.text("/language"))
+    assert "Switched to English" in await say(bot, fake, user, user.text("english"))
+    for words in ("report a tip", "social evils", "drugs", "no", "hoan kiem"):
+        shown = await say(bot, fake, user, user.text(words))
+    assert "Phường Hoàn Kiếm" in shown
+    await say(bot, fake, user, user.text("phuong hoan kiem"))
+    await say(bot, fake, user, user.text("today"))
+    await say(bot, fake, user, user.text("People sell drugs at the corner every night."))
+    await say(bot, fake, user, user.text("done, continue"))
+    review = await say(bot, fake, user, user.text("stay anonymous"))
+    assert "Please check your report" in review
+    done = await say(bot, fake, user, user.text("send the report"))
+    assert CODE.search(done)
+
+
+async def test_stickers_hidden_messages_and_pictures_that_cannot_be_had(
+    zalo: tuple[Harness, FakeZaloAPI],
+) -> None:
+    bot, fake = zalo
+    user = ZaloUser()
+    sticker = await say(bot, fake, user, user.sticker())
+    assert "nhãn dán" in sticker and "Bạn muốn làm gì" in sticker  # a kind word, then the menu
+    hidden = await say(bot, fake, user, user.unsupported())
+    assert "https://tipline.example.vn/chat" in hidden and "113" in hidden
+    gone = await say(bot, fake, user, user.image(f"{fake.base_url}/img/missing.jpg"))
+    assert "Không nhận được ảnh" in gone
+    fake_jpeg = fake.image_url("x.jpg", b"MZ\x90\x00" + b"\x00" * 100)
+    assert "Không nhận được ảnh" in await say(bot, fake, user, user.image(fake_jpeg))
+
+
+async def test_zalo_webhook_checks_its_secret_and_takes_each_event_once(tmp_path: Path) -> None:
+    fake = FakeZaloAPI()
+    await fake.start()
+    settings = zalo_settings(
+        tmp_path, fake, zalo_mode="webhook", zalo_webhook_secret=SECRET,
+        zalo_webhook_url="https://tipline.example.vn/zalo/webhook",
+    )  # fmt: skip
+    bot = Harness(None, settings)
+    await bot.start(serve_http=True)
+    try:
+        assert bot.app is not None and bot.app.web_url
+        assert fake.webhook == "https://tipline.example.vn/zalo/webhook"
+        user = ZaloUser()
+        update = user.text("Xin chào")
+        url = bot.app.web_url.rstrip("/") + "/zalo/webhook"
+        headers = {"X-Bot-Api-Secret-Token": SECRET}
+        async with httpx.AsyncClient() as client:
+            wrong = await client.post(url, json=update, headers={"X-Bot-Api-Secret-Token": "x"})
+            assert wrong.status_code == 403
+            assert (await client.post(url, content=b"{", headers=headers)).status_code == 415
+            bad = await client.post(
+                url, content=b"{", headers={**headers, "content-type": "application/json"}
+            )
+            assert bad.status_code == 400
+            nothing = await client.post(url, json={"ok": True, "result": {}}, headers=headers)
+            assert nothing.status_code == 400
+            wrapped = {"ok": True, "result": update}
+            for body in (wrapped, update, wrapped):  # the docs' shape, a bare body, a retry
+                assert (await client.post(url, json=body, headers=headers)).status_code == 200
+        await bot.settle()
+        assert len(fake.sent(user.id)) == 1  # one welcome: the same event taken once
+        assert "getUpdates" not in {c.method for c in fake.calls}
+    finally:
+        await bot.stop()
+        await fake.stop()
+    assert not fake.unexpected
+
+
+async def test_an_officer_on_zalo_joins_gets_alerts_as_text_and_claims(
+    zalo: tuple[Harness, FakeZaloAPI],
+) -> None:
+    from datetime import timedelta
+
+    bot, fake = zalo
+    assert bot.app is not None
+    now = bot.clock.now()
+    async with bot.app.db.write() as conn:
+        stores = Stores(conn)
+        unit = await stores.units.add_unit(
+            "Công an thành phố", parent_id=None, city_level=True, wards=[], categories=[], now=now
+        )
+        invite = await stores.staff.create_invite(
+            role="officer", unit_id=unit, name="Trực ban", staff_id=None, created_by=None,
+            now=now, ttl=timedelta(days=1),
+        )  # fmt: skip
+    officer, citizen = ZaloUser(), ZaloUser()
+    assert "Chào mừng" in await say(bot, fake, officer, officer.text(f"/join {invite}"))
+    shown = await say(bot, fake, citizen, citizen.text("/report"))
+    for label in ("Tệ nạn xã hội", "Ma túy", "Không"):
+        shown = await say(bot, fake, citizen, citizen.text(number_of(shown, label)))
+    shown = await say(bot, fake, citizen, citizen.text(number_of(shown, "Không rõ")))
+    shown = await say(bot, fake, citizen, citizen.text(number_of(shown, "Hôm nay")))
+    # A long description: the officer's alert is over Zalo's 2,000 characters and must
+    # arrive whole, in parts Zalo accepts (the fake refuses anything longer).
+    line = "Nhóm người lạ tụ tập mua bán ở đầu ngõ, đi xe máy không biển số.\n"
+    shown = await say(bot, fake, citizen, citizen.text("Mua bán ma túy <b>ở chợ</b>\n" + line * 45))
+    shown = await say(bot, fake, citizen, citizen.text(number_of(shown, "Xong, tiếp tục")))
+    review = await say(bot, fake, citizen, citizen.text(number_of(shown, "Ẩn danh")))
+    done = await say(bot, fake, citizen, citizen.text(number_of(review, "Gửi tin báo")))
+    code = CODE.search(done)
+    assert code
+    deadline = time.monotonic() + 15
+    while not any(code.group(0) in t for t in fake.sent(officer.id)):
+        assert time.monotonic() < deadline, "no alert on Zalo"
+        await asyncio.sleep(0.05)
+    await bot.settle()
+    alert = "".join(fake.sent(officer.id)[1:])
+    assert "<b>" not in alert.replace("<b>ở chợ</b>", "")  # our markup gone, their text kept
+    assert "<b>ở chợ</b>" in alert and alert.count("không biển số") == 45
+    assert len(fake.sent(officer.id)) >= 3  # welcome, then the alert in two parts or more
+    claimed = await say(bot, fake, officer, officer.text(f"/claim {code.group(0)}"))
+    assert "Bạn đã nhận xử lý" in claimed
+    assert str(officer.id) not in str(await stored_tips(bot))
