@@ -218,3 +218,56 @@ async def test_an_officer_on_zalo_joins_gets_alerts_as_text_and_claims(
     claimed = await say(bot, fake, officer, officer.text(f"/claim {code.group(0)}"))
     assert "Bạn đã nhận xử lý" in claimed
     assert str(officer.id) not in str(await stored_tips(bot))
+
+
+async def test_zalo_subscribers_get_a_broadcast_once_through_a_429(
+    api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Campaigns on Zalo: citizens subscribe by typing, an admin (on Telegram here)
+    broadcasts, Zalo answers one send with 429 "Quota exceeded": every subscriber gets
+    the message exactly once, and the ledger says so."""
+    import bot.channels.zalo.send
+    from storage.campaigns import Campaigns
+    from tests.officer_world import standard_world
+    from tests.test_campaigns import broadcast
+
+    monkeypatch.setattr(bot.channels.zalo.send, "QUOTA_WAIT_S", 0.5)
+    fake = FakeZaloAPI()
+    await fake.start()
+    harness = Harness(api, make_settings(
+        tmp_path, api, zalo_bot_token=ZALO_TOKEN, zalo_api_base_url=fake.base_url,
+        zalo_poll_timeout_s=1, zalo_rate_per_second=0, zalo_chat_interval_s=0,
+    ))  # fmt: skip
+    await harness.start()
+    try:
+        world = await standard_world(harness)
+        people = [ZaloUser() for _ in range(3)]
+        for who in people:
+            shown = await say(harness, fake, who, who.text("/subscribe"))
+            shown = await say(harness, fake, who, who.text(number_of(shown, "Tôi đồng ý")))
+            shown = await say(harness, fake, who, who.text("phong chong ma tuy"))
+            shown = await say(harness, fake, who, who.text("hoan kiem"))
+            done = await say(harness, fake, who, who.text(number_of(shown, "Phường Hoàn Kiếm")))
+            assert "Đã đăng ký" in done
+        await broadcast(
+            harness, world["admin"], "Phòng chống ma túy học đường.", "Tất cả người đăng ký"
+        )
+        fake.fail_next("sendMessage", 429, "Quota exceeded")
+        await harness.press(world["admin"], "Gửi ngay")
+        assert harness.app is not None
+        for _ in range(400):
+            async with harness.app.db.read() as conn:
+                counts = await Campaigns(conn).progress(1)
+            if counts["pending"] == 0 and counts["sending"] == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert counts["targeted"] == 3 and counts["sent"] == 3, counts
+        got = [
+            sum(t.count("Phòng chống ma túy học đường") for t in fake.sent(w.id)) for w in people
+        ]
+        assert got == [1, 1, 1]
+        assert [c.method for c in fake.refused] == ["sendMessage"]  # the 429 happened
+    finally:
+        await harness.stop()
+        await fake.stop()
+    assert not fake.unexpected

@@ -57,4 +57,5 @@ FLOW = Flow(
     actions={Action.ERASE: _on_choice},
     commands={"deletemydata": _command},
     on_input=_on_input,
+    typed_choices=True,  # where there are no buttons (Zalo), a number or the words
 )

@@ -163,4 +163,5 @@ FLOW = Flow(
     },
     commands={"subscribe": _subscribe_command, "stop": _stop_command, "unsubscribe": _stop_command},
     on_input=_on_input,
+    typed_choices=True,  # where there are no buttons (Zalo), a number or the words
 )

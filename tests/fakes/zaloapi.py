@@ -78,6 +78,7 @@ class FakeZaloAPI:
         self.pending: deque[dict[str, Any]] = deque()
         self.calls: list[ZaloCall] = []
         self.unexpected: list[ZaloCall] = []
+        self.refused: list[ZaloCall] = []
         self.failures: dict[str, deque[tuple[int, str]]] = defaultdict(deque)
         self.images: dict[str, bytes] = {}
         self.webhook: str | None = None
@@ -153,14 +154,14 @@ class FakeZaloAPI:
             return JSONResponse(
                 {"ok": False, "error_code": 400, "description": "invalid API name"}, status_code=400
             )
-        if method != "getUpdates":
-            self.calls.append(call)
         if self.failures[method]:
             code, description = self.failures[method].popleft()
+            self.refused.append(call)  # not delivered: not among `calls`
             # Zalo's errors may come with HTTP 200: the client must read the JSON.
             return JSONResponse({"ok": False, "error_code": code, "description": description})
         if method == "getUpdates":
             return await self._get_updates(params)
+        self.calls.append(call)
         if method == "getMe":
             return JSONResponse({"ok": True, "result": {
                 "id": "1459232241454765289", "account_name": "bot.TipLine",
