@@ -271,3 +271,96 @@ async def test_zalo_subscribers_get_a_broadcast_once_through_a_429(
         await harness.stop()
         await fake.stop()
     assert not fake.unexpected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+@pytest.mark.parametrize("crash_at", ["after_inbox_insert", "mid_txn"])
+async def test_sigkill_between_receipt_and_processing_files_the_tip_once(
+    tmp_path: Path, mode: str, crash_at: str
+) -> None:
+    """The real process is killed with SIGKILL right after storing the citizen's "send"
+    (or in the middle of processing it), then started again: the tip exists once and
+    the citizen gets the receipt. In webhook mode Zalo would post again (no 200 came):
+    that retry is stored once."""
+    import signal
+    import sys
+
+    from tests.harness import process_env
+    from tests.processes import integrity_ok, tips_in, wait_for
+    from tests.test_web_browser import free_port
+
+    fake = FakeZaloAPI()
+    await fake.start()
+    user = ZaloUser()
+    harness = Harness(None, zalo_settings(tmp_path, fake))
+    await harness.start()
+    shown = await say(harness, fake, user, user.text("/report"))
+    for label in ("Tệ nạn xã hội", "Ma túy", "Không"):
+        shown = await say(harness, fake, user, user.text(number_of(shown, label)))
+    shown = await say(harness, fake, user, user.text(number_of(shown, "Không rõ")))
+    shown = await say(harness, fake, user, user.text(number_of(shown, "Hôm nay")))
+    shown = await say(harness, fake, user, user.text("Có người bán ma túy ở ngõ 5."))
+    shown = await say(harness, fake, user, user.text(number_of(shown, "Xong, tiếp tục")))
+    review = await say(harness, fake, user, user.text(number_of(shown, "Ẩn danh")))
+    confirm = user.text(number_of(review, "Gửi tin báo"))
+    await harness.stop()
+
+    port = free_port()
+    env = process_env(
+        tmp_path, ZALO_BOT_TOKEN=ZALO_TOKEN, ZALO_API_BASE_URL=fake.base_url,
+        ZALO_POLL_TIMEOUT_S="1", ZALO_RATE_PER_SECOND="0", ZALO_CHAT_INTERVAL_S="0",
+        ZALO_MODE=mode, WEB_PORT=str(port), FLOOD_BURST="1000",
+    )  # fmt: skip
+    if mode == "webhook":
+        env.update(ZALO_WEBHOOK_URL="https://tipline.example.vn/zalo/webhook",
+                   ZALO_WEBHOOK_SECRET=SECRET)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/zalo/webhook"
+
+    async def start(crash: str | None) -> asyncio.subprocess.Process:
+        marker = len(fake.calls)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", cwd=tmp_path,
+            env={**env, **({"TIPBOT_CRASH_AT": crash} if crash else {})},
+            stdout=asyncio.subprocess.DEVNULL, stderr=(tmp_path / "bot.log").open("ab"),
+        )  # fmt: skip
+        ready = "deleteWebhook" if mode == "polling" else "setWebhook"
+        await wait_for(lambda: any(c.method == ready for c in fake.calls[marker:]))
+        await asyncio.sleep(0.3)
+        return proc
+
+    async def deliver() -> int | None:
+        if mode == "polling":
+            fake.push(confirm)
+            return None
+        async with httpx.AsyncClient() as client:
+            try:
+                answer = await client.post(
+                    url, json={"ok": True, "result": confirm},
+                    headers={"X-Bot-Api-Secret-Token": SECRET},
+                )  # fmt: skip
+            except httpx.HTTPError:
+                return None  # the process died before answering
+            return answer.status_code
+
+    try:
+        proc = await start(crash_at)
+        first = await deliver()
+        assert await asyncio.wait_for(proc.wait(), 30) == -signal.SIGKILL
+        assert first != 200 or crash_at == "mid_txn"  # 200 only after the insert
+        proc = await start(None)
+        if mode == "webhook":
+            assert await deliver() == 200  # Zalo's retry: stored once, by its message id
+        try:
+            await wait_for(lambda: any("Mã tin báo" in t for t in fake.sent(user.id)))
+            await asyncio.sleep(0.5)  # give a duplicate the chance to show up
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+        tips = await tips_in(tmp_path)
+        receipts = [t for t in fake.sent(user.id) if "Mã tin báo" in t]
+        assert len(tips) == 1 and len(receipts) == 1 and tips[0].code in receipts[0]
+        assert await integrity_ok(tmp_path)
+    finally:
+        await fake.stop()
+    assert not fake.unexpected
