@@ -364,3 +364,39 @@ async def test_sigkill_between_receipt_and_processing_files_the_tip_once(
     finally:
         await fake.stop()
     assert not fake.unexpected
+
+
+def test_what_zalo_cannot_carry_becomes_text_and_names_are_not_kept() -> None:
+    """Numbers as the router counts them (a location button's number is skipped, not
+    reused), markup dropped, a campaign photo's text kept, an alert's file pointed to
+    the desk; the sender's display name is stripped before the update is stored."""
+    from bot.channels.zalo.channel import ZaloChannel
+    from bot.channels.zalo.send import as_text
+    from bot.identity import Identity
+    from bot.uploads import UploadStore
+    from tests.harness import SECRET as KEY
+
+    step = {
+        "t": "msg", "text": "Bước 3/6.",
+        "buttons": [[{"label": "📍 Vị trí", "data": "a", "request": "location"}],
+                    [{"label": "Không rõ", "data": "b"}], [{"label": "Quay lại", "data": "c"}]],
+    }  # fmt: skip
+    assert as_text(step, None) == "Bước 3/6.\n\n2. Không rõ\n3. Quay lại"
+    card = {"t": "msg", "text": "<b>Tin báo</b> &lt;b&gt;x&lt;/b&gt;", "html": True}
+    assert as_text(card, None) == "Tin báo <b>x</b>"
+    assert (
+        as_text({"t": "upload", "kind": "photo", "path": "/x", "caption": "Cảnh giác"}, None)
+        == "Cảnh giác"
+    )
+    note = as_text({"t": "file", "kind": "photo", "ref": "r"}, "https://tip.example.vn")
+    assert note is not None and "https://tip.example.vn/staff" in note
+    assert as_text({"t": "answer", "id": "1"}, None) is None
+
+    channel = ZaloChannel(
+        token=ZALO_TOKEN, identity=Identity(KEY.encode()),
+        uploads=UploadStore(Path("/nonexistent"), "web", KEY.encode()), base_url="http://x",
+    )  # fmt: skip
+    update = ZaloUser(name="Nguyễn Văn Lan").text("xin chào")
+    prepared = asyncio.run(channel._prepared(update))
+    assert prepared is not None and "Nguyễn Văn Lan" not in str(prepared)
+    assert prepared[0] == update["message"]["message_id"]  # the inbox key

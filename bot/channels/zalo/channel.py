@@ -91,6 +91,12 @@ class ZaloChannel:
         key = update_key(update)
         if key is None:
             return None
+        # Never kept, even sealed: the name a person shows on Zalo (often their own).
+        sender = update["message"].get("from")
+        if isinstance(sender, dict) and "display_name" in sender:
+            message = {**update["message"], "from": {k: v for k, v in sender.items()
+                                                      if k != "display_name"}}  # fmt: skip
+            update = {**update, "message": message}
         if update.get("event_name") == "message.image.received":
             update = {**update, UPLOAD_KEY: await self._fetch(update["message"])}
         return key, update

@@ -40,8 +40,12 @@ def as_text(payload: Payload, desk_url: str | None) -> str | None:
         lat, lon = payload["lat"], payload["lon"]
         return f"📍 {lat:.6f}, {lon:.6f} https://www.openstreetmap.org/?mlat={lat}&mlon={lon}"
     if kind in ("file", "upload", "chart"):
-        # A file cannot be sent here: officers open it on the desk.
         caption = str(payload.get("caption") or "")
+        if caption and kind != "chart":
+            # A campaign's photo: its text reaches the subscriber (Zalo takes pictures
+            # only by public URL, which our files do not have).
+            return caption
+        # An alert's file or a digest chart: officers open it on the desk.
         where = f" {desk_url}/staff" if desk_url else ""
         note = f"📎 ({payload.get('kind', 'file')}: mở trên bàn xử lý / open it on the desk{where})"
         return f"{caption}\n{note}".strip()
