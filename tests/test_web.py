@@ -478,3 +478,34 @@ async def test_an_english_page_in_a_vietnamese_browser_answers_in_english(
         await _bot.settle()
         first = await who.fetch()
         assert "What would you like to do" in first[-1]["text"]
+
+
+async def test_a_digest_chart_shows_as_a_picture_for_its_session_only(
+    web: tuple[Harness, str], tmp_path: Path
+) -> None:
+    """Issue 12: digest charts show as images in the web chat (not a file name), served
+    to the session they were sent to and to nobody else."""
+    from bot.channels.web.channel import COOKIE
+
+    bot, base = web
+    assert bot.app is not None
+    chart = tmp_path / "daily-2026-11-30-city.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+    officer, other = WebCitizen(base), WebCitizen(base)
+    try:
+        await officer.open()
+        await other.open()
+        await officer.fetch()
+        session = officer.client.cookies[COOKIE]
+        await bot.app.web.send(session, {"t": "chart", "path": str(chart), "caption": "Ngày 30/11"})
+        [message] = await officer.fetch()
+        assert message["text"] == "Ngày 30/11" and "daily-2026" not in str(message)
+        url = message["file"]["url"]
+        assert message["file"]["kind"] == "photo" and url.startswith("/chat/api/chart/")
+        shown = await officer.client.get(url)
+        assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+        assert (await other.client.get(url)).status_code == 404
+        assert (await officer.client.get("/chat/api/chart/" + "0" * 32)).status_code == 404
+    finally:
+        await officer.close()
+        await other.close()

@@ -53,6 +53,7 @@ SESSION_DAYS = 7  # a web chat session ends on the server after this
 FILES_PER_MINUTE = 60
 VERIFIED_KEEP = 100_000  # sessions remembered as having solved the challenge
 MAILBOX = 100
+CHARTS_KEPT = 1_000  # digest charts a page may still ask for (the oldest go first)
 
 
 class WebChannel:
@@ -76,6 +77,7 @@ class WebChannel:
         self.file_access: Callable[[str, str], Awaitable[bool]] | None = None
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
         self.mailboxes = Mailboxes()
+        self.charts: dict[str, tuple[str, Path]] = {}  # name -> (session, chart file)
         # Behind HTTPS the browser holds it as a __Host- cookie: HTTPS only, this host
         # only, not settable by another subdomain (session fixation).
         self.cookie = f"__Host-{COOKIE}" if self.limits.secure_cookie else COOKIE
@@ -95,8 +97,37 @@ class WebChannel:
         return parse(self.identity, payload)
 
     async def send(self, address: str, payload: Payload) -> SendResult:
+        if payload.get("t") == "chart":
+            # A digest chart (a file of ours, for staff): shown as a picture, served
+            # to this session only, by a name that means nothing elsewhere.
+            name = secrets.token_hex(16)
+            self.charts[name] = (address, Path(str(payload["path"])))
+            while len(self.charts) > CHARTS_KEPT:
+                self.charts.pop(next(iter(self.charts)))
+            payload = {
+                "t": "msg",
+                "text": str(payload.get("caption") or ""),
+                "chart": f"/chat/api/chart/{name}",
+            }
         self.mailboxes.deliver(address, payload)
         return SendResult("ok")
+
+    async def chart(self, request: Request) -> Response:
+        """A digest chart sent to this session; anyone else gets 404."""
+        session = self._session(request, check_csrf=False)
+        owner, path = self.charts.get(request.path_params["name"], (None, None))
+        if session is None or owner is None or path is None:
+            return _error(404, "not found")
+        if not hmac.compare_digest(session.encode(), owner.encode()):
+            return _error(404, "not found")
+        try:
+            data = await asyncio.to_thread(path.read_bytes)
+        except OSError:
+            return _error(404, "not found")
+        if not data.startswith(b"\x89PNG"):
+            return _error(404, "not found")
+        headers = {**self._headers(), "Content-Security-Policy": "default-src 'none'; sandbox"}
+        return Response(data, media_type="image/png", headers=headers)
 
     def close(self) -> None:
         self.mailboxes.close()
@@ -115,6 +146,7 @@ class WebChannel:
             Route("/chat/api/upload", self.upload, methods=["POST"]),
             Route("/chat/api/messages", self.messages),
             Route("/chat/api/file/{ref}", self.file),
+            Route("/chat/api/chart/{name}", self.chart),
         ]
 
     def _headers(self) -> dict[str, str]:

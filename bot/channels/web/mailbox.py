@@ -108,6 +108,8 @@ def to_message(payload: Payload) -> dict[str, Any] | None:
     message: dict[str, Any] = {"text": payload["text"], "buttons": [r for r in buttons if r]}
     if payload.get("once"):
         message["once"] = True
+    if payload.get("chart"):  # a digest chart the web channel serves to this session
+        file = {"kind": "photo", "url": payload["chart"]}
     if file:
         message["file"] = file
     return message

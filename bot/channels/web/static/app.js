@@ -197,7 +197,7 @@
       div.appendChild(document.createElement("br"));
       div.appendChild(copy);
     }
-    if (message.file && /^\/chat\/api\/file\/[0-9a-f]{32}$/.test(message.file.url)) {
+    if (message.file && /^\/chat\/api\/(file|chart)\/[0-9a-f]{32}$/.test(message.file.url)) {
       // An attachment this chat may open (the server checks again on every request).
       if (message.text) div.appendChild(document.createElement("br"));
       if (message.file.kind === "photo") {
