@@ -326,6 +326,33 @@ class TipDesk:
         )
         return [TipLine.model_validate(r._asdict()) for r in rows]
 
+    async def photos_around(
+        self, staff_id: str, tip_id: str, window: timedelta, limit: int = 200
+    ) -> list[tuple[str, str]]:
+        """(tip code, file ref) of the pictures we hold (web uploads, Zalo's) of the
+        other tips this account sees within `window` of this one, newest first: what
+        the desk compares by perceptual hash."""
+        created = (
+            await self.conn.execute(select(tips.c.created_at).where(tips.c.id == tip_id))
+        ).scalar()
+        if created is None:
+            return []
+        rows = await self.conn.execute(
+            select(tips.c.code, attachments.c.file_ref)
+            .join(attachments, attachments.c.tip_id == tips.c.id)
+            .where(
+                visible(staff_id),
+                tips.c.id != tip_id,
+                attachments.c.kind == "photo",
+                attachments.c.channel == "web",
+                tips.c.created_at >= created - window,
+                tips.c.created_at <= created + window,
+            )
+            .order_by(tips.c.created_at.desc())
+            .limit(limit)
+        )
+        return [(r.code, r.file_ref) for r in rows]
+
     async def lines_by_id(self, tip_ids: list[str]) -> list[TipLine]:
         """Tips as list lines, for a batched alert (a system view)."""
         rows = await self.conn.execute(

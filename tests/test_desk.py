@@ -346,3 +346,40 @@ async def test_a_second_factor_signs_in_once_per_code_and_admins_can_be_made_to_
     # Read only once the service is stopped: opening the file in this process while it
     # runs would drop SQLite's locks (POSIX locks are per process), not what we test.
     assert secret.group(1).encode() not in (tmp_path / "tipbot.db").read_bytes()
+
+
+def scene(seed: int, size: tuple[int, int] = (320, 240), quality: int = 90) -> bytes:
+    """A picture with structure (random blocks), as JPEG."""
+    import io
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    picture = Image.new("RGB", (320, 240), "white")
+    draw = ImageDraw.Draw(picture)
+    for _ in range(30):
+        x, y = rng.randrange(0, 300), rng.randrange(0, 220)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        draw.rectangle((x, y, x + rng.randrange(10, 120), y + rng.randrange(10, 90)), fill=colour)
+    out = io.BytesIO()
+    picture.resize(size).save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+async def test_the_same_picture_sent_again_is_shown_as_a_likely_duplicate(desk: Harness) -> None:
+    """Perceptual hashes (imagehash): the same scene re-encoded smaller is listed beside
+    the tip; a different scene is not; another unit's tips are never compared."""
+    await add_tip(desk, "AAAA-2222", photo=scene(1))
+    await add_tip(desk, "AAAA-3333", photo=scene(1, size=(240, 180), quality=55),
+                  category="fraud", group="criminal")  # fmt: skip
+    await add_tip(desk, "AAAA-4444", photo=scene(2))
+    await add_tip(desk, "BBBB-5555", photo=scene(1), ward=BA_DINH)
+    minh = await signed_in(desk, "minh")
+    try:
+        page = (await minh.get("/staff/tips/AAAA-2222")).text
+    finally:
+        await minh.aclose()
+    alike = page[page.index('class="alike"') :]
+    assert "AAAA-3333" in alike  # another field, but the same picture
+    assert "AAAA-4444" not in alike and "BBBB-5555" not in alike

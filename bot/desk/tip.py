@@ -26,6 +26,7 @@ from starlette.routing import Route
 from bot.channels.desk import DeskChannel
 from bot.clock import Clock
 from bot.desk.pages import Texts, category_label, live_marker
+from bot.desk.photos import PhotoHashes
 from bot.desk.signin import StaffPortal
 from bot.dispatch.dispatcher import Pipeline
 from bot.uploads import EXTENSIONS, UploadStore, sniff
@@ -39,6 +40,7 @@ from storage.models import TipView
 from storage.stores import Stores
 
 SIMILAR_WITHIN = timedelta(days=7)
+PHOTOS_WITHIN = timedelta(days=30)  # pictures compared with this tip's
 MAX_FORM = 16 * 1024
 STATUSES = ("verifying", "in_progress", "resolved", "unfounded", "spam")
 TILE_ZOOM = 16
@@ -63,6 +65,7 @@ class TipPages:
         self.pipeline = pipeline
         self.uploads = uploads
         self.tile_url = tile_url
+        self.photos = PhotoHashes(uploads)
 
     def routes(self) -> list[Route]:
         return [
@@ -100,8 +103,15 @@ class TipPages:
             stores = Stores(conn)
             thread = await stores.desk.thread(view.id, limit=200)
             similar = await stores.desk.similar(member.id, view.id, SIMILAR_WITHIN)
+            mine = [
+                a.file_ref for a in view.attachments if a.kind == "photo" and a.channel == "web"
+            ]
+            others = (
+                await stores.desk.photos_around(member.id, view.id, PHOTOS_WITHIN) if mine else []
+            )
             units = await stores.units.list_units()
             version = await stores.desk.version(member.id)
+        alike = await asyncio.to_thread(self.photos.alike, mine, others) if others else []
         t = Texts(self.portal, request)
         lang = "?lang=en" if t.locale == "en" else ""
         after = request.query_params.get("after", "")
@@ -147,6 +157,7 @@ class TipPages:
             + self._actions(t, view, request, units)
             + self._timeline(t, view, thread)
             + self._similar(t, similar, lang)
+            + self._alike(t, alike, lang)
         )
         tiles = urlsplit(self.tile_url) if self.tile_url else None
         return self.portal.page(
@@ -297,6 +308,16 @@ class TipPages:
             for s in similar
         )
         return f"<h3>{t('desk.similar')}</h3><ul>{items}</ul>"
+
+    def _alike(self, t: Texts, alike: list[tuple[str, int]], lang: str) -> str:
+        if not alike:
+            return ""
+        items = "".join(
+            f'<li><a href="/staff/tips/{escape(code)}{lang}">{escape(code)}</a> — '
+            f"{t('desk.alike_distance', n=distance)}</li>"
+            for code, distance in alike
+        )
+        return f'<h3>{t("desk.alike")}</h3><ul class="alike">{items}</ul>'
 
     # ---- actions --------------------------------------------------------------------
     async def act(self, request: Request) -> Response:
