@@ -24,6 +24,7 @@ from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.delivery.sender import OutboxSender
+from bot.desk.admin import AdminPages
 from bot.desk.figures import FigurePages
 from bot.desk.files import FileAccess
 from bot.desk.pages import DeskPages
@@ -371,6 +372,13 @@ class App:
                 *self.staff.routes(),
                 *DeskPages(self.staff, self.places, self.clock).routes(),
                 *FigurePages(self.staff, self.places, self.clock).routes(),
+                *AdminPages(
+                    portal=self.staff,
+                    places=self.places,
+                    clock=self.clock,
+                    desk=self.desk,
+                    pipeline=self.pipeline,
+                ).routes(),
                 *TipPages(
                     portal=self.staff,
                     places=self.places,

@@ -129,6 +129,19 @@ class Unit(BaseModel):
     has_group: bool = False
 
 
+class UnitOverview(BaseModel):
+    """A unit as the admin desk lists it."""
+
+    id: int
+    name: str
+    parent_id: int | None
+    city_level: bool
+    has_group: bool = False
+    wards: list[int] = []
+    categories: list[str] = []
+    members: list[tuple[str, str, bool]] = []  # (user name, role in the unit, active)
+
+
 class AttachmentRef(BaseModel):
     kind: str
     channel: str

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import Recipient, Unit
+from storage.models import Recipient, Unit, UnitOverview
 from storage.schema import (
     alert_queue,
     pending_groups,
+    staff,
     tip_routes,
     tips,
     unit_categories,
@@ -83,6 +84,27 @@ class Units:
             ).order_by(units.c.id)
         )
         return [Unit.model_validate(r._asdict()) for r in rows]
+
+    async def overview(self) -> list[UnitOverview]:
+        """Every unit with its wards, categories and members (the admin desk's page)."""
+        found = {u.id: UnitOverview(**u.model_dump()) for u in await self.list_units()}
+        for ward in await self.conn.execute(select(unit_wards).order_by(unit_wards.c.ward_code)):
+            if ward.unit_id in found:
+                found[ward.unit_id].wards.append(ward.ward_code)
+        for cat in await self.conn.execute(
+            select(unit_categories).order_by(unit_categories.c.category)
+        ):
+            if cat.unit_id in found:
+                found[cat.unit_id].categories.append(cat.category)
+        members = await self.conn.execute(
+            select(unit_members.c.unit_id, unit_members.c.role, staff.c.username, staff.c.active)
+            .join(staff, staff.c.id == unit_members.c.staff_id)
+            .order_by(staff.c.username)
+        )
+        for m in members:
+            if m.unit_id in found:
+                found[m.unit_id].members.append((m.username, m.role, bool(m.active)))
+        return list(found.values())
 
     async def unit_exists(self, unit_id: int) -> bool:
         row = (await self.conn.execute(select(units.c.id).where(units.c.id == unit_id))).first()

@@ -106,8 +106,9 @@ async def signed_in(bot: Harness, name: str, **kwargs: Any) -> httpx.AsyncClient
     return client
 
 
-def form_of(page: str, action: str) -> dict[str, str]:
-    """The hidden fields of one action form on a tip page."""
-    start = page.index(f'name="action" value="{action}"')
+def form_of(page: str, action: str, field: str = "action") -> dict[str, str]:
+    """The hidden fields of one form: on a tip page by its action, on the admin pages
+    by its command (`field="command"`)."""
+    start = page.index(f'name="{field}" value="{action}"')
     form = page[page.rindex("<form", 0, start) : page.index("</form>", start)]
     return dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', form))

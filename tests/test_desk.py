@@ -383,3 +383,75 @@ async def test_the_same_picture_sent_again_is_shown_as_a_likely_duplicate(desk: 
     alike = page[page.index('class="alike"') :]
     assert "AAAA-3333" in alike  # another field, but the same picture
     assert "AAAA-4444" not in alike and "BBBB-5555" not in alike
+
+
+async def test_the_admin_desk_lists_and_acts_through_the_admin_flows(desk: Harness) -> None:
+    """Units, staff, campaigns and the audit log for an admin only (anyone else: 404);
+    disabling an account and requesting an invite go through the admin flows, so the
+    two-person rule still holds: the code comes only after a second admin approves."""
+    from bot.desk.signin import hash_password
+    from tests.desk_world import PASSWORD
+
+    assert desk.app is not None
+    async with desk.app.db.write() as conn:
+        await Stores(conn).staff.upsert(
+            "chief2", hash_password(PASSWORD), "admin", datetime.now(UTC)
+        )
+    minh = await signed_in(desk, "minh")
+    chief = await signed_in(desk, "chief")
+    chief2 = await signed_in(desk, "chief2")
+    try:
+        assert (await minh.get("/staff")).status_code == 200  # audited as desk.list
+        assert (await minh.get("/staff/admin")).status_code == 404
+        assert (await minh.post("/staff/admin/act", data={"command": "x"})).status_code == 404
+        units = (await chief.get("/staff/admin?tab=units")).text
+        assert "Công an phường Hoàn Kiếm" in units and "Phường Hoàn Kiếm" in units
+        assert "minh (cán bộ)" in units and "tuan (chỉ huy)" in units
+        staff_page = (await chief.get("/staff/admin?tab=staff")).text
+        disable = form_of(staff_page, "removestaff gone", field="command")
+        done = await chief.post(
+            "/staff/admin/act", data={**disable, "command": "removestaff gone"},
+            follow_redirects=True,
+        )  # fmt: skip
+        assert "Đã khóa tài khoản gone" in done.text  # the admin flow's own answer
+        async with desk.app.db.read() as conn:
+            listed = {n: a for n, _, a, _ in await Stores(conn).staff.staff_list()}
+        assert listed["gone"] is False and listed["minh"] is True
+
+        invite = form_of(done.text, "invite", field="command")
+        asked = await chief.post(
+            "/staff/admin/act",
+            data={**invite, "role": "officer", "unit": "1", "name": "Lan"},
+            follow_redirects=True,
+        )
+        number = re.search(r"#(\d+)", asked.text[asked.text.index('class="notices"') :])
+        assert number, asked.text
+        chief_id = await staff_id_of(desk, "chief")
+        assert not any("/join" in n for n in desk.app.desk.notices(chief_id, 0))
+        decide = form_of((await chief2.get("/staff/admin?tab=staff")).text, "decide", "command")
+        await chief2.post(
+            "/staff/admin/act", data={**decide, "number": number.group(1), "verdict": "approve"}
+        )
+        await desk.settle()
+        assert any("/join" in n for n in desk.app.desk.notices(chief_id, 0))  # the code, now
+
+        campaigns = (await chief.get("/staff/admin?tab=campaigns")).text
+        assert "Chưa có chiến dịch nào" in campaigns
+        audit = (await chief.get("/staff/admin?tab=audit&who=minh")).text
+        rows = re.findall(r'data-label="Ai">([^<]*)<', audit)
+        assert rows and set(rows) == {"minh"}
+        denied = (await chief.get("/staff/admin?tab=audit&outcome=denied")).text
+        outcomes = re.findall(r'data-label="Kết quả">([^<]*)<', denied)
+        assert outcomes and set(outcomes) == {"denied"}
+        assert re.findall(r'data-label="Ai">([^<]*)<', denied).count("minh") == 2  # page, act
+    finally:
+        for client in (minh, chief, chief2):
+            await client.aclose()
+
+
+async def staff_id_of(bot: Harness, name: str) -> str:
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        found = await Stores(conn).staff.staff_id(name)
+    assert found
+    return found

@@ -488,6 +488,11 @@ async def test_an_officer_works_a_tip_from_the_desk_alone(tmp_path: Path) -> Non
                 assert response is not None and response.status == 404, path
             chief = await staff_page("chief", 390)
             await expect(chief.locator("#tips")).not_to_contain_text(code)
+            for tab in ("units", "staff", "audit"):  # the admin's pages, on a phone
+                await chief.goto(f"{base}/staff/admin?tab={tab}")
+                await expect(chief.locator("h3").first).to_be_visible()
+                found[f"admin-{tab}"] = await axe_violations(chief)
+            await chief.screenshot(path=str(OUTPUT / "desk-admin-audit-390.png"), full_page=True)
             await browser.close()
     finally:
         await bot.stop()

@@ -175,7 +175,12 @@ class DeskPages:
             f'<nav class="desk-nav" aria-label="{t("desk.nav")}">'
             f'<a href="/staff?status=open{lang}">{t("desk.inbox")}</a> '
             f'<a href="/staff/figures?period=30{lang}">{t("desk.figures")}</a> '
-            f'<a href="/staff?lang={"vi" if t.locale == "en" else "en"}">'
+            + (
+                f'<a href="/staff/admin?tab=units{lang}">{t("admin.title")}</a> '
+                if member.role == "admin"
+                else ""
+            )
+            + f'<a href="/staff?lang={"vi" if t.locale == "en" else "en"}">'
             f"{t('web.other_lang')}</a></nav>"
         )
         body = (

@@ -350,22 +350,10 @@ class TipPages:
         back = f"/staff/tips/{quote(view.code)}?{'lang=en&' if lang else ''}"
         if command is None or not (8 <= len(rid) <= 64) or not rid.isalnum():
             return RedirectResponse(back, status_code=303)
-        async with self.portal.db.write() as conn:
-            # The desk is a chat of this account's (linked once); the flow finds the
-            # officer through it and re-reads the account, as for any chat.
-            await Stores(conn).staff.link_chat(
-                member.id, channel=self.desk.name, user_key=self.desk.user_key(member.id),
-                address=self.pipeline.identity.seal(member.id), locale=lang or "vi",
-                now=self.clock.now(),
-            )  # fmt: skip
-        before = self.desk.last_notice(member.id)
-        # One id per rendered form: a double submit or a browser's retry is taken once.
-        key = f"{self.desk.user_key(member.id)[:16]}:{rid}"
-        await self.pipeline.ingest(
-            self.desk.name, [(key, {"staff": member.id, "text": command, "lang": lang})]
-        )
-        if await self.pipeline.settled(self.desk.name, key):
-            await self.desk.wait_notice(member.id, before, seconds=2.0)
+        before = await self.desk.submit(
+            self.pipeline, self.portal.db, staff_id=member.id, request_id=rid,
+            command=command, lang=lang, now=self.clock.now(),
+        )  # fmt: skip
         return RedirectResponse(f"{back}after={before}", status_code=303)
 
     # ---- files ----------------------------------------------------------------------

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from bot.aio import woken
 from bot.channels.base import Ignored, Payload, SendResult
@@ -24,11 +25,20 @@ from bot.channels.web.mailbox import Mailboxes
 from bot.identity import Identity
 from handlers.core.commands import parse_command
 from handlers.core.events import Event, EventKind
+from storage.db import Database
+from storage.staff import StaffAccounts
+
+if TYPE_CHECKING:
+    from bot.dispatch.dispatcher import Pipeline
 
 NAME = "desk"
-# What a desk form may ask for: the officer commands that change a tip. Anything else
-# in a stored payload is ignored, whatever it says.
-ACTIONS = frozenset({"claim", "setstatus", "ask", "note", "transfer"})
+# What a desk form may ask for: the officer commands that change a tip, and the admin
+# commands of the admin pages. Anything else in a stored payload is ignored, whatever it
+# says; the flows still check who may do what.
+ACTIONS = frozenset(
+    {"claim", "setstatus", "ask", "note", "transfer"}
+    | {"invite", "removestaff", "campaign", "approve", "refuse", "approvals"}
+)
 DESK_BOXES = 5_000  # accounts with a desk open; the least recently used go first
 
 
@@ -76,3 +86,32 @@ class DeskChannel:
 
     def close(self) -> None:
         self.mailboxes.close()
+
+    async def submit(
+        self,
+        pipeline: Pipeline,
+        db: Database,
+        *,
+        staff_id: str,
+        request_id: str,
+        command: str,
+        lang: str | None,
+        now: datetime,
+    ) -> int:
+        """Put a form's command in the inbox as this account's, wait (a little) until
+        the flow has done it and its answer is here; returns the mailbox number the
+        answer comes after (for the page to show it)."""
+        async with db.write() as conn:
+            # The desk is a chat of this account's (linked once); the flow finds the
+            # account through it and re-reads it, as for any chat.
+            await StaffAccounts(conn).link_chat(
+                staff_id, channel=NAME, user_key=self.user_key(staff_id),
+                address=self.identity.seal(staff_id), locale=lang or "vi", now=now,
+            )  # fmt: skip
+        before = self.last_notice(staff_id)
+        # One id per rendered form: a double submit or a browser's retry is taken once.
+        key = f"{self.user_key(staff_id)[:16]}:{request_id}"
+        await pipeline.ingest(NAME, [(key, {"staff": staff_id, "text": command, "lang": lang})])
+        if await pipeline.settled(NAME, key):
+            await self.wait_notice(staff_id, before, seconds=2.0)
+        return before
