@@ -7,6 +7,7 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import delete, or_, select, update
@@ -322,6 +323,50 @@ class StaffAccounts:
         )
         return code
 
+    async def _take_invite(self, code: str, now: datetime, *, new_only: bool = False) -> Any:
+        """Mark a live invite used and return it (role, unit, name, staff id), once."""
+        where = [
+            invites.c.code_hash == hash_code(code),
+            invites.c.used_at.is_(None),
+            invites.c.expires_at > now,
+        ]
+        if new_only:  # the web makes new accounts only (a chat links to an existing one)
+            where.append(invites.c.staff_id.is_(None))
+        return (
+            await self.conn.execute(
+                update(invites)
+                .where(*where)
+                .values(used_at=now)
+                .returning(invites.c.role, invites.c.unit_id, invites.c.name, invites.c.staff_id)
+            )
+        ).first()
+
+    async def _enrol(self, used: Any, staff_id: str | None, username: str, password_hash: str,
+                     now: datetime) -> str:  # fmt: skip
+        """Create the invited account (or promote the existing one) and make it a member
+        of the invite's unit; returns its id."""
+        if staff_id is None:
+            staff_id = secrets.token_hex(16)
+            await self.conn.execute(
+                staff.insert().values(
+                    id=staff_id,
+                    username=username,
+                    password_hash=password_hash,
+                    role="admin" if used.role == "admin" else "officer",
+                    active=True,
+                    created_at=now,
+                )
+            )
+        elif used.role == "admin":
+            await self.conn.execute(
+                update(staff).where(staff.c.id == staff_id).values(role="admin")
+            )
+        if used.unit_id is not None:
+            await self.set_membership(
+                staff_id, used.unit_id, "supervisor" if used.role == "supervisor" else "officer"
+            )
+        return staff_id
+
     async def redeem_invite(
         self,
         code: str,
@@ -333,51 +378,18 @@ class StaffAccounts:
         now: datetime,
     ) -> Actor | None:
         """Use an invite once: create (or take) the account, join the unit, link this chat."""
-        used = (
-            await self.conn.execute(
-                update(invites)
-                .where(
-                    invites.c.code_hash == hash_code(code),
-                    invites.c.used_at.is_(None),
-                    invites.c.expires_at > now,
-                )
-                .values(used_at=now)
-                .returning(invites.c.role, invites.c.unit_id, invites.c.name, invites.c.staff_id)
-            )
-        ).first()
+        used = await self._take_invite(code, now)
         if used is None:
             return None
-        staff_id = used.staff_id
-        if staff_id is None:
-            staff_id = secrets.token_hex(16)
-            base = (used.name or used.role)[:40]
-            await self.conn.execute(
-                staff.insert().values(
-                    id=staff_id,
-                    username=f"{base}-{secrets.token_hex(2)}",
-                    password_hash="!",  # noqa: S106 - chat-only account: no password sign-in
-                    role="admin" if used.role == "admin" else "officer",
-                    active=True,
-                    created_at=now,
-                )
-            )
-        elif used.role == "admin":
-            await self.conn.execute(
-                update(staff).where(staff.c.id == staff_id).values(role="admin")
-            )
-        if used.unit_id is not None:
-            await self.conn.execute(
-                delete(unit_members).where(
-                    unit_members.c.unit_id == used.unit_id, unit_members.c.staff_id == staff_id
-                )
-            )
-            await self.conn.execute(
-                unit_members.insert().values(
-                    unit_id=used.unit_id,
-                    staff_id=staff_id,
-                    role="supervisor" if used.role == "supervisor" else "officer",
-                )
-            )
+        base = (used.name or used.role)[:40]
+        staff_id = await self._enrol(
+            # A chat-only account: no password sign-in ("!" matches no hash).
+            used,
+            used.staff_id,
+            f"{base}-{secrets.token_hex(2)}",
+            "!",
+            now,
+        )
         await self.conn.execute(
             delete(staff_links).where(
                 staff_links.c.channel == channel, staff_links.c.user_key == user_key
@@ -394,3 +406,18 @@ class StaffAccounts:
             )
         )
         return await self.actor(channel, user_key)
+
+    async def redeem_invite_on_web(
+        self, code: str, *, username: str, password_hash: str, now: datetime
+    ) -> StaffMember | None:
+        """Use an invite once to make a new web account with this name and password;
+        None if the code is not a live invite for a new account or the name is taken
+        (then the code stays usable)."""
+        if await self.staff_id(username) is not None:
+            return None
+        used = await self._take_invite(code, now, new_only=True)
+        if used is None:
+            return None
+        staff_id = await self._enrol(used, None, username, password_hash, now)
+        role = "admin" if used.role == "admin" else "officer"
+        return StaffMember(id=staff_id, username=username, role=role, active=True)

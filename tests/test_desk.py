@@ -455,3 +455,41 @@ async def staff_id_of(bot: Harness, name: str) -> str:
         found = await Stores(conn).staff.staff_id(name)
     assert found
     return found
+
+
+async def test_an_invite_code_makes_a_web_account_once(desk: Harness) -> None:
+    """Web invites: /staff/join turns a live invite into a new desk account (the name
+    and password chosen there) in the invite's unit, signed in at once; a used code,
+    a wrong one and a taken name all get one answer, and a taken name uses nothing."""
+    assert desk.app is not None and desk.app.web_url
+    await add_tip(desk, "AAAA-2222")
+    async with desk.app.db.write() as conn:
+        code = await Stores(conn).staff.create_invite(
+            role="officer", unit_id=1, name="Lan", staff_id=None, created_by=None,
+            now=datetime.now(UTC), ttl=timedelta(days=1),
+        )  # fmt: skip
+
+    async def join(
+        code: str, username: str, password: str = "một mật khẩu đủ dài"
+    ) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=desk.app.web_url.rstrip("/")) as client:  # type: ignore[union-attr]
+            page = await client.get("/staff/join")
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+            assert csrf
+            form = {"csrf": csrf.group(1), "code": code, "username": username, "password": password}
+            answer = await client.post("/staff/join", data=form)
+            if answer.status_code == 303:
+                inbox = await client.get("/staff")
+                assert "AAAA-2222" in inbox.text  # in the invite's unit, signed in
+            return answer
+
+    taken = await join(code, "minh")
+    assert taken.status_code == 400 and "tên đã có người dùng" in taken.text
+    assert (await join(code, "lan.hk", "short")).status_code == 400
+    assert (await join(code, "lan.hk")).status_code == 303
+    again = await join(code, "lan.hk2")
+    assert again.status_code == 400 and again.text.count("Không dùng được mã này") == 1
+    assert (await join("WRONG-CODE", "lan.hk3")).text.count("Không dùng được mã này") == 1
+    async with desk.app.db.read() as conn:
+        accounts = {n: (r, u) for n, r, _, u in await Stores(conn).staff.staff_list()}
+    assert accounts["lan.hk"] == ("officer", ["1:officer"]) and "lan.hk2" not in accounts

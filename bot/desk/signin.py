@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -28,6 +29,7 @@ from bot.channels.web.limits import Backoff
 from bot.clock import Clock
 from handlers.core.events import Msg
 from handlers.core.i18n import Catalog
+from storage.audit import AuditLog
 from storage.db import Database
 from storage.staff import StaffAccounts, StaffMember
 
@@ -98,6 +100,8 @@ class StaffPortal:
         return [
             Route("/staff/login", self.login_page, methods=["GET"]),
             Route("/staff/login", self.login, methods=["POST"]),
+            Route("/staff/join", self.join_page, methods=["GET"]),
+            Route("/staff/join", self.join, methods=["POST"]),
             Route("/staff/logout", self.logout, methods=["POST"]),
             Route("/staff/logout-everywhere", self.logout_everywhere, methods=["POST"]),
         ]
@@ -238,10 +242,14 @@ class StaffPortal:
         if self.require_2fa and found.role == "admin" and found.totp_secret is None:
             return await self.login_page(request, self._t(request, "staff.needs_2fa"))
         self.backoff.succeeded(key)
+        return await self._signed_in(found.id, now)
+
+    async def _signed_in(self, staff_id: str, now: datetime) -> Response:
+        """A new session for the account, and the way to its desk."""
         token = secrets.token_urlsafe(32)
         async with self.db.write() as conn:
             await StaffAccounts(conn).open_session(
-                _token_hash(token), found.id, now, now + timedelta(minutes=IDLE_MINUTES)
+                _token_hash(token), staff_id, now, now + timedelta(minutes=IDLE_MINUTES)
             )
         response = RedirectResponse("/staff", status_code=303)
         response.set_cookie(
@@ -254,6 +262,75 @@ class StaffPortal:
             max_age=SESSION_HOURS * 3600,
         )
         return response
+
+    # ---- joining with an invite code (a new web account) -----------------------------
+    async def join_page(self, request: Request, error: str | None = None) -> Response:
+        pre = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        message = f'<p class="msg" role="alert">{error}</p>' if error else ""
+        field = '<p><label for="{id}">{label}</label><br><input id="{id}" name="{id}" {extra}></p>'
+        body = (
+            f'{message}<p>{self._t(request, "staff.join_intro")}</p>'
+            f'<form method="post" action="/staff/join" class="msg">'
+            f'<input type="hidden" name="csrf" value="{self._csrf(pre)}">'
+            + field.format(id="code", label=self._t(request, "staff.invite_code"),
+                           extra='autocomplete="off" required maxlength="40"')
+            + field.format(id="username", label=self._t(request, "staff.new_username"),
+                           extra='autocomplete="username" required maxlength="64" '
+                                 'pattern="[A-Za-z0-9_.\\-]{3,64}"')
+            + field.format(id="password", label=self._t(request, "staff.new_password"),
+                           extra=f'type="password" autocomplete="new-password" required '
+                                 f'minlength="{MIN_PASSWORD}"')
+            + f'<button type="submit">{self._t(request, "staff.join")}</button></form>'
+        )  # fmt: skip
+        response = self.page(request, "staff.title", body, status=400 if error else 200)
+        response.set_cookie(
+            LOGIN_COOKIE, pre, httponly=True, samesite="strict", secure=self.secure,
+            path="/staff", max_age=3600,
+        )  # fmt: skip
+        return response
+
+    async def join(self, request: Request) -> Response:
+        body = await request.body()
+        if len(body) > 4096:
+            return Response("too large", status_code=413)
+        try:
+            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
+        except UnicodeDecodeError:
+            return Response("bad form", status_code=400)
+        pre = request.cookies.get(LOGIN_COOKIE, "")
+        if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf(pre)):
+            return Response("forbidden", status_code=403)
+        client = hashlib.sha256(
+            self._salt + (request.client.host if request.client else "?").encode()
+        ).hexdigest()
+        key = f"{client}:join"
+        if self.backoff.wait(key) > 0 or not self.attempts.allow(client):
+            return await self.join_page(request, self._t(request, "staff.too_many"))
+        username = form.get("username", "").strip()
+        password = form.get("password", "")[:1024]
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]{3,64}", username):
+            return await self.join_page(request, self._t(request, "staff.bad_username"))
+        try:
+            hashed = await asyncio.to_thread(hash_password, password)
+        except ValueError:
+            return await self.join_page(request, self._t(request, "staff.short_password"))
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            accounts = StaffAccounts(conn)
+            member = await accounts.redeem_invite_on_web(
+                form.get("code", "").strip()[:40], username=username, password_hash=hashed,
+                now=now,
+            )  # fmt: skip
+            await AuditLog(conn).audit(
+                now, "join.web", "ok" if member else "denied",
+                staff_id=member.id if member else None, target=username[:64],
+            )  # fmt: skip
+        if member is None:
+            # A wrong, used or expired code and a taken name: one answer (no probing).
+            self.backoff.failed(key)
+            return await self.join_page(request, self._t(request, "staff.join_failed"))
+        self.backoff.succeeded(key)
+        return await self._signed_in(member.id, now)
 
     async def logout(self, request: Request) -> Response:
         token = request.cookies.get(self.cookie)
