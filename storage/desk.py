@@ -389,6 +389,32 @@ class TipDesk:
             return None
         return await tip_ref(self.conn, tips.c.id == row.id)
 
+    async def unclaim(
+        self, staff_id: str, code: str, now: datetime, claim_within: timedelta
+    ) -> TipRef | None:
+        """Give back a tip this officer claimed and that is still open: it is unclaimed
+        again, with a fresh claim deadline (so escalation looks after it)."""
+        row = (
+            await self.conn.execute(
+                update(tips)
+                .where(
+                    tips.c.code == code,
+                    tips.c.claimed_by == staff_id,
+                    tips.c.status.in_(OPEN),
+                    visible(staff_id),
+                )
+                .values(
+                    claimed_by=None,
+                    claimed_at=None,
+                    claim_due_at=now + claim_within,
+                    escalation_level=0,
+                    updated_at=now,
+                )
+                .returning(tips.c.id)
+            )
+        ).first()
+        return await tip_ref(self.conn, tips.c.id == row.id) if row else None
+
     async def set_status(
         self, staff_id: str, code: str, status: str, now: datetime
     ) -> TipRef | None:

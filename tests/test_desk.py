@@ -72,12 +72,18 @@ async def test_desk_actions_go_through_the_officer_flow(desk: Harness) -> None:
         assert "Xe biển số gì?" in asked.text
         assert "Câu hỏi đã được lưu vào tin báo K7M4-QX9B" in asked.text  # no live link
         assert await thread_kinds(desk, tip_id) == ["claim", "status", "note", "question"]
+        # Giving it back: only the claimer may; it is open for others again.
+        unclaim = form_of(asked.text, "unclaim")
+        back = await minh.post("/staff/tips/K7M4-QX9B/act", data=unclaim, follow_redirects=True)
+        assert "Đã trả lại tin báo K7M4-QX9B" in back.text
+        assert 'value="claim"' in back.text and 'value="unclaim"' not in back.text
+        assert (await thread_kinds(desk, tip_id))[-1] == "unclaim"
 
         forged = await minh.post(
             "/staff/tips/K7M4-QX9B/act", data={**note, "csrf": "0" * 64, "rid": "x" * 24}
         )
         assert forged.status_code == 403
-        assert len(await thread_kinds(desk, tip_id)) == 4
+        assert len(await thread_kinds(desk, tip_id)) == 5
     finally:
         await minh.aclose()
     # Another unit's officer, with a valid token of her own (from a tip she sees): the
@@ -89,7 +95,7 @@ async def test_desk_actions_go_through_the_officer_flow(desk: Harness) -> None:
         refused = await hoa.post("/staff/tips/K7M4-QX9B/act", data={**own, "text": "x"})
         assert refused.status_code == 404
         assert refused.text == (await hoa.get("/staff/tips/ZZZZ-ZZZZ")).text
-        assert len(await thread_kinds(desk, tip_id)) == 4
+        assert len(await thread_kinds(desk, tip_id)) == 5
     finally:
         await hoa.aclose()
 

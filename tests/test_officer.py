@@ -476,6 +476,10 @@ async def test_no_button_for_what_is_already_so_and_staff_text_gets_the_staff_me
     assert "Đang xử lý" in statuses and "Đang xác minh" not in statuses  # it is verifying
     typed = await command(bot, minh, "xin chào")
     assert "/tips" in typed and "Gửi tin báo" not in typed
+    # Giving a tip back: only its claimer; then it can be claimed again.
+    assert "chỉ trả lại được" in await command(bot, world["tuan"], f"/unclaim {code}")
+    assert "Đã trả lại" in await command(bot, minh, f"/unclaim {code}")
+    assert "Bạn đã nhận xử lý" in await command(bot, world["tuan"], f"/claim {code}")
     citizen = Citizen(1302)
     welcome = await bot.say(citizen, citizen.text("xin chào"))
     assert any("Gửi tin báo" in b["text"] for c in welcome for b in c.buttons() or [])

@@ -238,6 +238,8 @@ class TipPages:
         parts = []
         if view.claimed_by is None and view.status in OPEN:  # no button for what is so
             parts.append(form("claim", "", "desk.claim"))
+        if view.claimed_by_me and view.status in OPEN:
+            parts.append(form("unclaim", "", "desk.unclaim"))
         others = "".join(
             f'<option value="{s}">{t.show(Msg(f"status.{s}"))}</option>'
             for s in STATUSES
@@ -340,6 +342,7 @@ class TipPages:
         text = " ".join(form.get("text", "").split(" ")).strip()
         command = {
             "claim": f"/claim {view.code}",
+            "unclaim": f"/unclaim {view.code}",
             "setstatus": f"/setstatus {view.code} {value}" if value in STATUSES else None,
             "ask": f"/ask {view.code} {text}" if text else None,
             "note": f"/note {view.code} {text}" if text else None,

@@ -190,6 +190,10 @@ class TipDesk(Protocol):
 
     async def claim(self, staff_id: str, code: str, now: datetime) -> TipRef | None: ...
 
+    async def unclaim(
+        self, staff_id: str, code: str, now: datetime, claim_within: timedelta
+    ) -> TipRef | None: ...
+
     async def set_status(
         self, staff_id: str, code: str, status: str, now: datetime
     ) -> TipRef | None: ...

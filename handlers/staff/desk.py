@@ -41,7 +41,19 @@ from handlers.staff import cards, search
 from storage.models import Actor, TipRef
 
 OFFICER_COMMANDS = frozenset(
-    {"tips", "mine", "tip", "find", "claim", "setstatus", "ask", "note", "transfer", "thread"}
+    {
+        "tips",
+        "mine",
+        "tip",
+        "find",
+        "claim",
+        "unclaim",
+        "setstatus",
+        "ask",
+        "note",
+        "transfer",
+        "thread",
+    }
 )
 OFFICER_ACTIONS = frozenset(
     {
@@ -169,6 +181,8 @@ async def _officer_command(
         return await _view(actor, code, ctx)
     if name == "claim":
         return await _claim(actor, code, ctx)
+    if name == "unclaim":
+        return await _unclaim(actor, code, ctx)
     if name == "thread":
         return await _thread(actor, code, ctx)
     if name == "setstatus":
@@ -277,6 +291,18 @@ async def _claim(actor: Actor, code: str, ctx: FlowContext) -> list[Outgoing]:
         Reply.of(Msg("officer.claim.done", {"code": code})),
         *await _tell_tipster(ref, ctx),
     ]
+
+
+async def _unclaim(actor: Actor, code: str, ctx: FlowContext) -> list[Outgoing]:
+    ref = await ctx.desk.unclaim(actor.id, code, ctx.now, ctx.limits.claim_within)
+    if ref is None:
+        visible = await _authorised(actor, code, "unclaim", ctx)
+        if visible is None:
+            return [_not_found()]
+        return [Reply.of(Msg("officer.unclaim.not_yours", {"code": code}))]
+    await ctx.desk.add_event(ref.id, "unclaim", ctx.now, staff_id=actor.id)
+    await ctx.audit.audit(ctx.now, "unclaim", "ok", staff_id=actor.id, tip_id=ref.id, target=code)
+    return [Reply.of(Msg("officer.unclaim.done", {"code": code}))]
 
 
 async def _set_status(actor: Actor, code: str, status: str, ctx: FlowContext) -> list[Outgoing]:

@@ -36,7 +36,7 @@ NAME = "desk"
 # commands of the admin pages. Anything else in a stored payload is ignored, whatever it
 # says; the flows still check who may do what.
 ACTIONS = frozenset(
-    {"claim", "setstatus", "ask", "note", "transfer"}
+    {"claim", "unclaim", "setstatus", "ask", "note", "transfer"}
     | {"invite", "removestaff", "campaign", "approve", "refuse", "approvals"}
 )
 DESK_BOXES = 5_000  # accounts with a desk open; the least recently used go first
