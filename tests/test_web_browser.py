@@ -497,3 +497,38 @@ async def test_an_officer_works_a_tip_from_the_desk_alone(tmp_path: Path) -> Non
     finally:
         await bot.stop()
     assert found == {key: [] for key in found}, found
+
+
+async def test_an_open_desk_keeps_updating_across_a_restart(tmp_path: Path) -> None:
+    """Issue 12, live: the service restarts under an officer's open /staff page; the
+    page reconnects by itself and a tip filed after the restart appears, counted in
+    the title, without a reload."""
+    from playwright.async_api import async_playwright, expect
+
+    from tests.desk_world import PASSWORD, add_tip, desk_world
+
+    port = free_port()
+    bot = Harness(None, make_settings(tmp_path, None, web_pow_bits=4, web_port=port))
+    await bot.start(serve_http=True)
+    assert bot.app is not None and bot.app.web_url
+    base = bot.app.web_url.rstrip("/")
+    await desk_world(bot)
+    await add_tip(bot, "AAAA-2222")
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = await browser.new_page(viewport={"width": 1366, "height": 900})
+            await page.goto(f"{base}/staff/login")
+            await page.locator("#u").fill("minh")
+            await page.locator("#p").fill(PASSWORD)
+            await page.get_by_role("button", name="Đăng nhập").click()
+            await expect(page.get_by_role("link", name="AAAA-2222")).to_be_visible()
+            await bot.stop()
+            await page.wait_for_timeout(1500)  # the page's live request fails meanwhile
+            await bot.start(serve_http=True)
+            await add_tip(bot, "AAAA-3333", urgent=True)
+            await expect(page.get_by_role("link", name="AAAA-3333")).to_be_visible(timeout=30_000)
+            await expect(page).to_have_title(re.compile(r"^\(2\) "))
+            await browser.close()
+    finally:
+        await bot.stop()
