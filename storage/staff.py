@@ -267,16 +267,7 @@ class StaffAccounts:
             )
         )
         if existing.first() is None:
-            await self.conn.execute(
-                staff_links.insert().values(
-                    channel=channel,
-                    user_key=user_key,
-                    staff_id=staff_id,
-                    address=address,
-                    locale=locale,
-                    linked_at=now,
-                )
-            )
+            await self._insert_link(staff_id, channel, user_key, address, locale, now)
 
     async def staff_chats(self, staff_ids: list[str]) -> list[Recipient]:
         rows = await self.conn.execute(
@@ -395,6 +386,18 @@ class StaffAccounts:
                 staff_links.c.channel == channel, staff_links.c.user_key == user_key
             )
         )
+        await self._insert_link(staff_id, channel, user_key, address, locale, now)
+        return await self.actor(channel, user_key)
+
+    async def _insert_link(
+        self,
+        staff_id: str,
+        channel: str,
+        user_key: str,
+        address: bytes,
+        locale: str | None,
+        now: datetime,
+    ) -> None:
         await self.conn.execute(
             staff_links.insert().values(
                 channel=channel,
@@ -405,7 +408,6 @@ class StaffAccounts:
                 linked_at=now,
             )
         )
-        return await self.actor(channel, user_key)
 
     async def redeem_invite_on_web(
         self, code: str, *, username: str, password_hash: str, now: datetime

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from html import escape
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -21,7 +21,7 @@ from starlette.routing import Route
 from bot.channels.desk import DeskChannel
 from bot.clock import Clock
 from bot.desk.pages import Texts
-from bot.desk.signin import StaffPortal
+from bot.desk.signin import StaffPortal, read_form
 from bot.dispatch.dispatcher import Pipeline
 from handlers.domain import receipts
 from handlers.domain.places import Gazetteer
@@ -154,13 +154,7 @@ class AdminPages:
                 f"{t('desk.yes') if unit.has_group else t('desk.no')}</td></tr>"
             )
         heads = ("unit", "parent", "wards", "categories", "members", "group")
-        head = "".join(f'<th scope="col">{t(f"admin.col.{h}")}</th>' for h in heads)
-        table = (
-            f'<div class="scroll"><table class="tips"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
-            if rows
-            else f"<p>{t('admin.no_units')}</p>"
-        )
+        table = _table(t, heads, rows, "admin.no_units")
         return f"<h3>{t('admin.tab.units')}</h3>{table}<p>{t('admin.units_hint')}</p>"
 
     async def _staff(self, t: Texts, stores: Stores, request: Request) -> str:
@@ -180,7 +174,6 @@ class AdminPages:
                 f'<td data-label="{t("admin.col.action")}">{disable}</td></tr>'
             )
         heads = ("name", "role", "units", "action")
-        head = "".join(f'<th scope="col">{t(f"admin.col.{h}")}</th>' for h in heads)
         unit_opts = "".join(f'<option value="{u.id}">{t.plain(u.name)}</option>' for u in units)
         invite = self._form(
             request,
@@ -205,9 +198,7 @@ class AdminPages:
             t("admin.decide"),
         )
         return (
-            f"<h3>{t('admin.tab.staff')}</h3>"
-            f'<div class="scroll"><table class="tips"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
+            f"<h3>{t('admin.tab.staff')}</h3>{_table(t, heads, rows, 'admin.no_units')}"
             f"<h3>{t('admin.invite_title')}</h3><p>{t('admin.invite_hint')}</p>"
             f'<div class="actions">{invite}{approvals}{decide}</div>'
         )
@@ -242,13 +233,7 @@ class AdminPages:
                 f'<td data-label="{t("admin.col.action")}">{buttons or "—"}</td></tr>'
             )
         heads = ("campaign", "text", "status", "when", "progress", "action")
-        head = "".join(f'<th scope="col">{t(f"admin.col.{h}")}</th>' for h in heads)
-        table = (
-            f'<div class="scroll"><table class="tips"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table></div>"
-            if rows
-            else f"<p>{t('admin.no_campaigns')}</p>"
-        )
+        table = _table(t, heads, rows, "admin.no_campaigns")
         return f"<h3>{t('admin.tab.campaigns')}</h3>{table}<p>{t('admin.compose_hint')}</p>"
 
     async def _audit(self, t: Texts, stores: Stores, request: Request) -> str:
@@ -263,7 +248,7 @@ class AdminPages:
             code=code, outcome=outcome,
         )  # fmt: skip
         more = len(entries) > AUDIT_PAGE
-        rows = "".join(
+        rows = [
             f'<tr><th scope="row">{escape(local_time(e["at"]))}</th>'
             f'<td data-label="{t("admin.col.who")}">'
             f"{t.plain(e['username'] or (e['actor_key'] or '—')[:8])}</td>"
@@ -271,7 +256,7 @@ class AdminPages:
             f'<td data-label="{t("admin.col.tip")}">{t.plain(e["code"] or e["target"] or "—")}</td>'
             f'<td data-label="{t("admin.col.outcome")}">{t.plain(e["outcome"])}</td></tr>'
             for e in entries[:AUDIT_PAGE]
-        )
+        ]
         lang = '<input type="hidden" name="lang" value="en">' if t.locale == "en" else ""
         outcomes = "".join(
             f'<option value="{v}"{" selected" if v == (outcome or "") else ""}>{label}</option>'
@@ -296,11 +281,8 @@ class AdminPages:
             following = escape(urlencode({**params, "page": page + 1}))
             pager.append(f'<a href="/staff/admin?{following}">{t("desk.next")}</a>')
         heads = ("at", "who", "what", "tip", "outcome")
-        head = "".join(f'<th scope="col">{t(f"admin.col.{h}")}</th>' for h in heads)
         return (
-            f"<h3>{t('admin.tab.audit')}</h3>{form}"
-            f'<div class="scroll"><table class="tips"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{rows}</tbody></table></div>"
+            f"<h3>{t('admin.tab.audit')}</h3>{form}{_table(t, heads, rows, 'admin.no_entries')}"
             f'<nav class="pager" aria-label="{t("desk.pages")}">{" ".join(pager)}</nav>'
         )
 
@@ -311,13 +293,9 @@ class AdminPages:
             return member
         if member is None:
             return self._not_found(request)
-        body = await request.body()
-        if len(body) > MAX_FORM:
-            return Response("too large", status_code=413)
-        try:
-            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
-        except UnicodeDecodeError:
-            return Response("bad form", status_code=400)
+        form = await read_form(request, MAX_FORM)
+        if isinstance(form, Response):
+            return form
         if not self.portal.form_ok(request, form.get("csrf", "")):
             return Response("forbidden", status_code=403)
         command = _command(form)
@@ -332,6 +310,16 @@ class AdminPages:
             command=command, lang="en" if lang else None, now=self.clock.now(),
         )  # fmt: skip
         return RedirectResponse(f"{back}after={before}", status_code=303)
+
+
+def _table(t: Texts, heads: tuple[str, ...], rows: list[str], empty: str) -> str:
+    if not rows:
+        return f"<p>{t(empty)}</p>"
+    head = "".join(f'<th scope="col">{t(f"admin.col.{h}")}</th>' for h in heads)
+    return (
+        f'<div class="scroll"><table class="tips"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _command(form: dict[str, str]) -> str | None:

@@ -56,6 +56,17 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
+async def read_form(request: Request, limit: int) -> dict[str, str] | Response:
+    """A posted form's fields (the first of each), or the Response refusing it."""
+    body = await request.body()
+    if len(body) > limit:
+        return Response("too large", status_code=413)
+    try:
+        return {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
+    except UnicodeDecodeError:
+        return Response("bad form", status_code=400)
+
+
 def _totp_step(secret: str, code: str, now: float) -> int | None:
     """The time step whose code this is (this 30-second window or either neighbour, for
     a phone's clock a little off), or None."""
@@ -207,13 +218,9 @@ class StaffPortal:
         return response
 
     async def login(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > 4096:
-            return Response("too large", status_code=413)
-        try:
-            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
-        except UnicodeDecodeError:
-            return Response("bad form", status_code=400)
+        form = await read_form(request, 4096)
+        if isinstance(form, Response):
+            return form
         pre = request.cookies.get(LOGIN_COOKIE, "")
         if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf(pre)):
             return Response("forbidden", status_code=403)
@@ -290,13 +297,9 @@ class StaffPortal:
         return response
 
     async def join(self, request: Request) -> Response:
-        body = await request.body()
-        if len(body) > 4096:
-            return Response("too large", status_code=413)
-        try:
-            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
-        except UnicodeDecodeError:
-            return Response("bad form", status_code=400)
+        form = await read_form(request, 4096)
+        if isinstance(form, Response):
+            return form
         pre = request.cookies.get(LOGIN_COOKIE, "")
         if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf(pre)):
             return Response("forbidden", status_code=403)

@@ -17,7 +17,7 @@ import math
 import secrets
 from datetime import timedelta
 from html import escape
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -27,7 +27,7 @@ from bot.channels.desk import DeskChannel
 from bot.clock import Clock
 from bot.desk.pages import Texts, category_label, live_marker
 from bot.desk.photos import PhotoHashes
-from bot.desk.signin import StaffPortal
+from bot.desk.signin import StaffPortal, read_form
 from bot.dispatch.dispatcher import Pipeline
 from bot.uploads import EXTENSIONS, UploadStore, sniff
 from handlers.core.events import Msg
@@ -326,13 +326,9 @@ class TipPages:
         member = await self.portal.current(request)
         if member is None:
             return RedirectResponse("/staff/login", status_code=303)
-        body = await request.body()
-        if len(body) > MAX_FORM:
-            return Response("too large", status_code=413)
-        try:
-            form = {k: v[0] for k, v in parse_qs(body.decode("utf-8")).items()}
-        except UnicodeDecodeError:
-            return Response("bad form", status_code=400)
+        form = await read_form(request, MAX_FORM)
+        if isinstance(form, Response):
+            return form
         if not self.portal.form_ok(request, form.get("csrf", "")):
             return Response("forbidden", status_code=403)
         view = await self._view(member.id, request.path_params["code"], "desk.act")

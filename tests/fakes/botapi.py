@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 TOKEN = "123456789:AAH-fakeTOKENfakeTOKENfakeTOKEN12345"
 BOT_ID = 123456789
@@ -78,8 +78,9 @@ class Failure:
     chat_id: int | None = None  # only for calls to this chat (None: the next call)
 
 
-class FakeBotAPI:
+class FakeBotAPI(LoopbackServer):
     def __init__(self, token: str = TOKEN) -> None:
+        super().__init__()
         self.token = token
         self.pending: list[dict[str, Any]] = []
         self.calls: list[Call] = []
@@ -88,9 +89,6 @@ class FakeBotAPI:
         self.confirm_on_fetch = False  # worst case: an update is gone once fetched
         self.next_update_id = 10_000
         self.next_message_id = 1
-        self._new = asyncio.Event()
-        self.server: uvicorn.Server | None = None
-        self.port = 0
         self.app = Starlette(
             routes=[
                 Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
@@ -100,24 +98,6 @@ class FakeBotAPI:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/bot"
-
-    async def start(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else ~40 ms per answer
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-            self._new.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 5)
 
     # ---- feeding updates --------------------------------------------------------------
     def push(self, update: dict[str, Any]) -> dict[str, Any]:

@@ -10,17 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import socket
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.loopback import LoopbackServer
 
 ZALO_TOKEN = "1459232241454765289:zalo-fake-secret-token"
 EXPECTED = {"getMe", "getUpdates", "deleteWebhook", "setWebhook", "sendMessage", "sendPhoto"}
@@ -72,8 +72,9 @@ class ZaloUser:
         return self._update("message.unsupported.received")
 
 
-class FakeZaloAPI:
+class FakeZaloAPI(LoopbackServer):
     def __init__(self, token: str = ZALO_TOKEN) -> None:
+        super().__init__()
         self.token = token
         self.pending: deque[dict[str, Any]] = deque()
         self.calls: list[ZaloCall] = []
@@ -82,9 +83,6 @@ class FakeZaloAPI:
         self.failures: dict[str, deque[tuple[int, str]]] = defaultdict(deque)
         self.images: dict[str, bytes] = {}
         self.webhook: str | None = None
-        self._new = asyncio.Event()
-        self.server: uvicorn.Server | None = None
-        self.port = 0
         self.app = Starlette(
             routes=[
                 Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
@@ -99,24 +97,6 @@ class FakeZaloAPI:
     def image_url(self, name: str, data: bytes) -> str:
         self.images[name] = data
         return f"{self.base_url}/img/{name}"
-
-    async def start(self) -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_config=None, access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self.server.serve(sockets=[sock]))
-        while not self.server.started:
-            await asyncio.sleep(0.01)
-
-    async def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-            self._new.set()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 5)
 
     def push(self, update: dict[str, Any]) -> None:
         self.pending.append(update)

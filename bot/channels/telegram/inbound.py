@@ -4,7 +4,6 @@ getUpdates call confirms it) or the webhook (200 only after the insert)."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +13,8 @@ from starlette.responses import PlainTextResponse, Response
 from telegram import Bot
 
 from bot.aio import cancelling
-from bot.channels.base import read_json
 from bot.channels.telegram.parse import NAME
+from bot.channels.webhook import checked_body
 
 if TYPE_CHECKING:
     from bot.dispatch.dispatcher import Pipeline
@@ -121,23 +120,11 @@ class Inbound:
         expected = secret.encode()
 
         async def endpoint(request: Request) -> Response:
-            given = request.headers.get("x-telegram-bot-api-secret-token", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return PlainTextResponse("forbidden", status_code=403)
-            if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-                return PlainTextResponse("expected application/json", status_code=415)
-            declared = request.headers.get("content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > max_body):
-                return PlainTextResponse("too large", status_code=413)
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > max_body:
-                    return PlainTextResponse("too large", status_code=413)
-            try:
-                data = read_json(bytes(body))
-            except ValueError as exc:
-                return PlainTextResponse(str(exc), status_code=400)
+            data = await checked_body(
+                request, "x-telegram-bot-api-secret-token", expected, max_body
+            )
+            if isinstance(data, Response):
+                return data
             if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
                 return PlainTextResponse("not an update", status_code=400)
             try:

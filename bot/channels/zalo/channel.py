@@ -18,7 +18,6 @@ notes the upload; the dispatcher never waits on the network."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from bot.aio import cancelling
-from bot.channels.base import Ignored, Payload, SendResult, read_json
+from bot.channels.base import Ignored, Payload, SendResult
+from bot.channels.webhook import checked_body
 from bot.channels.zalo.client import ZaloClient, ZaloUnreachable
 from bot.channels.zalo.parse import NAME, UPLOAD_KEY, parse, unwrap, update_key
 from bot.channels.zalo.send import Sender
@@ -172,23 +172,9 @@ class ZaloChannel:
         expected = secret.encode()
 
         async def endpoint(request: Request) -> Response:
-            given = request.headers.get("x-bot-api-secret-token", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return PlainTextResponse("forbidden", status_code=403)
-            if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-                return PlainTextResponse("expected application/json", status_code=415)
-            declared = request.headers.get("content-length")
-            if declared is not None and (not declared.isdigit() or int(declared) > max_body):
-                return PlainTextResponse("too large", status_code=413)
-            body = bytearray()
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > max_body:
-                    return PlainTextResponse("too large", status_code=413)
-            try:
-                data = read_json(bytes(body))
-            except ValueError as exc:
-                return PlainTextResponse(str(exc), status_code=400)
+            data = await checked_body(request, "x-bot-api-secret-token", expected, max_body)
+            if isinstance(data, Response):
+                return data
             update = unwrap(data)
             prepared = await self._prepared(update) if update is not None else None
             if prepared is None:
