@@ -12,6 +12,18 @@ from storage.access import OPEN, visible
 from storage.models import DigestRow
 from storage.schema import digest_runs, tip_routes, tips
 
+# What figures are computed from: no code, no text, no place but the ward.
+_ROW = (
+    tips.c.category_group,
+    tips.c.category,
+    tips.c.ward_code,
+    tips.c.channel,
+    tips.c.status,
+    tips.c.created_at,
+    tips.c.claimed_at,
+    tips.c.resolved_at,
+)
+
 
 class Digests:
     def __init__(self, conn: AsyncConnection) -> None:
@@ -39,16 +51,7 @@ class Digests:
         self, unit_id: int | None, start: datetime, end: datetime
     ) -> list[DigestRow]:
         """Tips received in [start, end) by a unit (None: city-wide)."""
-        query = select(
-            tips.c.category_group,
-            tips.c.category,
-            tips.c.ward_code,
-            tips.c.channel,
-            tips.c.status,
-            tips.c.created_at,
-            tips.c.claimed_at,
-            tips.c.resolved_at,
-        ).where(tips.c.created_at >= start, tips.c.created_at < end)
+        query = select(*_ROW).where(tips.c.created_at >= start, tips.c.created_at < end)
         if unit_id is not None:
             query = query.where(
                 exists().where(tip_routes.c.tip_id == tips.c.id, tip_routes.c.unit_id == unit_id)
@@ -58,16 +61,9 @@ class Digests:
     async def visible_rows(self, staff_id: str, start: datetime, end: datetime) -> list[DigestRow]:
         """Tips received in [start, end) that this account may see (the desk's figures:
         a supervisor's unit and those below it, everything for the city level)."""
-        query = select(
-            tips.c.category_group,
-            tips.c.category,
-            tips.c.ward_code,
-            tips.c.channel,
-            tips.c.status,
-            tips.c.created_at,
-            tips.c.claimed_at,
-            tips.c.resolved_at,
-        ).where(tips.c.created_at >= start, tips.c.created_at < end, visible(staff_id))
+        query = select(*_ROW).where(
+            tips.c.created_at >= start, tips.c.created_at < end, visible(staff_id)
+        )
         return [DigestRow.model_validate(r._asdict()) for r in await self.conn.execute(query)]
 
     async def visible_open_counts(self, staff_id: str, now: datetime) -> tuple[int, int]:

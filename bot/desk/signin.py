@@ -177,6 +177,24 @@ class StaffPortal:
     def _csrf(self, pre: str) -> str:
         return hmac.new(self._key, b"login:" + pre.encode(), hashlib.sha256).hexdigest()
 
+    async def _signed_form(self, request: Request) -> dict[str, str] | Response:
+        """A sign-in or join form, with the token its page was given (the pre-session
+        cookie's HMAC): another site cannot post it in this browser's name."""
+        form = await read_form(request, 4096)
+        if isinstance(form, Response):
+            return form
+        pre = request.cookies.get(LOGIN_COOKIE, "")
+        if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf(pre)):
+            return Response("forbidden", status_code=403)
+        return form
+
+    def _with_pre_cookie(self, response: Response, pre: str) -> Response:
+        response.set_cookie(
+            LOGIN_COOKIE, pre, httponly=True, samesite="strict", secure=self.secure,
+            path="/staff", max_age=3600,
+        )  # fmt: skip
+        return response
+
     async def current(self, request: Request) -> StaffMember | None:
         token = request.cookies.get(self.cookie)
         if not token:
@@ -206,24 +224,12 @@ class StaffPortal:
             f'<button type="submit">{self._t(request, "staff.sign_in")}</button></form>'
         )
         response = self.page(request, "staff.title", body, status=401 if error else 200)
-        response.set_cookie(
-            LOGIN_COOKIE,
-            pre,
-            httponly=True,
-            samesite="strict",
-            secure=self.secure,
-            path="/staff",
-            max_age=3600,
-        )
-        return response
+        return self._with_pre_cookie(response, pre)
 
     async def login(self, request: Request) -> Response:
-        form = await read_form(request, 4096)
+        form = await self._signed_form(request)
         if isinstance(form, Response):
             return form
-        pre = request.cookies.get(LOGIN_COOKIE, "")
-        if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf(pre)):
-            return Response("forbidden", status_code=403)
         username = form.get("username", "").strip()[:64]
         password = form.get("password", "")[:1024]
         client = hashlib.sha256(
@@ -290,19 +296,12 @@ class StaffPortal:
             + f'<button type="submit">{self._t(request, "staff.join")}</button></form>'
         )  # fmt: skip
         response = self.page(request, "staff.title", body, status=400 if error else 200)
-        response.set_cookie(
-            LOGIN_COOKIE, pre, httponly=True, samesite="strict", secure=self.secure,
-            path="/staff", max_age=3600,
-        )  # fmt: skip
-        return response
+        return self._with_pre_cookie(response, pre)
 
     async def join(self, request: Request) -> Response:
-        form = await read_form(request, 4096)
+        form = await self._signed_form(request)
         if isinstance(form, Response):
             return form
-        pre = request.cookies.get(LOGIN_COOKIE, "")
-        if not pre or not hmac.compare_digest(form.get("csrf", ""), self._csrf(pre)):
-            return Response("forbidden", status_code=403)
         client = hashlib.sha256(
             self._salt + (request.client.host if request.client else "?").encode()
         ).hexdigest()
