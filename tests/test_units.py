@@ -307,3 +307,24 @@ def test_officer_cards_set_citizen_text_apart_and_show_hidden_characters() -> No
     faked = [line for line in lines if "0912345678" in line]
     assert faked and all(line.startswith("┃ ") for line in faked)  # never a system line
     assert "\u202e" not in text and "⟦U+202E⟧" in text
+
+
+async def test_a_reservation_takes_from_the_stock_made_ahead() -> None:
+    """Issue 15: reaching the review used to start a new Argon2 hash even with pairs
+    made ahead in stock; now the stock is used and nothing is hashed then."""
+    hasher = receipts.ReceiptHasher(time_cost=1, memory_kib=1024)
+    minter = receipts.ReceiptMinter(hasher, capacity=2)
+    made = [await minter._mint(), await minter._mint()]
+    minter._stock.extend(made)
+    calls = 0
+    real = hasher.hash
+
+    async def counting(receipt: str) -> str:
+        nonlocal calls
+        calls += 1
+        return await real(receipt)
+
+    hasher.hash = counting  # type: ignore[method-assign]
+    minter.reserve("draft1")
+    assert await minter.take("draft1") == made[0] and calls == 0
+    assert list(minter._stock) == [made[1]]
