@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import resource
+import secrets
 import statistics
 import sys
 import tempfile
@@ -255,7 +256,7 @@ def bench_settings(data_dir: Path) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         data_dir=data_dir,
-        tipbot_secret_key="bench-" + "k" * 40,
+        tipbot_secret_key=secrets.token_urlsafe(48),  # weak keys are refused everywhere
         telegram_bot_token=TOKEN,
         telegram_rate_per_second=0,
         telegram_chat_interval_s=0,
