@@ -1,0 +1,36 @@
+"""The benchmarks still run and end with their verdict line (a fixed interface others
+rely on). Tiny sizes: this checks that they work, never how fast anything is."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "verdict"),
+    [
+        ("intake.py", ["--citizens", "20", "--drafts", "200"], r"^ratio=\d+\.\d+$"),
+        (
+            "broadcast.py",
+            ["--recipients", "60"],
+            r"^ratio=\d+\.\d+ 429s=\d+ duplicates=\d+$",
+        ),
+    ],
+)
+def test_a_benchmark_runs_and_prints_its_verdict_last(
+    script: str, args: list[str], verdict: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert re.match(verdict, last), last
