@@ -39,7 +39,9 @@ def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert "Web chat: http://127.0.0.1:" in first
+        assert first.rstrip().endswith("(channels: web)")  # the desk is no way in
         assert "TELEGRAM_BOT_TOKEN" in proc.stdout.readline()
+        assert "ZALO_BOT_TOKEN" in proc.stdout.readline()
         url = first.split("Web chat: ")[1].split()[0].removesuffix("chat")
         import urllib.request
 
