@@ -39,6 +39,7 @@ from bot.work.alerts import Alerter, AlertSettings
 from bot.work.broadcasts import Broadcaster, start_due_campaigns
 from bot.work.digests import Digester
 from bot.work.escalation import Escalator
+from bot.work.leader import Leadership
 from bot.work.retention import Retention, RetentionSettings
 from bot.work.scheduler import build_scheduler, daily_at
 from handlers.core.context import Limits
@@ -274,17 +275,10 @@ class App:
         self._spawn(self.pipeline.run(), "dispatcher")
         self._spawn(self.delivery.run(), "delivery")
         self._spawn(self.minter.run(), "receipt-minter")
-        self._spawn(self.alerter.run(), "alerts")
-        self._spawn(self.broadcaster.run(), "broadcasts")
         if self.telegram is not None:
             await self.telegram.start()
-            if s.telegram_mode is TelegramMode.POLLING:
-                self._spawn(self.telegram.poll(self.pipeline), "telegram-polling")
-
         if self.zalo is not None:
             await self.zalo.start()
-            if s.zalo_mode is ZaloMode.POLLING:
-                self._spawn(self.zalo.poll(self.pipeline), "zalo-polling")
 
         if serve_http:
             await self._serve_http()
@@ -301,6 +295,22 @@ class App:
                 s.telegram_webhook_url, s.telegram_webhook_secret.get_secret_value()
             )
 
+        if self.db.is_sqlite:  # one process: it leads
+            await self._lead()
+        else:
+            self.leadership = Leadership(self.db, s.replica)
+            self._spawn(self.leadership.hold(self._lead), "leadership")
+
+    async def _lead(self) -> None:
+        """What one replica alone does (decision 0016): polling the platforms (their
+        updates are handed out once), alerts, broadcasts and the scheduled jobs."""
+        s = self.settings
+        self._spawn(self.alerter.run(), "alerts")
+        self._spawn(self.broadcaster.run(), "broadcasts")
+        if self.telegram is not None and s.telegram_mode is TelegramMode.POLLING:
+            self._spawn(self.telegram.poll(self.pipeline), "telegram-polling")
+        if self.zalo is not None and s.zalo_mode is ZaloMode.POLLING:
+            self._spawn(self.zalo.poll(self.pipeline), "zalo-polling")
         self.scheduler = build_scheduler(
             [
                 ("expire-drafts", timedelta(minutes=1), self.pipeline.expire_drafts),
@@ -438,21 +448,34 @@ class App:
         task = asyncio.create_task(coro, name=name)
         self.tasks.append(task)
 
+    @property
+    def leading(self) -> bool:
+        leadership = getattr(self, "leadership", None)
+        return leadership.leading.is_set() if leadership is not None else True
+
     async def health(self) -> dict[str, Any]:
         async with self.db.read() as conn:
             return {
                 "ok": True,
+                "replica": self.settings.replica,
+                "leader": self.leading,
                 "inbox": await inbox.counts(conn),
                 "outbox": await outbox.counts(conn),
                 "channels": sorted(self.channels),
             }
 
     async def wait(self) -> None:
-        """Return when a worker dies (e.g. 409 Conflict), re-raising its error."""
-        done, _ = await asyncio.wait(self.tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        """Return when a worker dies (e.g. 409 Conflict, a lost leadership), re-raising
+        its error. Workers a replica starts when it comes to lead are watched too."""
+        while True:
+            done, _ = await asyncio.wait(
+                list(self.tasks), timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            if done:
+                return
 
     async def stop(self) -> None:
         if getattr(self, "scheduler", None) is not None and self.scheduler.running:

@@ -148,6 +148,13 @@ class Settings(BaseSettings):
     delivery_concurrency: int = Field(default=8, ge=1)
     inbox_batch_size: int = Field(default=200, ge=1)
     inbox_retention_hours: int = Field(default=48, ge=1)
+    # Names this process in logs and /healthz when several replicas share PostgreSQL.
+    replica_id: str | None = Field(default=None, max_length=64)
+
+    @property
+    def replica(self) -> str:
+        return self.replica_id or os.uname().nodename[:64]
+
     # Admins may sign in to the desk only with a second factor (`tipbot staff totp`).
     staff_require_2fa: bool = False
     # The desk's map: a tile server ({z}/{x}/{y}); without one, coordinates and links.

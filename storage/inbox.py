@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, null, select, update
+from sqlalchemy import delete, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import vault_of
@@ -17,7 +17,11 @@ MAX_ATTEMPTS = 5
 
 
 async def add(
-    conn: AsyncConnection, channel: str, items: list[tuple[str, dict[str, Any]]], now: datetime
+    conn: AsyncConnection,
+    channel: str,
+    items: list[tuple[str, dict[str, Any]]],
+    now: datetime,
+    order_keys: list[str | None] | None = None,
 ) -> None:
     """Insert updates in one statement; a key seen before (a redelivery) is ignored.
     The payload is sealed before the insert: it holds the message text and the user id."""
@@ -35,20 +39,39 @@ async def add(
                 "status": "pending",
                 "attempts": 0,
                 "received_at": now,
+                "order_key": order_keys[i] if order_keys else None,
             }
-            for key, payload in items
+            for i, (key, payload) in enumerate(items)
         ],
     )
 
 
 async def pending(conn: AsyncConnection, limit: int) -> list[InboxRow]:
-    """Return unprocessed rows in arrival order."""
-    result = await conn.execute(
+    """Return unprocessed rows in arrival order, for this transaction to process.
+
+    PostgreSQL, where several replicas take rows at once: only rows no other
+    transaction holds (`FOR UPDATE SKIP LOCKED`), and of each person only the first
+    waiting update — a later one waits until the earlier is done, whoever holds it
+    (an uncommitted earlier row still reads as pending). SQLite has one process."""
+    query = (
         select(inbox.c.id, inbox.c.channel, inbox.c.update_key, inbox.c.payload, inbox.c.attempts)
         .where(inbox.c.status == "pending")
         .order_by(inbox.c.id)
         .limit(limit)
     )
+    if conn.dialect.name == "postgresql":
+        earlier = inbox.alias("earlier")
+        query = query.where(
+            or_(
+                inbox.c.order_key.is_(None),
+                ~exists().where(
+                    earlier.c.order_key == inbox.c.order_key,
+                    earlier.c.id < inbox.c.id,
+                    earlier.c.status == "pending",
+                ),
+            )
+        ).with_for_update(skip_locked=True, of=inbox)
+    result = await conn.execute(query)
     vault = vault_of(conn)
     return [
         InboxRow.model_validate(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, null, or_, select, update
+from sqlalchemy import and_, delete, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import vault_of
@@ -58,18 +58,26 @@ async def claim(
         and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
         and_(outbox.c.status == "sending", outbox.c.lease_until <= now),
     )
-    ids = (
-        (
-            await conn.execute(
-                select(outbox.c.id)
-                .where(due, outbox.c.chat_key.not_in(held))
-                .order_by(outbox.c.id)
-                .limit(limit)
-            )
-        )
-        .scalars()
-        .all()
+    candidates = (
+        select(outbox.c.id)
+        .where(due, outbox.c.chat_key.not_in(held))
+        .order_by(outbox.c.id)
+        .limit(limit)
     )
+    if conn.dialect.name == "postgresql":
+        # Several replicas claim at once: rows another transaction is claiming are
+        # skipped (SKIP LOCKED), and of each chat only its first outstanding message is
+        # taken — an uncommitted earlier claim still reads as pending, so a later message
+        # of that chat cannot be handed to another replica and overtake it.
+        earlier = outbox.alias("earlier")
+        candidates = candidates.where(
+            ~exists().where(
+                earlier.c.chat_key == outbox.c.chat_key,
+                earlier.c.id < outbox.c.id,
+                earlier.c.status.in_(("pending", "sending")),
+            )
+        ).with_for_update(skip_locked=True, of=outbox)
+    ids = (await conn.execute(candidates)).scalars().all()
     if not ids:
         return []
     await conn.execute(

@@ -72,8 +72,12 @@ inbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("received_at", UtcDateTime(), nullable=False),
     Column("processed_at", UtcDateTime(), nullable=True),
+    # Whose update it is (the person's pseudonym, as the conversation's key): replicas
+    # never process two updates of one person at once or out of order.
+    Column("order_key", String(64), nullable=True),
     UniqueConstraint("channel", "update_key"),
     Index("ix_inbox_status_id", "status", "id"),
+    Index("ix_inbox_order_key_id", "order_key", "id"),
 )
 
 # One row per (channel, pseudonymous user): where the citizen is in a flow and the draft.

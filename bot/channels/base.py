@@ -42,6 +42,12 @@ class Channel(Protocol):
         """Deliver one outbound payload; never raise for platform errors."""
         ...
 
+    def order_key(self, payload: dict[str, Any]) -> str | None:
+        """Whose update this is (the pseudonym `parse` would give), read cheaply from
+        the raw payload when it is stored: a person's updates are processed in order,
+        one at a time, whichever replica takes them. None: no person (kept apart)."""
+        ...
+
 
 MAX_JSON_DEPTH = 32  # real updates nest about 6 deep
 

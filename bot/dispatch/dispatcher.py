@@ -84,8 +84,10 @@ class Pipeline:
     # ---- intake -------------------------------------------------------------------
     async def ingest(self, channel: str, items: list[tuple[str, dict[str, Any]]]) -> None:
         """Store raw payloads durably; only after this returns may they be acknowledged."""
+        adapter = self.channels.get(channel)
+        keys = [adapter.order_key(p) if adapter else None for _, p in items]
         async with self.db.write() as conn:
-            await inbox.add(conn, channel, items, self.clock.now())
+            await inbox.add(conn, channel, items, self.clock.now(), keys)
         self.crash.hit("after_inbox_insert")
         self.worker.wake()
 

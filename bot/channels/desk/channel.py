@@ -65,6 +65,10 @@ class DeskChannel:
         self.mailboxes.deliver(address, payload)
         return SendResult("ok")
 
+    def order_key(self, payload: dict[str, Any]) -> str | None:
+        staff_id = payload.get("staff")
+        return self.user_key(staff_id) if isinstance(staff_id, str) and staff_id else None
+
     def notices(self, staff_id: str, after: int) -> list[str]:
         """The texts the flow sent this account after message number `after`."""
         box = self.mailboxes.get(staff_id)

@@ -93,5 +93,21 @@ class TelegramChannel:
     def parse(self, payload: dict[str, Any]) -> Event | Ignored:
         return self.parser.parse(payload)
 
+    def order_key(self, payload: dict[str, Any]) -> str | None:
+        """The person: who pressed, wrote, or (for a private chat's membership) whose
+        chat it is — as `parse` keys conversations."""
+        for field in ("callback_query", "message", "edited_message"):
+            part = payload.get(field)
+            if isinstance(part, dict) and isinstance(part.get("from"), dict):
+                user = part["from"].get("id")
+                if isinstance(user, int):
+                    return self.parser.identity.pseudonym(NAME, user)
+        change = payload.get("my_chat_member")
+        if isinstance(change, dict) and isinstance(change.get("chat"), dict):
+            chat = change["chat"].get("id")
+            if isinstance(chat, int):
+                return self.parser.identity.pseudonym(NAME, chat)
+        return None
+
     async def send(self, address: str, payload: Payload) -> SendResult:
         return await self.sender.send(address, payload)

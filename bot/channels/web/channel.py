@@ -96,6 +96,10 @@ class WebChannel:
     def parse(self, payload: dict[str, Any]) -> Event | Ignored:
         return parse(self.identity, payload)
 
+    def order_key(self, payload: dict[str, Any]) -> str | None:
+        session = payload.get("session")
+        return self.identity.pseudonym(NAME, session) if isinstance(session, str) else None
+
     async def send(self, address: str, payload: Payload) -> SendResult:
         if payload.get("t") == "chart":
             # A digest chart (a file of ours, for staff): shown as a picture, served

@@ -82,6 +82,11 @@ class ZaloChannel:
     def parse(self, payload: dict[str, Any]) -> Event | Ignored:
         return parse(self.identity, payload, self.public_url)
 
+    def order_key(self, payload: dict[str, Any]) -> str | None:
+        sender = (payload.get("message") or {}).get("from") or {}
+        user = sender.get("id") if isinstance(sender, dict) else None
+        return self.identity.pseudonym(NAME, user) if isinstance(user, str | int) else None
+
     async def send(self, address: str, payload: Payload) -> SendResult:
         return await self.sender.send(address, payload)
 

@@ -1,0 +1,128 @@
+"""Several replicas of the service on one PostgreSQL (issue 14, first part): every
+replica takes webhooks and dispatches and delivers; a person's updates are processed
+once and in order whichever replica takes them; one replica leads (polling, alerts,
+broadcasts, the scheduler) and another takes over when it goes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import PG_URL, _pg_database
+from tests.fakes.botapi import FakeBotAPI
+from tests.fakes.updates import Citizen
+from tests.harness import Harness, make_settings
+from tests.officer_world import typed_tip
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.skipif(not PG_URL, reason="TIPBOT_TEST_POSTGRES_URL is not set"),
+]
+SECRET = "replica-webhook-secret"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    yield from _pg_database()
+
+
+def replica(api: FakeBotAPI, data_dir: Path, pg_url: str, name: str) -> Harness:
+    return Harness(api, make_settings(
+        data_dir, api, database_url=pg_url, replica_id=name, telegram_mode="webhook",
+        telegram_webhook_url="https://tipline.example.vn/telegram/webhook",
+        telegram_webhook_secret=SECRET,
+    ))  # fmt: skip
+
+
+async def test_two_replicas_take_updates_in_turn_and_keep_each_persons_order(
+    api: FakeBotAPI, tmp_path: Path, pg_url: str
+) -> None:
+    a, b = replica(api, tmp_path, pg_url, "a"), replica(api, tmp_path, pg_url, "b")
+    await a.start(serve_http=True)
+    await b.start(serve_http=True)
+    try:
+        assert a.app is not None and b.app is not None
+        urls = [h.app.web_url + "telegram/webhook" for h in (a, b)]  # type: ignore[union-attr,operator]
+        people = [Citizen(8000 + i) for i in range(12)]
+        scripts = {who.user_id: typed_tip(who) for who in people}
+        next_id = 500_000
+        headers = {"x-telegram-bot-api-secret-token": SECRET}
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def post(update: dict[str, Any], turn: int) -> None:
+                answer = await client.post(urls[turn % 2], json=update, headers=headers)
+                assert answer.status_code == 200
+
+            # Step by step for everyone at once: a person's next update goes to the
+            # other replica, and only after the previous one was answered (as a person
+            # answers what they see); different people interleave freely.
+            for step in range(max(len(s) for s in scripts.values())):
+                batch = []
+                for who in people:
+                    script = scripts[who.user_id]
+                    if step < len(script):
+                        next_id += 1
+                        batch.append(
+                            post({"update_id": next_id, **script[step]}, step + who.user_id)
+                        )
+                await asyncio.gather(*batch)
+                for who in people:
+                    await wait_for_replies(api, who, step + 1)
+        receipts = {
+            who.user_id: [c.text for c in api.sent(who.user_id) if "Mã tin báo" in c.text]
+            for who in people
+        }
+        assert all(len(r) == 1 for r in receipts.values()), receipts  # once each
+        async with a.app.db.read() as conn:
+            from storage.tips import TipRepository
+
+            tips = await TipRepository(conn).recent(100)
+        assert len(tips) == len(people)
+        leaders = [h.app.leading for h in (a, b)]  # type: ignore[union-attr]
+        assert sorted(leaders) == [False, True]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def wait_for_replies(api: FakeBotAPI, who: Citizen, steps: int) -> None:
+    """Until the person got an answer to each of their first `steps` updates."""
+    deadline = time.monotonic() + 30
+    while len([c for c in api.sent(who.user_id) if c.text]) < steps:
+        assert time.monotonic() < deadline, f"no answer to step {steps} for {who.user_id}"
+        await asyncio.sleep(0.02)
+
+
+async def test_when_the_leader_goes_another_replica_leads_within_ten_seconds(
+    api: FakeBotAPI, tmp_path: Path, pg_url: str
+) -> None:
+    a, b = replica(api, tmp_path, pg_url, "a"), replica(api, tmp_path, pg_url, "b")
+    await a.start()
+    await b.start()
+    try:
+        assert a.app is not None and b.app is not None
+        deadline = time.monotonic() + 10
+        while not (a.app.leading or b.app.leading):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        leader, follower = (a, b) if a.app.leading else (b, a)
+        assert follower.app is not None and not follower.app.leading
+        assert getattr(follower.app, "scheduler", None) is None  # jobs run on the leader only
+        gone = time.monotonic()
+        await leader.stop()
+        while not follower.app.leading:
+            assert time.monotonic() - gone < 10, "no new leader within 10 s"
+            await asyncio.sleep(0.05)
+        took = time.monotonic() - gone
+        assert follower.app.scheduler.running
+        print(f"failover took {took:.2f}s")
+    finally:
+        for h in (a, b):
+            if h.app is not None:
+                await h.stop()
