@@ -48,7 +48,7 @@ from handlers.domain.places import gazetteer
 from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from handlers.flows import build_router
-from storage import inbox, outbox
+from storage import inbox, outbox, webmail
 from storage.db import Database, SqliteOptions
 from storage.migrate import upgrade_async
 from storage.vault import Vault
@@ -295,6 +295,11 @@ class App:
                 s.telegram_webhook_url, s.telegram_webhook_secret.get_secret_value()
             )
 
+        if not self.db.is_sqlite:
+            # Replicas may share this database: a page's replies reach whichever
+            # replica it polls (decision 0016).
+            self.web.share(self.db)
+            self._spawn(self.web.follow(), "web-follow")
         if self.db.is_sqlite:  # one process: it leads
             await self._lead()
         else:
@@ -319,6 +324,7 @@ class App:
                 # conversation rows (sealed addresses) go after a quiet hour.
                 ("forget-links", timedelta(minutes=5), self.pipeline.forget_links),
                 ("retention", daily_at(3), self.retention.purge),
+                ("purge-web-deliveries", timedelta(minutes=5), self._purge_web_deliveries),
                 (
                     "purge-inbox",
                     timedelta(hours=1),
@@ -447,6 +453,12 @@ class App:
     def _spawn(self, coro: Any, name: str) -> None:
         task = asyncio.create_task(coro, name=name)
         self.tasks.append(task)
+
+    async def _purge_web_deliveries(self) -> None:
+        """Shared web chat messages are kept minutes: long enough for a page's next
+        poll on any replica, then deleted (they were sealed meanwhile)."""
+        async with self.db.write() as conn:
+            await webmail.purge(conn, self.clock.now() - timedelta(minutes=15))
 
     @property
     def leading(self) -> bool:

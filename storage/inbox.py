@@ -96,12 +96,13 @@ async def status_of(conn: AsyncConnection, channel: str, key: str) -> str | None
 
 
 async def mark_done(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
-    """Mark rows processed and drop their payload: only the dedup key remains."""
+    """Mark rows processed and drop their payload and whose they were: only the dedup
+    key remains (the order key matters only while a row waits)."""
     if ids:
         await conn.execute(
             update(inbox)
             .where(inbox.c.id.in_(ids))
-            .values(status="done", payload=null(), processed_at=now)
+            .values(status="done", payload=null(), order_key=null(), processed_at=now)
         )
 
 
@@ -120,7 +121,7 @@ async def mark_failed(conn: AsyncConnection, row_id: int, now: datetime) -> bool
         await conn.execute(
             update(inbox)
             .where(inbox.c.id == row_id)
-            .values(status="dead", payload=null(), processed_at=now)
+            .values(status="dead", payload=null(), order_key=null(), processed_at=now)
         )
         return True
     return False

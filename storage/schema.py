@@ -452,3 +452,15 @@ campaign_deliveries = Table(
     UniqueConstraint("campaign_id", "run", "channel", "chat_key"),
     Index("ix_campaign_deliveries_status_next_at", "status", "next_at"),
 )
+
+# Web chat messages on their way to whichever replica holds a page's long poll (only
+# with several replicas on PostgreSQL; decision 0016): sealed, addressed by an HMAC of
+# the session (never the session itself), deleted after a few minutes.
+web_deliveries = Table(
+    "web_deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("box", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)

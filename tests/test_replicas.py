@@ -126,3 +126,72 @@ async def test_when_the_leader_goes_another_replica_leads_within_ten_seconds(
         for h in (a, b):
             if h.app is not None:
                 await h.stop()
+
+
+async def test_a_web_chat_whose_requests_alternate_between_replicas_files_a_tip(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """No sticky sessions: each request of one page goes to the other replica; the
+    replies reach it wherever it polls (through the database), numbered alike."""
+    from tests.fakes.webclient import WebCitizen
+
+    def web_replica(name: str) -> Harness:
+        return Harness(None, make_settings(
+            tmp_path, None, database_url=pg_url, replica_id=name, web_pow_bits=4,
+            web_messages_per_minute=1000,
+        ))  # fmt: skip
+
+    a, b = web_replica("a"), web_replica("b")
+    await a.start(serve_http=True)
+    await b.start(serve_http=True)
+    who = None
+    try:
+        bases = [h.app.web_url.rstrip("/") for h in (a, b)]  # type: ignore[union-attr]
+        who = WebCitizen(bases[0])
+        await who.open()
+        who.client.base_url = bases[1]  # type: ignore[assignment]
+        await who.open()  # this replica has not seen the challenge solved: again
+        turn = 0
+
+        async def next_replica() -> None:
+            nonlocal turn
+            turn += 1
+            who.client.base_url = bases[turn % 2]  # type: ignore[union-attr,assignment]
+
+        async def answer(expect: str) -> list[dict[str, Any]]:
+            """Poll the other replica until the reply saying `expect` is there."""
+            await next_replica()
+            deadline = time.monotonic() + 20
+            got: list[dict[str, Any]] = []
+
+            def says(m: dict[str, Any]) -> str:
+                return m["text"] + " ".join(b["label"] for r in m.get("buttons", []) for b in r)
+
+            while not any(expect in says(m) for m in got):
+                got += await who.fetch()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, f"no {expect!r} on the other replica"
+            return got
+
+        await answer("Bạn muốn làm gì")
+        steps = [
+            ("Gửi tin báo", "Bước 1/6"), ("Tệ nạn", "Cụ thể"), ("Cờ bạc", "Bước 2/6"),
+            ("Không", "Bước 3/6"), ("hoan kiem", "Phường Hoàn Kiếm"),
+            ("Phường Hoàn Kiếm", "Bước 4/6"), ("Hôm nay", "Bước 5/6"),
+            ("Sòng bạc trong nhà kho số 3", "0 tệp"), ("Xong, tiếp tục", "Bước 6/6"),
+            ("Ẩn danh", "Kiểm tra lại"), ("Gửi tin báo", "Mã tin báo"),
+        ]  # fmt: skip
+        for action, expect in steps:
+            await next_replica()
+            if action in ("hoan kiem", "Sòng bạc trong nhà kho số 3"):
+                (await who.say(action)).raise_for_status()
+            else:
+                (await who.choose(who.button(action)["data"])).raise_for_status()
+            got = await answer(expect)
+        assert any("Mã tin báo" in m["text"] for m in got)
+        seqs = [m["seq"] for m in who.messages]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)  # one numbering
+    finally:
+        if who is not None:
+            await who.close()
+        await a.stop()
+        await b.stop()

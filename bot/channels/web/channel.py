@@ -20,6 +20,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,13 +32,15 @@ from starlette.routing import Route
 from bot.aio import woken
 from bot.channels.base import Ignored, Payload, SendResult, read_json
 from bot.channels.web.limits import Buckets, WebLimits
-from bot.channels.web.mailbox import Mailboxes
+from bot.channels.web.mailbox import Mailboxes, to_message
 from bot.channels.web.parse import NAME, parse
 from bot.identity import Identity
 from bot.uploads import EXTENSIONS, UploadStore, sniff
 from handlers.core.commands import parse_command
 from handlers.core.events import Event, Msg
 from handlers.core.i18n import Catalog
+from storage import webmail
+from storage.db import Database
 
 if TYPE_CHECKING:
     from bot.dispatch.dispatcher import Pipeline
@@ -76,7 +79,8 @@ class WebChannel:
         # Who may open an uploaded file (set where everything is wired; None: nobody).
         self.file_access: Callable[[str, str], Awaitable[bool]] | None = None
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
-        self.mailboxes = Mailboxes()
+        self.mailboxes = Mailboxes()  # keyed by `_box(session)`, never the session
+        self.shared: Database | None = None  # set with several replicas (`share`)
         self.charts: dict[str, tuple[str, Path]] = {}  # name -> (session, chart file)
         # Behind HTTPS the browser holds it as a __Host- cookie: HTTPS only, this host
         # only, not settable by another subdomain (session fixation).
@@ -113,8 +117,37 @@ class WebChannel:
                 "text": str(payload.get("caption") or ""),
                 "chart": f"/chat/api/chart/{name}",
             }
-        self.mailboxes.deliver(address, payload)
+        if self.shared is None:
+            self.mailboxes.deliver(self._box(address), payload)
+            return SendResult("ok")
+        message = to_message(payload)
+        if message is not None:
+            # To every replica (the page may poll any): through the database.
+            async with self.shared.write() as conn:
+                await webmail.publish(conn, self._box(address), message, datetime.now(UTC))
         return SendResult("ok")
+
+    def share(self, db: Database) -> None:
+        """Several replicas: messages go through the database (see `follow`)."""
+        self.shared = db
+        self.mailboxes.numbered_elsewhere = True
+
+    async def follow(self) -> None:
+        """Bring what any replica delivered into this replica's mailboxes (a worker,
+        with `share`): woken by NOTIFY, and every second in case one was missed."""
+        assert self.shared is not None
+        wake = asyncio.Event()
+        async with self.shared.read() as conn:
+            last = await webmail.last_id(conn)
+        async with webmail.notifications(self.shared, wake):
+            while True:
+                await woken(wake, 1.0)
+                wake.clear()
+                async with self.shared.read() as conn:
+                    rows = await webmail.since(conn, last)
+                for row_id, box, message in rows:
+                    self.mailboxes.put(box, message, row_id)
+                    last = row_id
 
     async def chart(self, request: Request) -> Response:
         """A digest chart sent to this session; anyone else gets 404."""
@@ -261,7 +294,7 @@ class WebChannel:
             if not self.session_limit.allow(self._client(request)):
                 return _error(429, "too many new sessions")
             session = self._new_session()
-        box = self.mailboxes.get(session)
+        box = self.mailboxes.get(self._box(session))
         lang = self._locale(request)
         # The page was opened in another language (its ?lang= link): the conversation
         # follows, and the current step is asked again in that language.
@@ -422,7 +455,7 @@ class WebChannel:
             after = int(request.query_params.get("after", "0"))
         except ValueError:
             return _error(400, "bad cursor")
-        box = self.mailboxes.get(session)
+        box = self.mailboxes.get(self._box(session))
         box.acknowledge(after)
         if box.seq <= after and not self.mailboxes.closing:
             box.changed.clear()
@@ -462,6 +495,10 @@ class WebChannel:
             "Content-Disposition": disposition,
         }
         return Response(data, media_type=sniffed.mime, headers=headers)
+
+    def _box(self, session: str) -> str:
+        """A session's mailbox name: what replicas share instead of the session id."""
+        return hmac.new(self._key, b"box:" + session.encode(), hashlib.sha256).hexdigest()[:40]
 
     def _inbox_prefix(self, session: str) -> str:
         """Scopes a client's request ids to its session in the inbox's dedup key, without

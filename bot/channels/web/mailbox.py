@@ -45,6 +45,9 @@ class Mailboxes:
         self.boxes: OrderedDict[str, Mailbox] = OrderedDict()
         self.limit = limit
         self.closing = False
+        # Shared between replicas, messages are numbered by their row in the database
+        # (the same number on every replica): a new mailbox then starts at 0.
+        self.numbered_elsewhere = False
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -55,7 +58,7 @@ class Mailboxes:
             while len(self.boxes) >= self.limit:
                 _, gone = self.boxes.popitem(last=False)
                 gone.changed.set()  # a poll waiting on it returns (empty) at once
-            box = self.boxes[session] = Mailbox()
+            box = self.boxes[session] = Mailbox(seq=0) if self.numbered_elsewhere else Mailbox()
         else:
             self.boxes.move_to_end(session)
         return box
@@ -66,11 +69,16 @@ class Mailboxes:
         message = to_message(payload)
         if message is None:
             return False
+        self.put(session, message)
+        return True
+
+    def put(self, session: str, message: dict[str, Any], seq: int | None = None) -> None:
+        """Add a page-ready message, numbered next (or as given, when numbered by the
+        shared table; never below what the page has seen)."""
         box = self.get(session)
-        box.seq += 1
+        box.seq = max(box.seq + 1, seq or 0)
         box.messages.append((box.seq, message))
         box.changed.set()
-        return True
 
     def close(self) -> None:
         """Answer every waiting long poll now: a stopping server waits for open
