@@ -113,6 +113,8 @@ async def test_when_the_leader_goes_another_replica_leads_within_ten_seconds(
             await asyncio.sleep(0.05)
         leader, follower = (a, b) if a.app.leading else (b, a)
         assert follower.app is not None and not follower.app.leading
+        health = await follower.app.health()
+        assert health["leader"] is False and health["replica"] in ("a", "b")
         assert getattr(follower.app, "scheduler", None) is None  # jobs run on the leader only
         gone = time.monotonic()
         await leader.stop()
