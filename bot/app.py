@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,7 +49,7 @@ from handlers.domain.places import gazetteer
 from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from handlers.flows import build_router
-from storage import inbox, outbox, webmail
+from storage import inbox, outbox, ratebudget, webmail
 from storage.db import Database, SqliteOptions
 from storage.migrate import upgrade_async
 from storage.vault import Vault
@@ -325,6 +326,7 @@ class App:
                 ("forget-links", timedelta(minutes=5), self.pipeline.forget_links),
                 ("retention", daily_at(3), self.retention.purge),
                 ("purge-web-deliveries", timedelta(minutes=5), self._purge_web_deliveries),
+                ("forget-rate-slots", timedelta(minutes=1), self._forget_rate_slots),
                 (
                     "purge-inbox",
                     timedelta(hours=1),
@@ -459,6 +461,13 @@ class App:
         poll on any replica, then deleted (they were sealed meanwhile)."""
         async with self.db.write() as conn:
             await webmail.purge(conn, self.clock.now() - timedelta(minutes=15))
+
+    async def _forget_rate_slots(self) -> None:
+        if self.db.is_sqlite:
+            return
+        slot = int(time.time() * ratebudget.SLOTS_PER_SECOND)
+        async with self.db.write() as conn:
+            await ratebudget.forget(conn, slot - 60 * ratebudget.SLOTS_PER_SECOND)
 
     @property
     def leading(self) -> bool:

@@ -464,3 +464,13 @@ web_deliveries = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
 )
+
+# The send budget of each bot, shared by replicas on PostgreSQL (decision 0016): how
+# many messages went out in each quarter second. Rows older than a few seconds go.
+rate_slots = Table(
+    "rate_slots",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("slot", BigInteger, primary_key=True),
+    Column("used", Integer, nullable=False),
+)

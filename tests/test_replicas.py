@@ -197,3 +197,33 @@ async def test_a_web_chat_whose_requests_alternate_between_replicas_files_a_tip(
             await who.close()
         await a.stop()
         await b.stop()
+
+
+async def test_replicas_share_one_send_budget(pg_url: str) -> None:
+    """Two replicas' windows on one database send 90 messages at 30 a second between
+    them: no one-second stretch ever holds more than 30, and they keep close to it."""
+    from bot.delivery.pacing import SharedWindow
+    from storage.db import Database
+    from storage.migrate import upgrade_async
+    from tests.harness import VAULT
+
+    await upgrade_async(pg_url)
+    dbs = [Database(pg_url, vault=VAULT) for _ in range(2)]
+    try:
+        windows = [SharedWindow(db, "telegram", 30) for db in dbs]
+        times: list[float] = []
+
+        async def send(window: SharedWindow) -> None:
+            await window.acquire()
+            times.append(time.monotonic())
+
+        started = time.monotonic()
+        await asyncio.gather(*(send(windows[i % 2]) for i in range(90)))
+        took = time.monotonic() - started
+        times.sort()
+        busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+        assert busiest <= 30, busiest
+        assert took < 90 / 30 + 1.5, took  # close to the rate, not far below it
+    finally:
+        for db in dbs:
+            await db.dispose()

@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+
+from storage import ratebudget
+from storage.db import Database
 
 RATE_PERIOD = 1.02  # seconds per rate window: see SlidingWindow
 
@@ -43,6 +47,34 @@ class SlidingWindow:
                 self.next_slot = max(self.next_slot + self.gap, now)
                 return
             await asyncio.sleep(start - now)
+
+
+class SharedWindow:
+    """The same limit as `SlidingWindow`, counted in the database, so that replicas
+    together stay within one bot's rate (PostgreSQL; decision 0016). Each send takes a
+    unit of the current quarter-second slot if that slot (at most a quarter of the
+    rate) and the last second (at most the rate, less 2 %) allow it; otherwise it
+    waits for the next slot."""
+
+    def __init__(self, db: Database, channel: str, rate: float) -> None:
+        self.db = db
+        self.channel = channel
+        self.rate = int(rate) if rate >= 1 else (1 if rate > 0 else 0)
+        self.per_second = max(1, int(self.rate * 0.98))
+        self.per_slot = max(1, math.ceil(self.rate / ratebudget.SLOTS_PER_SECOND))
+
+    async def acquire(self) -> None:
+        if self.rate == 0:
+            return
+        while True:
+            async with self.db.write() as conn:
+                taken, now = await ratebudget.take(
+                    conn, self.channel, per_second=self.per_second, per_slot=self.per_slot
+                )
+            if taken:
+                return
+            slot = int(now * ratebudget.SLOTS_PER_SECOND)
+            await asyncio.sleep(max(0.005, (slot + 1) / ratebudget.SLOTS_PER_SECOND - now))
 
 
 @dataclass

@@ -22,7 +22,7 @@ from bot.aio import Worker
 from bot.channels.base import Channel, Payload, SendResult
 from bot.clock import Clock
 from bot.crash import CrashPoints
-from bot.delivery.pacing import ChatPacer, SlidingWindow
+from bot.delivery.pacing import ChatPacer, SharedWindow, SlidingWindow
 from bot.dispatch.render import Renderer
 from bot.identity import Identity
 from handlers.admin.broadcasts import citizen_view
@@ -43,7 +43,7 @@ class Broadcaster:
         channels: dict[str, Channel],
         identity: Identity,
         renderer: Renderer,
-        windows: dict[str, SlidingWindow],
+        windows: dict[str, SlidingWindow | SharedWindow],
         clock: Clock,
         batch: int = 15,
         crash: CrashPoints | None = None,
