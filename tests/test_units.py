@@ -328,3 +328,32 @@ async def test_a_reservation_takes_from_the_stock_made_ahead() -> None:
     minter.reserve("draft1")
     assert await minter.take("draft1") == made[0] and calls == 0
     assert list(minter._stock) == [made[1]]
+
+
+async def test_a_reply_is_not_queued_behind_a_broadcast() -> None:
+    """Issue 14: in the bot's send budget, a reply to someone talking to the bot goes
+    before broadcast traffic: with 40 campaign sends queued at 10 a second, a reply
+    still leaves within about two slots instead of after the campaign."""
+    import asyncio
+    import time
+
+    from bot.delivery.pacing import SlidingWindow
+
+    window = SlidingWindow(10, period=1.0)
+    sent: list[str] = []
+
+    async def bulk(n: int) -> None:
+        await window.acquire(bulk=True)
+        sent.append(f"b{n}")
+
+    campaign = [asyncio.create_task(bulk(n)) for n in range(40)]
+    await asyncio.sleep(0.35)
+    asked = time.monotonic()
+    await window.acquire()
+    waited = time.monotonic() - asked
+    sent.append("reply")
+    for task in campaign:
+        task.cancel()
+    await asyncio.gather(*campaign, return_exceptions=True)
+    assert waited < 0.35, waited  # ≈ one gap (0.1 s), not the campaign's ~4 s
+    assert 1 < sent.index("reply") < 10

@@ -29,11 +29,32 @@ class SlidingWindow:
         self.gap = period / self.rate if self.rate else 0.0
         self.sent: deque[float] = deque()
         self.next_slot = 0.0
+        self.replies_waiting = 0
+        self.no_reply_waiting = asyncio.Event()
+        self.no_reply_waiting.set()
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, bulk: bool = False) -> None:
+        """Wait for a slot. Replies to people who are talking to the bot go first: a
+        `bulk` send (a broadcast) waits while any reply waits for a slot."""
         if self.rate == 0:
             return
+        if bulk:
+            await self._slot(bulk=True)
+            return
+        self.replies_waiting += 1
+        self.no_reply_waiting.clear()
+        try:
+            await self._slot()
+        finally:
+            self.replies_waiting -= 1
+            if not self.replies_waiting:
+                self.no_reply_waiting.set()
+
+    async def _slot(self, *, bulk: bool = False) -> None:
         while True:
+            if bulk and not self.no_reply_waiting.is_set():
+                await self.no_reply_waiting.wait()  # a reply is waiting: it goes first
+                continue
             now = time.monotonic()
             while self.sent and now - self.sent[0] >= self.period:
                 self.sent.popleft()
@@ -62,14 +83,18 @@ class SharedWindow:
         self.rate = int(rate) if rate >= 1 else (1 if rate > 0 else 0)
         self.per_second = max(1, int(self.rate * 0.98))
         self.per_slot = max(1, math.ceil(self.rate / ratebudget.SLOTS_PER_SECOND))
+        # Across replicas a broadcast cannot see another replica's waiting replies:
+        # it leaves a tenth of every second to them instead.
+        self.bulk_per_second = max(1, self.per_second - max(1, self.rate // 10))
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, bulk: bool = False) -> None:
         if self.rate == 0:
             return
+        cap = self.bulk_per_second if bulk else self.per_second
         while True:
             async with self.db.write() as conn:
                 taken, now = await ratebudget.take(
-                    conn, self.channel, per_second=self.per_second, per_slot=self.per_slot
+                    conn, self.channel, per_second=cap, per_slot=self.per_slot
                 )
             if taken:
                 return

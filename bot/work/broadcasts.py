@@ -169,7 +169,7 @@ class Broadcaster:
             await asyncio.sleep(pause)
         window = self.windows.get(row.channel)
         if window is not None:
-            await window.acquire()
+            await window.acquire(bulk=True)  # replies to people talking to us go first
         try:
             result = await channel.send(address, self.payload(campaign, row.locale, row.channel))
         except Exception as exc:  # an adapter bug must not stop the campaign
