@@ -23,7 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     parser = argparse.ArgumentParser(prog="tipbot", description="Citizen tip-intake chatbot")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run every configured channel and print the web URL")
+    run = sub.add_parser("run", help="run every configured channel and print the web URL")
+    run.add_argument("--replica-id", help="this process's name in logs and /healthz (REPLICA_ID)")
     sub.add_parser("migrate", help="apply database migrations and exit")
     tips = sub.add_parser("tips", help="list stored tips (no contact details)")
     tips.add_argument("--limit", type=int, default=50)
@@ -97,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        settings = Settings()
+        replica = getattr(args, "replica_id", None)
+        settings = Settings(**({"replica_id": replica} if replica else {}))
     except ValidationError as exc:
         # Name the setting and what is wrong with it, never the value (a token's tail
         # or a key would end up in a terminal's scrollback or a service log).

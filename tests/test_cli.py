@@ -28,7 +28,7 @@ def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
     env = process_env(tmp_path, WEB_PORT="0")
     del env["TIPBOT_SECRET_KEY"]  # as on a fresh machine: dev generates one
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.cli", "run", "--replica-id", "web-1"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -46,7 +46,9 @@ def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
         import urllib.request
 
         with urllib.request.urlopen(url + "healthz", timeout=10) as response:
-            assert b'"ok":true' in response.read()
+            health = response.read()
+        assert b'"ok":true' in health
+        assert b'"replica":"web-1"' in health and b'"leader":true' in health  # loopback
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
