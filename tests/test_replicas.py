@@ -227,3 +227,11 @@ async def test_replicas_share_one_send_budget(pg_url: str) -> None:
     finally:
         for db in dbs:
             await db.dispose()
+
+
+async def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
+    """Found trying the README's commands: two replicas started at once ran the same
+    migration together and one failed on the other's tables. They now take turns."""
+    from storage.migrate import upgrade_async
+
+    await asyncio.gather(*(upgrade_async(pg_url) for _ in range(3)))
