@@ -3,6 +3,7 @@ rely on). Tiny sizes: this checks that they work, never how fast anything is."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -34,3 +35,16 @@ def test_a_benchmark_runs_and_prints_its_verdict_last(
     assert done.returncode == 0, done.stderr[-2000:]
     last = done.stdout.strip().splitlines()[-1]
     assert re.match(verdict, last), last
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(
+    not os.environ.get("TIPBOT_TEST_POSTGRES_URL"), reason="PostgreSQL is not configured"
+)
+def test_the_replicas_benchmark_runs(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "replicas.py"), "--citizens", "5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert re.match(r"^ratio=\d+\.\d+$", done.stdout.strip().splitlines()[-1])

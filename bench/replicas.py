@@ -1,0 +1,211 @@
+"""Replicas benchmark: the intake benchmark's citizens through the Telegram webhook,
+against one and then two `tipbot run` processes sharing one PostgreSQL, in one run.
+
+Each replica is a real process (webhook mode, its own port); the "platform" posts
+every citizen's next update to the replicas in turn and a loopback fake Bot API records
+the replies. Compare the ratio, not the absolute numbers: this 2-core machine also
+runs PostgreSQL and this driver, so two replicas cannot double anything here.
+
+    python bench/replicas.py [--citizens 300] [--database postgresql+asyncpg://…/test]
+
+Last line: ratio=<updates/s with 2 replicas ÷ updates/s with 1>
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import secrets
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("intake", ROOT / "bench" / "intake.py")
+assert _spec is not None
+assert _spec.loader is not None
+intake = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(intake)
+
+SECRET = "bench-webhook-secret"
+
+
+class FakeBotAPI:
+    """Answers the calls a webhook-mode replica makes; keeps each chat's last buttons."""
+
+    def __init__(self) -> None:
+        self.last_reply: dict[int, dict[str, Any]] = {}
+        self.replies = 0
+        self.webhooks = 0
+        self.message_id = 0
+        self.app = Starlette(
+            routes=[Route("/bot{token}/{method}", self.endpoint, methods=["POST"])]
+        )
+
+    async def endpoint(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        body = await request.body()
+        params: dict[str, Any] = {}
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params = json.loads(body or b"{}")
+        else:
+            form = await request.form()
+            params = {k: v for k, v in form.items() if isinstance(v, str)}
+        result: Any = True
+        if method == "getMe":
+            result = intake.BOT
+        elif method == "setWebhook":
+            self.webhooks += 1
+        elif method == "sendMessage":
+            chat = int(params["chat_id"])
+            markup = params.get("reply_markup")
+            self.last_reply[chat] = {"reply_markup": markup}
+            self.replies += 1
+            self.message_id += 1
+            result = {
+                "message_id": self.message_id, "date": 0, "text": "",
+                "chat": {"id": chat, "type": "private"}, "from": intake.BOT,
+            }  # fmt: skip
+        return JSONResponse({"ok": True, "result": result})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def fresh_database(base: str) -> tuple[str, str]:
+    name = f"tipbot_bench_{uuid.uuid4().hex[:8]}"
+    admin = base.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{base.rsplit('/', 1)[0]}/{name}", name
+
+
+async def drop_database(base: str, name: str) -> None:
+    conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def run(replicas: int, citizens: int, base: str, api: FakeBotAPI, api_url: str) -> float:
+    url, name = await fresh_database(base)
+    api.last_reply.clear()
+    api.replies = api.webhooks = 0
+    key = secrets.token_urlsafe(48)
+    ports = [free_port() for _ in range(replicas)]
+    procs = []
+    with tempfile.TemporaryDirectory() as data:
+        try:
+            for n, port in enumerate(ports):
+                env = {
+                    **os.environ, "DATABASE_URL": url, "TIPBOT_SECRET_KEY": key,
+                    "DATA_DIR": data, "WEB_PORT": str(port), "REPLICA_ID": f"r{n}",
+                    "TELEGRAM_BOT_TOKEN": intake.TOKEN, "TELEGRAM_API_BASE_URL": api_url,
+                    "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": SECRET,
+                    "TELEGRAM_WEBHOOK_URL": "https://bench.invalid/telegram/webhook",
+                    "TELEGRAM_RATE_PER_SECOND": "0", "TELEGRAM_CHAT_INTERVAL_S": "0",
+                    "FLOOD_BURST": "10000", "TIPS_PER_HOUR": "10", "LOG_LEVEL": "WARNING",
+                    "WEB_POW_BITS": "0",
+                }  # fmt: skip
+                procs.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "bot.cli",
+                        "run",
+                        cwd=ROOT,
+                        env=env,
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
+                )
+            deadline = time.monotonic() + 60
+            while api.webhooks < replicas:
+                assert time.monotonic() < deadline, "the replicas did not start"
+                await asyncio.sleep(0.05)
+            hooks = [f"http://127.0.0.1:{port}/telegram/webhook" for port in ports]
+            update_id = 0
+            started = time.perf_counter()
+            limits = httpx.Limits(max_connections=64)
+            async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+                for step in range(len(intake.PIPELINE_SCRIPT)):
+                    expected = api.replies + citizens
+                    posts = []
+                    for uid in range(1, citizens + 1):
+                        update_id += 1
+                        made = intake.pipeline_update(api, 10_000 + uid, step)
+                        update = {"update_id": update_id, **made}
+                        posts.append(client.post(
+                            hooks[(uid + step) % replicas], json=update,
+                            headers={"x-telegram-bot-api-secret-token": SECRET},
+                        ))  # fmt: skip
+                    for answer in await asyncio.gather(*posts):
+                        assert answer.status_code == 200, answer.status_code
+                    while api.replies < expected:
+                        await asyncio.sleep(0.005)
+            elapsed = time.perf_counter() - started
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                await proc.wait()
+            await drop_database(base, name)
+    updates = citizens * len(intake.PIPELINE_SCRIPT)
+    rate = updates / elapsed
+    print(f"{replicas} replica(s): {updates} updates in {elapsed:.2f}s = {rate:,.0f} updates/s")
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--citizens", type=int, default=300)
+    parser.add_argument(
+        "--database",
+        default=os.environ.get(
+            "TIPBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    args = parser.parse_args()
+    api = FakeBotAPI()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(api.app, port=port, log_config=None, access_log=False, lifespan="off")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    api_url = f"http://127.0.0.1:{port}/bot"
+    try:
+        print(f"{args.citizens} citizens × {len(intake.PIPELINE_SCRIPT)} updates, via webhooks")
+        one = await run(1, args.citizens, args.database, api, api_url)
+        two = await run(2, args.citizens, args.database, api, api_url)
+    finally:
+        server.should_exit = True
+        await serving
+    print(f"ratio={two / one:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
