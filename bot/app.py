@@ -209,6 +209,7 @@ class App:
             group_interval={"telegram": s.telegram_group_interval_s},
             max_attempts=s.delivery_max_attempts,
             concurrency=s.delivery_concurrency,
+            lease=timedelta(seconds=s.delivery_lease_s),
             crash=self.crash,
         )
         self.pipeline = Pipeline(

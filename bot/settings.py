@@ -146,6 +146,9 @@ class Settings(BaseSettings):
 
     delivery_max_attempts: int = Field(default=12, ge=1)
     delivery_concurrency: int = Field(default=8, ge=1)
+    # How long a sender holds the messages it claimed: a replica that dies mid-send
+    # leaves them to the others after this (longer than any one send may take).
+    delivery_lease_s: int = Field(default=60, ge=20)
     inbox_batch_size: int = Field(default=200, ge=1)
     inbox_retention_hours: int = Field(default=48, ge=1)
     # Names this process in logs and /healthz when several replicas share PostgreSQL.

@@ -91,9 +91,9 @@ async def test_two_replicas_take_updates_in_turn_and_keep_each_persons_order(
         await b.stop()
 
 
-async def wait_for_replies(api: FakeBotAPI, who: Citizen, steps: int) -> None:
+async def wait_for_replies(api: FakeBotAPI, who: Citizen, steps: int, wait: float = 30) -> None:
     """Until the person got an answer to each of their first `steps` updates."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + wait
     while len([c for c in api.sent(who.user_id) if c.text]) < steps:
         assert time.monotonic() < deadline, f"no answer to step {steps} for {who.user_id}"
         await asyncio.sleep(0.02)
@@ -235,3 +235,107 @@ async def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     from storage.migrate import upgrade_async
 
     await asyncio.gather(*(upgrade_async(pg_url) for _ in range(3)))
+
+
+@pytest.mark.slow
+async def test_three_replica_processes_one_killed_mid_run_lose_and_repeat_nothing(
+    api: FakeBotAPI, tmp_path: Path, pg_url: str
+) -> None:
+    """Three real `tipbot run` processes on one PostgreSQL take 40 people's whole
+    reports through the webhook, in turn; one is SIGKILLed mid-run (the platform then
+    retries on another) and started again. Every tip exists once, every receipt
+    arrives once, and nobody's replies are missing."""
+    import signal
+    import sys
+
+    from tests.harness import process_env
+    from tests.test_web_browser import free_port
+
+    ports = [free_port() for _ in range(3)]
+    base_env = process_env(
+        tmp_path, DATABASE_URL=pg_url, TELEGRAM_BOT_TOKEN=api.token,
+        TELEGRAM_API_BASE_URL=api.base_url, TELEGRAM_MODE="webhook",
+        TELEGRAM_WEBHOOK_URL="https://tipline.example.vn/telegram/webhook",
+        TELEGRAM_WEBHOOK_SECRET=SECRET, TELEGRAM_RATE_PER_SECOND="0",
+        TELEGRAM_CHAT_INTERVAL_S="0", FLOOD_BURST="1000", DELIVERY_LEASE_S="20",
+    )  # fmt: skip
+
+    async def start(n: int) -> asyncio.subprocess.Process:
+        hooks = len([c for c in api.calls if c.method == "setWebhook"])
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", cwd=tmp_path,
+            env={**base_env, "WEB_PORT": str(ports[n]), "REPLICA_ID": f"r{n}"},
+            stdout=asyncio.subprocess.DEVNULL, stderr=(tmp_path / f"r{n}.log").open("ab"),
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while len([c for c in api.calls if c.method == "setWebhook"]) == hooks:
+            assert time.monotonic() < deadline, "replica did not start"
+            await asyncio.sleep(0.05)
+        return proc
+
+    procs = [await start(0)]
+    procs += [await start(1), await start(2)]
+    alive = [True, True, True]
+    people = [Citizen(8100 + i) for i in range(40)]
+    scripts = {who.user_id: typed_tip(who) for who in people}
+    next_id = 700_000
+    headers = {"x-telegram-bot-api-secret-token": SECRET}
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+
+            async def post(update: dict[str, Any], turn: int) -> None:
+                # Like a load balancer: the chosen replica, or the next one alive.
+                for k in range(3):
+                    n = (turn + k) % 3
+                    if not alive[n]:
+                        continue
+                    try:
+                        answer = await client.post(
+                            f"http://127.0.0.1:{ports[n]}/telegram/webhook",
+                            json=update, headers=headers,
+                        )  # fmt: skip
+                    except httpx.HTTPError:
+                        continue
+                    if answer.status_code == 200:
+                        return
+                raise AssertionError("no replica took the update")
+
+            steps = max(len(s) for s in scripts.values())
+            for step in range(steps):
+                if step == 5:
+                    procs[1].send_signal(signal.SIGKILL)  # mid-run, work in hand
+                    await procs[1].wait()
+                    alive[1] = False
+                if step == 8:
+                    procs[1] = await start(1)
+                    alive[1] = True
+                batch = []
+                for who in people:
+                    if step < len(scripts[who.user_id]):
+                        next_id += 1
+                        update = {"update_id": next_id, **scripts[who.user_id][step]}
+                        batch.append(post(update, step + who.user_id))
+                await asyncio.gather(*batch)
+                for who in people:
+                    await wait_for_replies(api, who, step + 1, wait=60)
+        receipts = {
+            who.user_id: [c.text for c in api.sent(who.user_id) if "Mã tin báo" in c.text]
+            for who in people
+        }
+        assert all(len(r) == 1 for r in receipts.values()), receipts
+        from storage.db import Database
+        from storage.tips import TipRepository
+        from tests.harness import VAULT
+
+        db = Database(pg_url, vault=VAULT)
+        try:
+            async with db.read() as conn:
+                assert await TipRepository(conn).count() == len(people)
+        finally:
+            await db.dispose()
+    finally:
+        for n, proc in enumerate(procs):
+            if alive[n] and proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            await proc.wait()

@@ -57,6 +57,7 @@ class OutboxSender:
         concurrency: int = 8,
         batch: int = 256,
         crash: CrashPoints | None = None,
+        lease: timedelta = LEASE,
     ) -> None:
         self.db = db
         self.channels = channels
@@ -76,6 +77,7 @@ class OutboxSender:
         }
         self.max_attempts = max_attempts
         self.batch = batch
+        self.lease = lease
         self.crash = crash or CrashPoints(None)
         self.stats = DeliveryStats()
         self._sem = asyncio.Semaphore(concurrency)
@@ -101,7 +103,7 @@ class OutboxSender:
     async def deliver_once(self) -> int:
         """Claim a batch, send each chat's messages in order, record the outcomes."""
         async with self.db.write() as conn:
-            rows = await outbox.claim(conn, self.clock.now(), self.batch, LEASE)
+            rows = await outbox.claim(conn, self.clock.now(), self.batch, self.lease)
         if not rows:
             return 0
         by_chat: dict[tuple[str, str], list[OutboxRow]] = {}
