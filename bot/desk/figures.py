@@ -50,6 +50,17 @@ class FigurePages:
         asked = request.query_params.get("period", "30")
         return int(asked) if asked.isdigit() and int(asked) in PERIODS else 30
 
+    async def _load(
+        self, request: Request, action: str
+    ) -> tuple[int, digest.DigestStats, Counter[str], Texts] | None:
+        """The signed-in account's figures for the asked period (None: no session)."""
+        member = await self.portal.current(request)
+        if member is None:
+            return None
+        days = self._days(request)
+        stats, statuses = await self._figures(member.id, days, action)
+        return days, stats, statuses, Texts(self.portal, request)
+
     async def _figures(
         self, staff_id: str, days: int, action: str
     ) -> tuple[digest.DigestStats, Counter[str]]:
@@ -90,12 +101,10 @@ class FigurePages:
         return place.name if place else Msg("officer.no_ward")
 
     async def page(self, request: Request) -> Response:
-        member = await self.portal.current(request)
-        if member is None:
+        loaded = await self._load(request, "desk.figures")
+        if loaded is None:
             return RedirectResponse("/staff/login", status_code=303)
-        days = self._days(request)
-        stats, statuses = await self._figures(member.id, days, "desk.figures")
-        t = Texts(self.portal, request)
+        days, stats, statuses, t = loaded
         lang = "&lang=en" if t.locale == "en" else ""
         locale = t.locale
         catalog = self.portal.catalog
@@ -145,12 +154,10 @@ class FigurePages:
         return self.portal.page(request, "desk.title", body, title=t("desk.figures"))
 
     async def csv(self, request: Request) -> Response:
-        member = await self.portal.current(request)
-        if member is None:
+        loaded = await self._load(request, "desk.figures.csv")
+        if loaded is None:
             return Response("not found", status_code=404)
-        days = self._days(request)
-        stats, statuses = await self._figures(member.id, days, "desk.figures.csv")
-        t = Texts(self.portal, request)
+        days, stats, statuses, t = loaded
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["section", "key", "label", "tips"])
@@ -169,12 +176,10 @@ class FigurePages:
         )
 
     async def chart(self, request: Request) -> Response:
-        member = await self.portal.current(request)
-        if member is None:
+        loaded = await self._load(request, "desk.figures.chart")
+        if loaded is None:
             return Response("not found", status_code=404)
-        days = self._days(request)
-        stats, _ = await self._figures(member.id, days, "desk.figures.chart")
-        t = Texts(self.portal, request)
+        days, stats, _, t = loaded
         # Imported here: matplotlib takes a second to import (see bot/figures.py).
         from bot import charts
 
