@@ -109,6 +109,23 @@ async def drop_database(base: str, name: str) -> None:
         await conn.close()
 
 
+async def deliver(client: httpx.AsyncClient, hook: str, update: dict[str, Any]) -> None:
+    """Post one update as the platform does: again if the connection broke (a server
+    closes idle keep-alive connections; the platform retries)."""
+    for attempt in range(5):
+        try:
+            answer = await client.post(
+                hook, json=update, headers={"x-telegram-bot-api-secret-token": SECRET}
+            )
+        except httpx.TransportError:
+            await asyncio.sleep(0.1 * (attempt + 1))
+            continue
+        if answer.status_code == 200:
+            return
+        await asyncio.sleep(0.1 * (attempt + 1))
+    raise RuntimeError("a replica did not take an update")
+
+
 async def run(replicas: int, citizens: int, base: str, api: FakeBotAPI, api_url: str) -> float:
     url, name = await fresh_database(base)
     api.last_reply.clear()
@@ -157,12 +174,8 @@ async def run(replicas: int, citizens: int, base: str, api: FakeBotAPI, api_url:
                         update_id += 1
                         made = intake.pipeline_update(api, 10_000 + uid, step)
                         update = {"update_id": update_id, **made}
-                        posts.append(client.post(
-                            hooks[(uid + step) % replicas], json=update,
-                            headers={"x-telegram-bot-api-secret-token": SECRET},
-                        ))  # fmt: skip
-                    for answer in await asyncio.gather(*posts):
-                        assert answer.status_code == 200, answer.status_code
+                        posts.append(deliver(client, hooks[(uid + step) % replicas], update))
+                    await asyncio.gather(*posts)
                     while api.replies < expected:
                         await asyncio.sleep(0.005)
             elapsed = time.perf_counter() - started
