@@ -259,7 +259,7 @@ class StaffAccounts:
         locale: str | None,
         now: datetime,
     ) -> None:
-        """Link one more chat to an existing account (the desk, at sign-in); the same
+        """Link one more chat to an existing account (the desk, at its first form); the same
         chat linked again keeps its first link."""
         existing = await self.conn.execute(
             select(staff_links.c.staff_id).where(
