@@ -76,7 +76,8 @@ async def test_a_tip_filed_on_zalo_by_numbers_in_vietnamese(
     shown = await say(bot, fake, user, user.text(number_of(welcome, "Gửi tin báo")))
     for label in ("Tệ nạn xã hội", "Ma túy", "Không"):
         shown = await say(bot, fake, user, user.text(number_of(shown, label)))
-    assert "Gửi vị trí hiện tại" not in shown  # Zalo shares no location: no such choice
+    assert "Gửi vị trí" not in shown  # Zalo shares no location: neither asked nor offered
+    assert "Gõ tên phường/xã" in shown
     shown = await say(bot, fake, user, user.text("hoan kiemm"))
     shown = await say(bot, fake, user, user.text(number_of(shown, "Phường Hoàn Kiếm")))
     shown = await say(bot, fake, user, user.text(number_of(shown, "Hôm nay")))

@@ -79,7 +79,9 @@ class Renderer:
                 }
             ]
         escape = item.html
-        text = "\n\n".join(self.catalog.text(locale, part, escape=escape) for part in item.parts)
+        text = "\n\n".join(
+            self.catalog.text(locale, part, escape=escape, channel=channel) for part in item.parts
+        )
         buttons = [
             [
                 {"label": self.catalog.text(locale, c.label), "data": c.data, "request": c.request}

@@ -33,19 +33,24 @@ class Catalog:
                 return base
         return self.fallback
 
-    def text(self, locale: str, msg: Msg, *, escape: bool = False) -> str:
+    def text(self, locale: str, msg: Msg, *, escape: bool = False, channel: str = "") -> str:
         """Render a message; nested Msg parameters are rendered in the same locale.
 
         With `escape`, parameter values are HTML-escaped (templates are trusted markup).
+        With `channel`, a `key@channel` entry, where the catalog has one, says it in that
+        channel's terms (Zalo cannot share a location: its questions do not ask for one);
+        the flows stay channel-neutral.
         """
         table = self.messages.get(locale) or self.messages[self.fallback]
-        template = table.get(msg.key) or self.messages[self.fallback].get(msg.key)
+        template = (table.get(f"{msg.key}@{channel}") if channel else None) or (
+            table.get(msg.key) or self.messages[self.fallback].get(msg.key)
+        )
         if template is None:
             raise KeyError(f"missing catalog key: {msg.key}")
         if not msg.params:
             return template
         values = {
-            name: self.text(locale, value, escape=escape)
+            name: self.text(locale, value, escape=escape, channel=channel)
             if isinstance(value, Msg)
             else (html.escape(value, quote=False) if escape and isinstance(value, str) else value)
             for name, value in msg.params.items()

@@ -7,12 +7,15 @@ only as an Argon2id hash. Checking a tip needs both, so guessing needs ≈93 bit
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from handlers.core.text import fold
 
 # Crockford-style alphabet without 0/O, 1/I/L, U: easy to read aloud and type.
 _ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -45,13 +48,17 @@ def normalise_receipt(text: str) -> str | None:
     return digits if len(digits) == RECEIPT_DIGITS else None
 
 
+_LABELS = frozenset({"code", "ma", "tin", "bao", "bi", "mat", "receipt", "secret", "tip"})
+
+
 def code_and_receipt(text: str) -> tuple[str, str] | None:
     """Both secrets from one pasted text, in either order and any reasonable form: with
     dashes or spaces, lower case, a label in front ("CODE 7KQ2-M9XD 2110 9508 …"), or
     run together."""
-    raw = "".join(ch for ch in text.upper() if ch.isalnum())
-    for label in ("CODE", "MA", "RECEIPT"):  # labels people paste along
-        raw = raw.replace(label, "")
+    # Labels people paste along ("Mã tin báo:", "CODE") go as whole words: inside a code
+    # "MA" is two of its characters (a code like "XMAB-…" lost them once).
+    words = re.split(r"[^0-9a-z]+", fold(text))
+    raw = "".join(w for w in words if w not in _LABELS).upper()
     if len(raw) != CODE_LENGTH + RECEIPT_DIGITS:
         return None
     for code_part, receipt_part in (
