@@ -170,17 +170,6 @@ class StaffAccounts:
         )
         return bool(result.rowcount)
 
-    async def password_hash(self, username: str) -> tuple[str, str] | None:
-        """(staff id, hash) of an active account, or None."""
-        row = (
-            await self.conn.execute(
-                select(staff.c.id, staff.c.password_hash).where(
-                    staff.c.username == username, staff.c.active.is_(True)
-                )
-            )
-        ).first()
-        return (row.id, row.password_hash) if row else None
-
     async def open_session(
         self, token_hash: str, staff_id: str, now: datetime, expires_at: datetime
     ) -> None:

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from bot.channels.desk import DeskChannel
 from bot.clock import Clock
-from bot.desk.pages import Texts
+from bot.desk.pages import Texts, table_row
 from bot.desk.signin import StaffPortal, read_form
 from bot.dispatch.dispatcher import Pipeline
 from handlers.domain import receipts
@@ -144,15 +144,11 @@ class AdminPages:
             )
             cats = ", ".join(t(f"cat.{c}") for c in unit.categories) or t("admin.all_categories")
             scope = t("admin.city_level") if unit.city_level else t.plain(wards or "—")
-            rows.append(
-                f'<tr><th scope="row">#{unit.id} {t.plain(unit.name)}</th>'
-                f'<td data-label="{t("admin.col.parent")}">{unit.parent_id or "—"}</td>'
-                f'<td data-label="{t("admin.col.wards")}">{scope}</td>'
-                f'<td data-label="{t("admin.col.categories")}">{cats}</td>'
-                f'<td data-label="{t("admin.col.members")}">{t.plain(members or "—")}</td>'
-                f'<td data-label="{t("admin.col.group")}">'
-                f"{t('desk.yes') if unit.has_group else t('desk.no')}</td></tr>"
-            )
+            rows.append(table_row(t, "admin.col", f"#{unit.id} {t.plain(unit.name)}", (
+                ("parent", str(unit.parent_id or "—")), ("wards", scope), ("categories", cats),
+                ("members", t.plain(members or "—")),
+                ("group", t("desk.yes") if unit.has_group else t("desk.no")),
+            )))  # fmt: skip
         heads = ("unit", "parent", "wards", "categories", "members", "group")
         table = _table(t, heads, rows, "admin.no_units")
         return f"<h3>{t('admin.tab.units')}</h3>{table}<p>{t('admin.units_hint')}</p>"
@@ -166,13 +162,10 @@ class AdminPages:
                 if active
                 else t("admin.inactive")
             )
-            rows.append(
-                f'<tr><th scope="row">{t.plain(username)}</th>'
-                f'<td data-label="{t("admin.col.role")}">{t(f"admin.role.{role}")}</td>'
-                f'<td data-label="{t("admin.col.units")}">'
-                f"{t.plain(', '.join(memberships) or '—')}</td>"
-                f'<td data-label="{t("admin.col.action")}">{disable}</td></tr>'
-            )
+            rows.append(table_row(t, "admin.col", t.plain(username), (
+                ("role", t(f"admin.role.{role}")),
+                ("units", t.plain(", ".join(memberships) or "—")), ("action", disable),
+            )))  # fmt: skip
         heads = ("name", "role", "units", "action")
         unit_opts = "".join(f'<option value="{u.id}">{t.plain(u.name)}</option>' for u in units)
         invite = self._form(
@@ -224,14 +217,10 @@ class AdminPages:
                 failed=counts.get("failed", 0),
             )
             when = local_time(c.run_at) if c.run_at else (c.cron or "—")
-            rows.append(
-                f'<tr><th scope="row">#{c.id}</th>'
-                f'<td data-label="{t("admin.col.text")}">{t.plain(c.text[:120])}</td>'
-                f'<td data-label="{t("admin.col.status")}">{t.plain(c.status)}</td>'
-                f'<td data-label="{t("admin.col.when")}">{t.plain(when)}</td>'
-                f'<td data-label="{t("admin.col.progress")}">{progress}</td>'
-                f'<td data-label="{t("admin.col.action")}">{buttons or "—"}</td></tr>'
-            )
+            rows.append(table_row(t, "admin.col", f"#{c.id}", (
+                ("text", t.plain(c.text[:120])), ("status", t.plain(c.status)),
+                ("when", t.plain(when)), ("progress", progress), ("action", buttons or "—"),
+            )))  # fmt: skip
         heads = ("campaign", "text", "status", "when", "progress", "action")
         table = _table(t, heads, rows, "admin.no_campaigns")
         return f"<h3>{t('admin.tab.campaigns')}</h3>{table}<p>{t('admin.compose_hint')}</p>"
@@ -249,12 +238,17 @@ class AdminPages:
         )  # fmt: skip
         more = len(entries) > AUDIT_PAGE
         rows = [
-            f'<tr><th scope="row">{escape(local_time(e["at"]))}</th>'
-            f'<td data-label="{t("admin.col.who")}">'
-            f"{t.plain(e['username'] or (e['actor_key'] or '—')[:8])}</td>"
-            f'<td data-label="{t("admin.col.what")}">{t.plain(e["action"])}</td>'
-            f'<td data-label="{t("admin.col.tip")}">{t.plain(e["code"] or e["target"] or "—")}</td>'
-            f'<td data-label="{t("admin.col.outcome")}">{t.plain(e["outcome"])}</td></tr>'
+            table_row(
+                t,
+                "admin.col",
+                escape(local_time(e["at"])),
+                (
+                    ("who", t.plain(e["username"] or (e["actor_key"] or "—")[:8])),
+                    ("what", t.plain(e["action"])),
+                    ("tip", t.plain(e["code"] or e["target"] or "—")),
+                    ("outcome", t.plain(e["outcome"])),
+                ),
+            )
             for e in entries[:AUDIT_PAGE]
         ]
         lang = '<input type="hidden" name="lang" value="en">' if t.locale == "en" else ""

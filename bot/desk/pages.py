@@ -72,6 +72,16 @@ def live_marker(t: Texts, version: str, title: str) -> str:
     )
 
 
+def table_row(t: Texts, labels: str, head: str, cells: tuple[tuple[str, str], ...]) -> str:
+    """One row of a desk table: its first cell names it; on a phone each row is a card
+    and every value carries its column's name (`data-label`, catalog `labels.<key>`)."""
+    return (
+        f'<tr><th scope="row">{head}</th>'
+        + "".join(f'<td data-label="{t(f"{labels}.{k}")}">{v}</td>' for k, v in cells)
+        + "</tr>"
+    )
+
+
 def category_label(category: str) -> Msg | str:
     return Msg(f"cat.{category}") if category in taxonomy.BY_ID else category
 
@@ -285,14 +295,8 @@ class DeskPages:
                 ("files", str(line.files)),
                 ("marks", " ".join(marks)),
             )  # fmt: skip
-            rows.append(
-                "<tr>"
-                f'<th scope="row"><a href="/staff/tips/{escape(line.code)}{lang}">'
-                f"{escape(line.code)}</a></th>"
-                # On a phone each row is a card; the label comes from data-label.
-                + "".join(f'<td data-label="{t(f"desk.col.{k}")}">{v}</td>' for k, v in cells)
-                + "</tr>"
-            )
+            link = f'<a href="/staff/tips/{escape(line.code)}{lang}">{escape(line.code)}</a>'
+            rows.append(table_row(t, "desk.col", link, cells))
         heads = ("code", "category", "ward", "age", "status", "claimed", "files", "marks")
         head = "".join(f'<th scope="col">{t(f"desk.col.{h}")}</th>' for h in heads)
         return (
