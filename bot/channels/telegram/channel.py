@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 from telegram import Bot
-from telegram.request import BaseRequest, HTTPXRequest
+from telegram.request import BaseRequest
 
 from bot.channels.base import Ignored, Payload, SendResult
 from bot.channels.telegram.inbound import ALLOWED_UPDATES, Inbound
 from bot.channels.telegram.parse import NAME, UpdateParser
 from bot.channels.telegram.send import Sender
+from bot.channels.telegram.transport import PooledRequest
 from bot.identity import Identity
 from handlers.core.events import Event
 
@@ -49,6 +50,7 @@ class TelegramChannel:
         allowed_groups: frozenset[int] = frozenset(),
         request: BaseRequest | None = None,
         poll_transport: httpx.AsyncBaseTransport | None = None,
+        connections: int = 16,
     ) -> None:
         kwargs: dict[str, Any] = {}
         if base_url:
@@ -57,8 +59,7 @@ class TelegramChannel:
             kwargs["base_file_url"] = file_url
         self.bot = Bot(
             token,
-            request=request
-            or HTTPXRequest(connection_pool_size=16, read_timeout=15, socket_options=_NODELAY),
+            request=request or PooledRequest(connections, read_timeout=15, socket_options=_NODELAY),
             **kwargs,
         )
         self._poll_client = httpx.AsyncClient(
