@@ -2,6 +2,13 @@
 the platform's limits strictly.
 
     .venv/bin/python bench/broadcast.py [--recipients 3000] [--limit 30]
+    .venv/bin/python bench/broadcast.py --paid [--recipients 20000]
+
+--paid: a paid campaign (allow_paid_broadcast) against a fake that enforces 1,000
+msg/s overall and 1 msg/s per chat, served over loopback HTTP by another process (so
+the sends pay for real connections). In the same run a bare httpx sender loop against
+the same fake, with no limit enforced for it, measures what this machine can send at
+all; the verdict is achieved ÷ min(1000, that ceiling).
 
 The fake answers in-process (PTB's network layer, no sockets) and counts requests as
 they arrive: more than `limit` sendMessage calls in any one-second window, or a second
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
 import sys
 import tempfile
 import time
@@ -30,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.channels.telegram import TelegramChannel
 from bot.clock import Clock
-from bot.delivery.sender import RATE_PERIOD, SlidingWindow
+from bot.delivery.pacing import RATE_PERIOD, SlidingWindow
 from bot.dispatch.render import Renderer
 from bot.identity import Identity
 from bot.work.broadcasts import Broadcaster
@@ -75,7 +83,10 @@ class StrictAPI(BaseRequest):
         **kwargs: Any,
     ) -> tuple[int, bytes]:
         endpoint = url.rsplit("/", 1)[1]
-        params = request_data.parameters if request_data else {}
+        return await self.arrive(endpoint, dict(request_data.parameters if request_data else {}))
+
+    async def arrive(self, endpoint: str, params: dict[str, Any]) -> tuple[int, bytes]:
+        """One call as the platform sees it when it arrives: counted, or refused."""
         if endpoint == "getMe":
             return 200, json.dumps({"ok": True, "result": BOT}).encode()
         now = time.monotonic()
@@ -105,61 +116,77 @@ class StrictAPI(BaseRequest):
         return 200, json.dumps({"ok": True, "result": message}).encode()
 
 
+async def seed(
+    db: Database, identity: Identity, recipients: int, *, paid: bool = False
+) -> tuple[int, int]:
+    """Subscribers and a started campaign to them all: (campaign id, rows targeted)."""
+    now = datetime.now(UTC)
+    async with db.write() as conn:
+        store = Campaigns(conn)
+        subs = Subscriptions(conn)
+        for n in range(recipients):
+            user = 5_000_000 + n
+            await subs.subscribe(
+                channel="telegram",
+                user_key=identity.pseudonym("telegram", user),
+                address=identity.seal(str(user)),
+                locale="vi",
+                wards=[],
+                topics=[],
+                consent_text="sub.consent@vi",
+                now=now,
+            )
+        campaign_id = await store.create(
+            created_by="bench",
+            text="Cảnh giác với thủ đoạn lừa đảo qua điện thoại!",
+            photo_channel=None,
+            photo_ref=None,
+            report_button=True,
+            now=now,
+        )
+        if paid:
+            await store.transition(campaign_id, admin_id=None, from_=("draft",), paid=True)
+        targeted = await store.start_run(campaign_id, now)
+    return campaign_id, targeted
+
+
+async def run_until_done(
+    db: Database, broadcaster: Broadcaster, campaign_id: int, recipients: int, limit: int
+) -> dict[str, int]:
+    task = asyncio.create_task(broadcaster.run())
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(0.5)
+        async with db.read() as conn:
+            counts = await Campaigns(conn).progress(campaign_id)
+        if counts["pending"] == 0 and counts["sending"] == 0:
+            break
+        if time.monotonic() - started > recipients / limit * 3 + 60:
+            raise SystemExit("the broadcast did not finish")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return counts
+
+
 async def main(recipients: int, limit: int) -> None:
     api = StrictAPI(limit)
     identity = Identity(b"bench-secret-" + b"x" * 40)
     channel = TelegramChannel(token=TOKEN, identity=identity, request=api)
     await channel.start()
-    clock = Clock()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         await upgrade_async(url)
         db = Database(url, vault=Vault(b"bench-" + b"x9" * 24))
-        now = datetime.now(UTC)
-        async with db.write() as conn:
-            store = Campaigns(conn)
-            subs = Subscriptions(conn)
-            for n in range(recipients):
-                user = 5_000_000 + n
-                await subs.subscribe(
-                    channel="telegram",
-                    user_key=identity.pseudonym("telegram", user),
-                    address=identity.seal(str(user)),
-                    locale="vi",
-                    wards=[],
-                    topics=[],
-                    consent_text="sub.consent@vi",
-                    now=now,
-                )
-            campaign_id = await store.create(
-                created_by="bench",
-                text="Cảnh giác với thủ đoạn lừa đảo qua điện thoại!",
-                photo_channel=None,
-                photo_ref=None,
-                report_button=True,
-                now=now,
-            )
-            targeted = await store.start_run(campaign_id, now)
+        campaign_id, targeted = await seed(db, identity, recipients)
         broadcaster = Broadcaster(
             db=db,
             channels={"telegram": channel},
             identity=identity,
             renderer=Renderer(Catalog()),
             windows={"telegram": SlidingWindow(limit, RATE_PERIOD)},
-            clock=clock,
+            clock=Clock(),
         )
-        task = asyncio.create_task(broadcaster.run())
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(0.5)
-            async with db.read() as conn:
-                counts = await Campaigns(conn).progress(campaign_id)
-            if counts["pending"] == 0 and counts["sending"] == 0:
-                break
-            if time.monotonic() - started > recipients / limit * 3 + 60:
-                raise SystemExit("the broadcast did not finish")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        counts = await run_until_done(db, broadcaster, campaign_id, recipients, limit)
         await db.dispose()
     await channel.stop()
 
@@ -174,9 +201,179 @@ async def main(recipients: int, limit: int) -> None:
     print(f"ratio={achieved / limit:.3f} 429s={api.rejected} duplicates={duplicates}")
 
 
+PAID_LIMIT = 1000
+FREE_RATE = 30.0
+BASELINE_TOKEN = "999:baseline"
+WORKERS = (16, 24, 32)
+
+
+def serve(port_file: str) -> None:
+    """The fake Bot API for --paid, in its own process: enforces the paid limit for the
+    bot's token, counts without limits for the baseline's, answers after 20 ms."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    strict = StrictAPI(PAID_LIMIT)
+    baseline: Counter[int] = Counter()
+    baseline_times: list[float] = []
+
+    async def endpoint(request: Request) -> Response:
+        token, method = request.path_params["token"], request.path_params["method"]
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params = await request.json()
+        else:
+            params = dict((await request.form()).items())
+        if token == BASELINE_TOKEN:
+            baseline[int(params["chat_id"])] += 1
+            baseline_times.append(time.monotonic())
+            await asyncio.sleep(0.02)
+            return JSONResponse({"ok": True, "result": {"message_id": len(baseline_times)}})
+        if method == "sendMessage" and params.get("allow_paid_broadcast") not in ("true", True):
+            return JSONResponse({"ok": False, "error_code": 400, "description": "unpaid"}, 400)
+        status, body = await strict.arrive(method, params)
+        return Response(body, status, media_type="application/json")
+
+    async def stats(request: Request) -> JSONResponse:
+        def summary(delivered: Counter[int], times: list[float]) -> dict[str, Any]:
+            span = times[-1] - times[0] if len(times) > 1 else 0.0
+            return {
+                "delivered": sum(delivered.values()),
+                "chats": len(delivered),
+                "duplicates": sum(n - 1 for n in delivered.values() if n > 1),
+                "rate": (len(times) - 1) / span if span else 0.0,
+                "span": span,
+                "per_second": list(Counter(int(t - times[0]) for t in times).values()),
+            }
+
+        return JSONResponse(
+            {
+                "bot": summary(strict.delivered, strict.times) | {"rejected": strict.rejected},
+                "baseline": summary(baseline, baseline_times),
+            }
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/bot{token}/{method}", endpoint, methods=["POST"]),
+            Route("/stats", stats, methods=["GET"]),
+        ]
+    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", backlog=1024)
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        await asyncio.to_thread(Path(port_file).write_text, str(port))
+        await task
+
+    asyncio.run(run())
+
+
+async def bare_ceiling(base: str, messages: int, workers: int) -> float:
+    """How fast a bare httpx loop sends sendMessage to distinct chats here (no limit is
+    enforced for it): the machine's ceiling, measured beside the pipeline. Each worker
+    has its own client and connection (one shared pool slows down with many requests
+    in flight: see bot/channels/telegram/transport.py)."""
+    import httpx
+
+    queue = iter(range(messages))
+
+    async def worker() -> None:
+        # TCP_NODELAY as the bot's own client sets it (else Nagle stalls each POST).
+        transport = httpx.AsyncHTTPTransport(
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        )
+        async with httpx.AsyncClient(transport=transport) as client:
+            for n in queue:
+                await client.post(
+                    f"{base}{BASELINE_TOKEN}/sendMessage",
+                    json={"chat_id": 7_000_000 + n, "text": "Cảnh giác lừa đảo!"},
+                )
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return messages / (time.monotonic() - started)
+
+
+async def main_paid(recipients: int) -> None:
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port_file = Path(tmp) / "port"
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--serve", str(port_file)
+        )
+        try:
+            for _ in range(500):
+                if port_file.exists() and port_file.read_text():
+                    break
+                await asyncio.sleep(0.02)
+            base = f"http://127.0.0.1:{port_file.read_text()}/bot"
+            # The bare loop at its best here (httpx slows down with many requests
+            # in flight on one pool, so more workers are not always faster).
+            tries = [await bare_ceiling(base, min(recipients, 3000), n) for n in WORKERS]
+            print("bare httpx loop, 16/24/32 workers: " + " ".join(f"{t:.0f}" for t in tries))
+            ceiling = max(tries)
+            identity = Identity(b"bench-secret-" + b"x" * 40)
+            channel = TelegramChannel(token=TOKEN, identity=identity, base_url=base, connections=64)
+            await channel.start()
+            url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+            await upgrade_async(url)
+            db = Database(url, vault=Vault(b"bench-" + b"x9" * 24))
+            campaign_id, targeted = await seed(db, identity, recipients, paid=True)
+            broadcaster = Broadcaster(
+                db=db,
+                channels={"telegram": channel},
+                identity=identity,
+                renderer=Renderer(Catalog()),
+                windows={"telegram": SlidingWindow(FREE_RATE, RATE_PERIOD)},
+                # As the service does: the paid rate less the free rate replies keep.
+                paid_windows={
+                    "telegram": SlidingWindow(PAID_LIMIT - FREE_RATE, RATE_PERIOD, bulk_only=True)
+                },
+                clock=Clock(),
+            )
+            cpu, wall = time.process_time(), time.monotonic()
+            counts = await run_until_done(db, broadcaster, campaign_id, recipients, PAID_LIMIT)
+            busy = (time.process_time() - cpu) / (time.monotonic() - wall)
+            await db.dispose()
+            await channel.stop()
+            async with httpx.AsyncClient() as client:
+                stats = (await client.get(f"{base.removesuffix('/bot')}/stats")).json()["bot"]
+        finally:
+            server.terminate()
+            await server.wait()
+    target = min(float(PAID_LIMIT), ceiling)
+    print(f"targeted {targeted}, ledger {counts}")
+    print(f"bare httpx ceiling here: {ceiling:.0f} msg/s; limit {PAID_LIMIT} msg/s")
+    print(
+        f"delivered {stats['delivered']} to {stats['chats']} chats in {stats['span']:.1f}s"
+        f" = {stats['rate']:.0f} msg/s"
+    )
+    print("arrivals per second:", stats["per_second"])
+    print(f"the sending process used {busy:.0%} of a core while the campaign ran")
+    print(
+        f"ratio={stats['rate'] / target:.3f} 429s={stats['rejected']}"
+        f" duplicates={stats['duplicates']}"
+    )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--recipients", type=int, default=3000)
+    parser.add_argument("--recipients", type=int, default=0)
     parser.add_argument("--limit", type=int, default=30)
+    parser.add_argument("--paid", action="store_true")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)  # the --paid fake's process
     options = parser.parse_args()
-    asyncio.run(main(options.recipients, options.limit))
+    if options.serve:
+        serve(options.serve)
+    elif options.paid:
+        asyncio.run(main_paid(options.recipients or 20000))
+    else:
+        asyncio.run(main(options.recipients or 3000, options.limit))

@@ -24,6 +24,7 @@ from bot.channels.desk import DeskChannel
 from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
+from bot.delivery.pacing import window_for
 from bot.delivery.sender import OutboxSender
 from bot.desk.admin import AdminPages
 from bot.desk.figures import FigurePages
@@ -146,6 +147,13 @@ class App:
             claim_within=timedelta(hours=s.claim_normal_hours),
             invite_ttl=timedelta(days=s.invite_ttl_days),
             followup=timedelta(days=s.followup_days),
+            broadcast_rate=s.telegram_rate_per_second,
+            paid_rate=s.telegram_paid_rate_per_second,
+            paid_stars_per_message=(
+                s.broadcast_paid_stars_per_message
+                if s.broadcast_paid and s.telegram_bot_token
+                else None
+            ),
         )
 
         # Channels: the web chat always; Telegram only when a token is configured.
@@ -180,6 +188,8 @@ class App:
                 poll_timeout=s.telegram_poll_timeout_s,
                 request=self.overrides.telegram_request,
                 poll_transport=self.overrides.telegram_poll_transport,
+                # At 1,000 msg/s and ~50 ms a call, about 50 sends are in flight.
+                connections=64 if s.broadcast_paid else 16,
             )
             self.channels[self.telegram.name] = self.telegram
 
@@ -236,6 +246,20 @@ class App:
             identity=self.identity,
             renderer=self.pipeline.renderer,
             windows=self.delivery.windows,  # one rate limit per channel, shared
+            paid_windows=(
+                # Paid campaigns on Telegram: up to the paid rate, less the free rate the
+                # replies keep using beside them.
+                {
+                    "telegram": window_for(
+                        self.db,
+                        "telegram-paid",
+                        max(1.0, s.telegram_paid_rate_per_second - s.telegram_rate_per_second),
+                        bulk_only=True,
+                    )
+                }
+                if s.broadcast_paid and "telegram" in self.channels
+                else None
+            ),
             clock=self.clock,
             crash=self.crash,
         )

@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     telegram_chat_interval_s: float = Field(default=1.0, ge=0)
     telegram_group_interval_s: float = Field(default=3.1, ge=0)
     telegram_max_download_mb: int = Field(default=20, ge=1)
+    # Paid broadcasts (decision 0017): campaigns confirmed as paid go out with
+    # allow_paid_broadcast, up to telegram_paid_rate_per_second, for a fee in Stars
+    # from the bot's balance (the Bot API states 0.1 Star per message).
+    broadcast_paid: bool = False
+    telegram_paid_rate_per_second: float = Field(default=1000.0, gt=0, le=1000)
+    broadcast_paid_stars_per_message: float = Field(default=0.1, ge=0)
 
     # Zalo's Bot Platform (on when the token is set; decision 0015).
     zalo_bot_token: SecretStr | None = None

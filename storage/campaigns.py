@@ -28,6 +28,7 @@ class Campaign(BaseModel):
     photo_channel: str | None
     photo_ref: str | None
     report_button: bool
+    paid: bool = False
     wards: list[int]
     topics: list[str]
     status: str
@@ -231,16 +232,18 @@ class Campaigns:
     async def record(
         self, outcomes: list[tuple[int, str, str | None, datetime | None]], now: datetime
     ) -> None:
-        """(row id, status, error, retry at): a terminal state, or back to pending."""
+        """(row id, status, error, retry at): a terminal state, or back to pending. Rows
+        with the same outcome (most of a batch: sent) are written by one statement."""
+        alike: dict[tuple[str, str | None, datetime | None], list[int]] = {}
         for row_id, status, error, retry_at in outcomes:
+            alike.setdefault((status, error, retry_at), []).append(row_id)
+        for (status, error, retry_at), ids in alike.items():
             values: dict[str, Any] = {"status": status, "error": error, "updated_at": now}
             if retry_at is not None:
                 values["next_at"] = retry_at
             await self.conn.execute(
                 update(campaign_deliveries)
-                .where(
-                    campaign_deliveries.c.id == row_id, campaign_deliveries.c.status == "sending"
-                )
+                .where(campaign_deliveries.c.id.in_(ids), campaign_deliveries.c.status == "sending")
                 .values(**values)
             )
 

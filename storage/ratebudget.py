@@ -15,11 +15,11 @@ SLOTS_PER_SECOND = 4
 
 
 async def take(
-    conn: AsyncConnection, channel: str, *, per_second: int, per_slot: int
-) -> tuple[bool, float]:
-    """Count one send now if the window allows it. Returns whether it was taken and
-    the database's clock (seconds), read after the lock: a send waiting for the lock
-    is counted when it really goes, not when it started to wait."""
+    conn: AsyncConnection, channel: str, *, per_second: int, per_slot: int, want: int = 1
+) -> tuple[int, float]:
+    """Count up to `want` sends now, as many as the window allows. Returns how many
+    were taken and the database's clock (seconds), read after the lock: a send waiting
+    for the lock is counted when it really goes, not when it started to wait."""
     await conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"rate:{channel}"}
     )
@@ -45,15 +45,16 @@ async def take(
             )
         )
     ).scalar()
-    if recent >= per_second or (current or 0) >= per_slot:
-        return False, now
-    stmt = insert_for(conn, rate_slots).values(channel=channel, slot=slot, used=1)
+    granted = min(want, per_second - int(recent), per_slot - int(current or 0))
+    if granted <= 0:
+        return 0, now
+    stmt = insert_for(conn, rate_slots).values(channel=channel, slot=slot, used=granted)
     await conn.execute(
         stmt.on_conflict_do_update(
-            index_elements=["channel", "slot"], set_={"used": rate_slots.c.used + 1}
+            index_elements=["channel", "slot"], set_={"used": rate_slots.c.used + granted}
         )
     )
-    return True, now
+    return granted, now
 
 
 async def forget(conn: AsyncConnection, before_slot: int) -> int:

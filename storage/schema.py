@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -420,6 +421,8 @@ campaigns = Table(
     Column("photo_channel", String(16), nullable=True),
     Column("photo_ref", Text, nullable=True),
     Column("report_button", Boolean, nullable=False, default=False),
+    # Confirmed by the admin as a paid Telegram broadcast (BROADCAST_PAID; decision 0017).
+    Column("paid", Boolean, nullable=False, default=False, server_default=false()),
     Column("wards", JSON, nullable=False),  # audience; [] = all
     Column("topics", JSON, nullable=False),
     # draft · confirmed · scheduled · running · paused · done · cancelled

@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
             ["--recipients", "60"],
             r"^ratio=\d+\.\d+ 429s=\d+ duplicates=\d+$",
         ),
+        (
+            "broadcast.py",
+            ["--paid", "--recipients", "200"],
+            r"^ratio=\d+\.\d+ 429s=\d+ duplicates=\d+$",
+        ),
     ],
 )
 def test_a_benchmark_runs_and_prints_its_verdict_last(

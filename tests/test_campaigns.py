@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from handlers.core.callbacks import Action, Callback
 from storage.campaigns import Campaigns
 from storage.schema import conversations, followups, subscriptions, tips
 from tests.fakes.botapi import Failure, FakeBotAPI
@@ -149,6 +150,63 @@ async def test_admin_broadcast_two_steps_audience_and_citizen_side(bot: Harness)
     report = await command(bot, admin, "/campaign 1")
     assert "Mục tiêu 2 · đã gửi 2" in report and "không rõ 0" in report
     assert "7 ngày trước" in report
+
+
+async def test_paid_broadcast_shows_its_cost_and_is_sent_as_paid_only_when_chosen(
+    api: FakeBotAPI, tmp_path: Path
+) -> None:
+    """BROADCAST_PAID: the preview states the paid send's speed and its most cost in
+    Stars; the paid button sends with allow_paid_broadcast, "Send now" stays free."""
+    bot = Harness(api, make_settings(tmp_path, api, broadcast_paid=True))
+    await bot.start()
+    try:
+        admin = (await standard_world(bot))["admin"]
+        people = [Citizen(3150 + i) for i in range(3)]
+        for who in people:
+            await subscribe(bot, who, "Tất cả chủ đề")
+
+        preview = await broadcast(bot, admin, "Cảnh giác lừa đảo.", "Tất cả người đăng ký")
+        assert "3 người nhận qua Telegram" in preview and "tối đa 0.3 Stars" in preview
+        replies = await bot.press(admin, "Gửi ngay, trả phí (tối đa 0.3 Stars)")
+        assert "tới 3 người" in replies[-1].text
+        await settle_broadcast(bot)
+        for who in people:
+            (paid,) = [c for c in api.sent(who.user_id) if c.text.startswith("📢")]
+            assert paid.params.get("allow_paid_broadcast") in (True, "true")
+
+        # The next campaign, sent free: no flag, and the first one's record says paid.
+        await broadcast(bot, admin, "Phòng cháy chữa cháy.", "Tất cả người đăng ký")
+        await bot.press(admin, "📤 Gửi ngay")
+        for _ in range(200):
+            free = [c for c in api.sent(people[0].user_id) if "Phòng cháy" in c.text]
+            if free:
+                break
+            await asyncio.sleep(0.05)
+        assert free and "allow_paid_broadcast" not in free[0].params
+        assert bot.app is not None
+        async with bot.app.db.read() as conn:
+            first, second = (await Campaigns(conn).get(1)), (await Campaigns(conn).get(2))
+        assert first is not None and first.paid and second is not None and not second.paid
+    finally:
+        await bot.stop()
+
+
+async def test_paid_broadcasts_are_not_offered_unless_configured(bot: Harness) -> None:
+    admin = (await standard_world(bot))["admin"]
+    await subscribe(bot, Citizen(3160))
+    preview = await broadcast(bot, admin, "Cảnh giác lừa đảo.", "Tất cả người đăng ký")
+    assert "trả phí" not in preview and "Stars" not in preview
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        draft = await Campaigns(conn).get(1)
+    assert draft is not None
+    # A forged paid button on a service without paid broadcasts starts nothing.
+    forged = Callback(Action.CAMPAIGN_SEND, "1.paid").encode()
+    replies = await bot.say(admin, admin.press(forged))
+    assert replies and "Gửi ngay" not in replies[-1].text
+    async with bot.app.db.read() as conn:
+        still = await Campaigns(conn).get(1)
+    assert still is not None and still.status == "draft" and not still.paid
 
 
 async def test_only_the_composing_admin_in_a_new_private_message_can_broadcast(

@@ -229,6 +229,35 @@ async def test_replicas_share_one_send_budget(pg_url: str) -> None:
             await db.dispose()
 
 
+async def test_replicas_share_a_paid_rate_taking_the_budget_in_chunks(pg_url: str) -> None:
+    """At a paid broadcast's rate a transaction per send would be the bottleneck, so
+    bulk sends take a few units at once; two replicas together still never exceed
+    the rate in any one-second stretch."""
+    from bot.delivery.pacing import SharedWindow
+    from storage.db import Database
+    from storage.migrate import upgrade_async
+    from tests.harness import VAULT
+
+    await upgrade_async(pg_url)
+    dbs = [Database(pg_url, vault=VAULT) for _ in range(2)]
+    try:
+        windows = [SharedWindow(db, "paid-test", 400) for db in dbs]
+        assert windows[0].chunk > 1
+        times: list[float] = []
+
+        async def send(window: SharedWindow) -> None:
+            await window.acquire(bulk=True)
+            times.append(time.monotonic())
+
+        await asyncio.gather(*(send(windows[i % 2]) for i in range(900)))
+        times.sort()
+        busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+        assert busiest <= 400, busiest
+    finally:
+        for db in dbs:
+            await db.dispose()
+
+
 async def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     """Found trying the README's commands: two replicas started at once ran the same
     migration together and one failed on the other's tables. They now take turns."""

@@ -359,6 +359,31 @@ async def test_a_reply_is_not_queued_behind_a_broadcast() -> None:
     assert 1 < sent.index("reply") < 10
 
 
+async def test_a_paid_window_books_slots_and_holds_its_limit_after_a_stall() -> None:
+    """A broadcast-only window (the paid one) books each send a slot; when the event
+    loop stalls, the sends whose slots passed meanwhile must not all go at once past
+    the limit."""
+    import asyncio
+    import time
+
+    from bot.delivery.pacing import SlidingWindow
+
+    window = SlidingWindow(100, period=1.0, bulk_only=True)
+    times: list[float] = []
+
+    async def send() -> None:
+        await window.acquire(bulk=True)
+        times.append(time.monotonic())
+
+    sends = [asyncio.create_task(send()) for _ in range(250)]
+    await asyncio.sleep(0.5)
+    time.sleep(0.4)  # noqa: ASYNC251 — the stall under test: the loop is blocked
+    await asyncio.gather(*sends)
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert len(times) == 250
+    assert busiest <= 100, busiest
+
+
 @pytest.mark.parametrize(
     "pasted",
     [

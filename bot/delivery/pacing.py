@@ -13,6 +13,7 @@ from storage import ratebudget
 from storage.db import Database
 
 RATE_PERIOD = 1.02  # seconds per rate window: see SlidingWindow
+CATCH_UP = 0.005  # seconds a late send's successors may go early: see SlidingWindow
 
 
 class SlidingWindow:
@@ -23,8 +24,12 @@ class SlidingWindow:
     a little over one second keep arrival jitter from ever pushing a window over the
     limit, at the cost of the margin (2 % by default)."""
 
-    def __init__(self, rate: float, period: float = 1.0) -> None:
+    def __init__(self, rate: float, period: float = 1.0, *, bulk_only: bool = False) -> None:
         self.rate = int(rate) if rate >= 1 else (1 if rate > 0 else 0)
+        # A window only broadcasts use (the paid one) has no replies to let first: each
+        # send just books the next slot and sleeps until it — one timer per send, where
+        # a queue of waiters costs an event-loop turn per send (~650/s at most here).
+        self.bulk_only = bulk_only
         self.period = period
         self.gap = period / self.rate if self.rate else 0.0
         self.sent: deque[float] = deque()
@@ -32,14 +37,23 @@ class SlidingWindow:
         self.replies_waiting = 0
         self.no_reply_waiting = asyncio.Event()
         self.no_reply_waiting.set()
+        # Bulk sends wait in line for their slot: hundreds of a batch's sends polling
+        # the window at once would wake each other for every slot (n² wake-ups at the
+        # paid rate).
+        self.bulk_line = asyncio.Lock()
 
     async def acquire(self, *, bulk: bool = False) -> None:
         """Wait for a slot. Replies to people who are talking to the bot go first: a
         `bulk` send (a broadcast) waits while any reply waits for a slot."""
         if self.rate == 0:
             return
+        if self.bulk_only:
+            await asyncio.sleep(self._book())
+            await self._within_window()
+            return
         if bulk:
-            await self._slot(bulk=True)
+            async with self.bulk_line:
+                await self._slot(bulk=True)
             return
         self.replies_waiting += 1
         self.no_reply_waiting.clear()
@@ -49,6 +63,26 @@ class SlidingWindow:
             self.replies_waiting -= 1
             if not self.replies_waiting:
                 self.no_reply_waiting.set()
+
+    def _book(self) -> float:
+        """The next free slot, taken now: seconds to wait for it. Slots a gap apart
+        hold the limit in any window by themselves."""
+        now = time.monotonic()
+        at = max(self.next_slot, now)
+        self.next_slot = at + self.gap
+        return at - now
+
+    async def _within_window(self) -> None:
+        """The count still holds when booked sends fire late together (after a pause
+        of the event loop, their timers are all due at once)."""
+        while True:
+            now = time.monotonic()
+            while self.sent and now - self.sent[0] >= self.period:
+                self.sent.popleft()
+            if len(self.sent) < self.rate:
+                self.sent.append(now)
+                return
+            await asyncio.sleep(self.sent[0] + self.period - now)
 
     async def _slot(self, *, bulk: bool = False) -> None:
         while True:
@@ -64,10 +98,22 @@ class SlidingWindow:
             if now >= start:
                 self.sent.append(now)
                 # Slots advance by exactly one gap, so a late wake-up does not push every
-                # later send back (catching up at most one gap; the window still holds).
-                self.next_slot = max(self.next_slot + self.gap, now)
+                # later send back: catching up at most CATCH_UP seconds (the event loop
+                # sleeps in whole milliseconds, which alone would halve a 1,000/s rate;
+                # the window's count still holds).
+                self.next_slot = max(self.next_slot + self.gap, now - CATCH_UP)
                 return
             await asyncio.sleep(start - now)
+
+
+def window_for(
+    db: Database, channel: str, rate: float, *, bulk_only: bool = False
+) -> SlidingWindow | SharedWindow:
+    """One process (SQLite): a window in memory. Replicas on PostgreSQL: one budget for
+    all of them, in the database (decision 0016)."""
+    if db.is_sqlite:
+        return SlidingWindow(rate, RATE_PERIOD, bulk_only=bulk_only)
+    return SharedWindow(db, channel, rate)
 
 
 class SharedWindow:
@@ -86,20 +132,44 @@ class SharedWindow:
         # Across replicas a broadcast cannot see another replica's waiting replies:
         # it leaves a tenth of every second to them instead.
         self.bulk_per_second = max(1, self.per_second - max(1, self.rate // 10))
+        # At high rates (paid broadcasts, 1,000/s) one transaction per send would be
+        # the bottleneck: bulk sends take a few units at once, valid only within the
+        # slot they were counted in (unused ones lapse: the budget errs low).
+        self.chunk = max(1, self.per_slot // 8)
+        self._held = 0
+        self._held_slot = -1
+        self._taking = asyncio.Lock()
+        self._offset = 0.0  # database clock − our clock
 
     async def acquire(self, *, bulk: bool = False) -> None:
         if self.rate == 0:
             return
-        cap = self.bulk_per_second if bulk else self.per_second
+        if not bulk or self.chunk == 1:
+            await self._take(self.bulk_per_second if bulk else self.per_second, 1)
+            return
+        async with self._taking:
+            while True:
+                if self._held and self._held_slot == self._slot_now():
+                    self._held -= 1
+                    return
+                self._held = 0
+                self._held_slot, self._held = await self._take(self.bulk_per_second, self.chunk)
+
+    async def _take(self, cap: int, want: int) -> tuple[int, int]:
         while True:
             async with self.db.write() as conn:
                 taken, now = await ratebudget.take(
-                    conn, self.channel, per_second=cap, per_slot=self.per_slot
+                    conn, self.channel, per_second=cap, per_slot=self.per_slot, want=want
                 )
-            if taken:
-                return
             slot = int(now * ratebudget.SLOTS_PER_SECOND)
+            if taken:
+                self._offset = now - time.time()
+                return slot, taken
             await asyncio.sleep(max(0.005, (slot + 1) / ratebudget.SLOTS_PER_SECOND - now))
+
+    def _slot_now(self) -> int:
+        """The current slot by the database's clock (as last measured against ours)."""
+        return int((time.time() + self._offset) * ratebudget.SLOTS_PER_SECOND)
 
 
 @dataclass

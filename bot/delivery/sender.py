@@ -20,7 +20,7 @@ from bot.aio import Worker
 from bot.channels.base import Channel, SendResult
 from bot.clock import Clock
 from bot.crash import CrashPoints
-from bot.delivery.pacing import RATE_PERIOD, ChatPacer, SharedWindow, SlidingWindow
+from bot.delivery.pacing import ChatPacer, SharedWindow, SlidingWindow, window_for
 from bot.identity import Identity
 from storage import outbox
 from storage.db import Database
@@ -63,13 +63,8 @@ class OutboxSender:
         self.channels = channels
         self.identity = identity
         self.clock = clock
-        # One process: a window in memory. Replicas on PostgreSQL: one budget for all of
-        # them, in the database (decision 0016).
         self.windows: dict[str, SlidingWindow | SharedWindow] = {
-            name: SlidingWindow(rates.get(name, 0), RATE_PERIOD)
-            if db.is_sqlite
-            else SharedWindow(db, name, rates.get(name, 0))
-            for name in channels
+            name: window_for(db, name, rates.get(name, 0)) for name in channels
         }
         self.pacers = {name: ChatPacer(chat_interval.get(name, 0)) for name in channels}
         self.group_pacers = {

@@ -46,6 +46,7 @@ class Broadcaster:
         windows: dict[str, SlidingWindow | SharedWindow],
         clock: Clock,
         batch: int = 15,
+        paid_windows: dict[str, SlidingWindow | SharedWindow] | None = None,
         crash: CrashPoints | None = None,
     ) -> None:
         self.db = db
@@ -55,6 +56,14 @@ class Broadcaster:
         self.windows = windows
         self.clock = clock
         self.batch = batch
+        # Paid campaigns (allow_paid_broadcast; decision 0017) have their own window at
+        # the paid rate, and bigger batches so that claims keep up with it.
+        self.paid_windows = paid_windows or {}
+        self.paid_batch = max(
+            [batch, *(int(getattr(w, "rate", 0)) // 4 for w in self.paid_windows.values())]
+        )
+        self._paid_running = False
+        self._payloads: dict[tuple[int, str, str, bool], Payload] = {}
         self.crash = crash or CrashPoints(None)
         self.per_chat = ChatPacer(interval=1.0, burst=1)
         self.paused_until: dict[str, float] = {}  # channel → monotonic time (after a 429)
@@ -108,11 +117,15 @@ class Broadcaster:
         """Mark a batch `sending` and commit, before any of it is sent."""
         async with self.db.write() as conn:
             store = Campaigns(conn)
-            rows = await store.claim(self.clock.now(), self.batch)
+            limit = self.paid_batch if self._paid_running else self.batch
+            rows = await store.claim(self.clock.now(), limit)
             for campaign_id in {r.campaign_id for r in rows} - set(self._campaigns):
                 campaign = await store.get(campaign_id)
                 if campaign is not None:
                     self._campaigns[campaign_id] = campaign
+        self._paid_running = any(
+            (c := self._campaigns.get(r.campaign_id)) is not None and c.paid for r in rows
+        )
         if rows:
             self.crash.hit("broadcast_claimed")
         return rows
@@ -167,11 +180,14 @@ class Broadcaster:
         pause = self.paused_until.get(row.channel, 0.0) - time.monotonic()
         if pause > 0:
             await asyncio.sleep(pause)
-        window = self.windows.get(row.channel)
+        paid = campaign.paid and row.channel in self.paid_windows
+        window = self.paid_windows[row.channel] if paid else self.windows.get(row.channel)
         if window is not None:
             await window.acquire(bulk=True)  # replies to people talking to us go first
         try:
-            result = await channel.send(address, self.payload(campaign, row.locale, row.channel))
+            result = await channel.send(
+                address, self.payload(campaign, row.locale, row.channel, paid=paid)
+            )
         except Exception as exc:  # an adapter bug must not stop the campaign
             log.error("campaign send raised type=%s", type(exc).__name__)
             return SendResult("retry", error=type(exc).__name__[:64]), 0.0
@@ -179,10 +195,22 @@ class Broadcaster:
             self.paused_until[row.channel] = time.monotonic() + result.retry_after
         return result, 0.0
 
-    def payload(self, campaign: Campaign, locale: str, channel: str) -> Payload:
+    def payload(
+        self, campaign: Campaign, locale: str, channel: str, *, paid: bool = False
+    ) -> Payload:
         """One message per recipient (the composer's limits keep the text within one
-        message, and a photo's within its caption), as the admin's preview showed."""
-        return self.renderer.render(citizen_view(campaign), locale, channel)[0]
+        message, and a photo's within its caption), as the admin's preview showed;
+        rendered once per campaign, language and channel."""
+        key = (campaign.id, locale, channel, paid)
+        payload = self._payloads.get(key)
+        if payload is None:
+            payload = self.renderer.render(citizen_view(campaign), locale, channel)[0]
+            if paid:
+                payload = {**payload, "paid": True}
+            if len(self._payloads) > 256:
+                self._payloads.clear()
+            self._payloads[key] = payload
+        return payload
 
 
 async def start_due_campaigns(db: Database, clock: Clock) -> int:

@@ -235,8 +235,13 @@ async def on_choice(
         conv.start(ComposeState.SCHEDULE, CampaignDraft(campaign_id=campaign.id))
         return [Reply.of(Msg("campaign.schedule.ask"))]
     # Send now: the second step, by the same admin, on a draft that is still a draft.
+    # "paid" is the button that showed the cost; it means nothing when paid broadcasts
+    # are not offered (an old button after the setting was turned off).
+    paid = choice == "paid" and ctx.limits.paid_stars_per_message is not None
+    if choice == "paid" and not paid:
+        return [Reply.of(Msg("hint.stale_button"))]
     started = await ctx.campaigns.transition(
-        campaign.id, admin_id=actor.id, from_=("draft",), status="confirmed"
+        campaign.id, admin_id=actor.id, from_=("draft",), status="confirmed", paid=paid
     )
     if not started:
         return [Reply.of(Msg("hint.stale_button"))]
@@ -246,8 +251,10 @@ async def on_choice(
 
 
 async def _preview(campaign: Campaign, event: Event, ctx: FlowContext) -> list[Outgoing]:
-    """The message as subscribers will get it, then who gets it and the choices."""
-    size = len(await ctx.subscriptions.audience(campaign.wards, campaign.topics))
+    """The message as subscribers will get it, then who gets it and the choices (with
+    a paid send's speed and cost when paid broadcasts are offered)."""
+    audience_rows = await ctx.subscriptions.audience(campaign.wards, campaign.topics)
+    size = len(audience_rows)
     topic = campaign.topics[0] if campaign.topics else None
     audience = Msg(f"topic.{topic}") if topic in TOPICS else Msg("campaign.audience.all")
     names = _ward_names(campaign.wards, ctx)
@@ -256,8 +263,37 @@ async def _preview(campaign: Campaign, event: Event, ctx: FlowContext) -> list[O
     )
     toggle = "campaign.btn.report_off" if campaign.report_button else "campaign.btn.report_on"
     cid = str(campaign.id)
-    rows = [
-        [Choice(Msg("campaign.btn.send"), _cb(Action.CAMPAIGN_SEND, cid))],
+    rows = [[Choice(Msg("campaign.btn.send"), _cb(Action.CAMPAIGN_SEND, cid))]]
+    paid_offer: list[Outgoing] = []
+    fee = ctx.limits.paid_stars_per_message
+    on_telegram = sum(1 for s in audience_rows if s.channel == "telegram")
+    if fee is not None and on_telegram:
+        cost = paid_cost(on_telegram, fee)
+        free_minutes = max(1, round(on_telegram / max(ctx.limits.broadcast_rate, 1) / 60))
+        paid_seconds = max(1, round(on_telegram / ctx.limits.paid_rate))
+        paid_offer = [
+            Reply.of(
+                Msg(
+                    "campaign.paid.offer",
+                    {
+                        "count": on_telegram,
+                        "stars": cost,
+                        "fee": f"{fee:g}",
+                        "free_minutes": free_minutes,
+                        "paid_seconds": paid_seconds,
+                    },
+                )
+            )
+        ]
+        rows.append(
+            [
+                Choice(
+                    Msg("campaign.btn.send_paid", {"stars": cost}),
+                    _cb(Action.CAMPAIGN_SEND, f"{cid}.paid"),
+                )
+            ]
+        )
+    rows += [
         [Choice(Msg("campaign.btn.schedule"), _cb(Action.CAMPAIGN_SCHEDULE, cid))],
         [Choice(Msg(toggle), _cb(Action.CAMPAIGN_BUTTON, cid))],
         [Choice(Msg("campaign.btn.drop"), _cb(Action.CAMPAIGN_DROP, cid))],
@@ -271,8 +307,15 @@ async def _preview(campaign: Campaign, event: Event, ctx: FlowContext) -> list[O
     return [
         Reply.of(Msg("campaign.preview.title")),
         citizen_view(campaign),
+        *paid_offer,
         Reply.of(Msg("campaign.preview", summary), choices=rows),
     ]
+
+
+def paid_cost(messages: int, stars_per_message: float) -> str:
+    """The most a paid send can cost, in Stars (one message per Telegram recipient;
+    Telegram takes the fee from the bot's balance), as the admin reads it."""
+    return f"{messages * stars_per_message:,.1f}".replace(",", " ")
 
 
 def _ward_names(codes: list[int], ctx: FlowContext) -> list[str]:

@@ -28,6 +28,11 @@ class Limits:
     claim_within: timedelta = timedelta(hours=24)
     invite_ttl: timedelta = timedelta(days=7)
     followup: timedelta = timedelta(days=30)  # how long an open tip can reach its tipster
+    # Campaigns: the free Telegram rate, and paid broadcasts when offered (stars per
+    # message; None: not offered).
+    broadcast_rate: float = 30.0
+    paid_rate: float = 1000.0
+    paid_stars_per_message: float | None = None
 
 
 def _no_prompt(_: Conversation) -> Reply:
