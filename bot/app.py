@@ -326,6 +326,8 @@ class App:
             # replica it polls (decision 0016).
             self.web.share(self.db)
             self._spawn(self.web.follow(), "web-follow")
+        # Every replica sends campaigns: their ledger claims skip each other's.
+        self._spawn(self.broadcaster.run(), "broadcasts")
         if self.db.is_sqlite:  # one process: it leads
             await self._lead()
         else:
@@ -334,10 +336,10 @@ class App:
 
     async def _lead(self) -> None:
         """What one replica alone does (decision 0016): polling the platforms (their
-        updates are handed out once), alerts, broadcasts and the scheduled jobs."""
+        updates are handed out once), alerts and the scheduled jobs (which start
+        campaigns; every replica sends them)."""
         s = self.settings
         self._spawn(self.alerter.run(), "alerts")
-        self._spawn(self.broadcaster.run(), "broadcasts")
         if self.telegram is not None and s.telegram_mode is TelegramMode.POLLING:
             self._spawn(self.telegram.poll(self.pipeline), "telegram-polling")
         if self.zalo is not None and s.zalo_mode is ZaloMode.POLLING:

@@ -179,11 +179,16 @@ class Campaigns:
         return len(audience)
 
     # ---- the ledger ---------------------------------------------------------------
-    async def recover(self, now: datetime) -> int:
-        """At start: rows left `sending` by a dead process may have arrived → ambiguous."""
+    async def recover(self, now: datetime, *, before: datetime | None = None) -> int:
+        """Rows left `sending` by a dead process may have arrived → ambiguous: all of
+        them at the start of the only process (SQLite), or, among replicas, those whose
+        claim is older than `before` (a live replica records its outcomes long before)."""
+        where = [campaign_deliveries.c.status == "sending"]
+        if before is not None:
+            where.append(campaign_deliveries.c.updated_at < before)
         result = await self.conn.execute(
             update(campaign_deliveries)
-            .where(campaign_deliveries.c.status == "sending")
+            .where(*where)
             .values(status="ambiguous", error="interrupted", updated_at=now)
         )
         return int(result.rowcount or 0)
@@ -203,6 +208,9 @@ class Campaigns:
                     )
                     .order_by(campaign_deliveries.c.next_at, campaign_deliveries.c.id)
                     .limit(limit)
+                    # Replicas claim side by side: rows another one is claiming are
+                    # skipped, not waited for (SQLite: ignored, one writer anyway).
+                    .with_for_update(skip_locked=True, of=campaign_deliveries)
                 )
             ).scalars()
         )
@@ -262,13 +270,25 @@ class Campaigns:
                 )
             ).scalars()
         )
+        done = []
         for campaign_id in finished:
             campaign = await self.get(campaign_id)
             status = "scheduled" if campaign and campaign.cron else "done"
-            await self.conn.execute(
-                update(campaigns).where(campaigns.c.id == campaign_id).values(status=status)
+            # Checked again in the update itself: on PostgreSQL a new run may have
+            # started in between (another replica's scheduler).
+            changed = await self.conn.execute(
+                update(campaigns)
+                .where(
+                    campaigns.c.id == campaign_id,
+                    campaigns.c.status == "running",
+                    campaigns.c.id.not_in(live),
+                )
+                .values(status=status)
+                .returning(campaigns.c.id)
             )
-        return finished
+            if changed.first() is not None:
+                done.append(campaign_id)
+        return done
 
     async def progress(self, campaign_id: int, run: int | None = None) -> dict[str, int]:
         where = [campaign_deliveries.c.campaign_id == campaign_id]

@@ -129,9 +129,6 @@ class SharedWindow:
         self.rate = int(rate) if rate >= 1 else (1 if rate > 0 else 0)
         self.per_second = max(1, int(self.rate * 0.98))
         self.per_slot = max(1, math.ceil(self.rate / ratebudget.SLOTS_PER_SECOND))
-        # Across replicas a broadcast cannot see another replica's waiting replies:
-        # it leaves a tenth of every second to them instead.
-        self.bulk_per_second = max(1, self.per_second - max(1, self.rate // 10))
         # At high rates (paid broadcasts, 1,000/s) one transaction per send would be
         # the bottleneck: bulk sends take a few units at once, valid only within the
         # slot they were counted in (unused ones lapse: the budget errs low).
@@ -145,7 +142,7 @@ class SharedWindow:
         if self.rate == 0:
             return
         if not bulk or self.chunk == 1:
-            await self._take(self.bulk_per_second if bulk else self.per_second, 1)
+            await self._take(1, bulk=bulk)
             return
         async with self._taking:
             while True:
@@ -153,13 +150,18 @@ class SharedWindow:
                     self._held -= 1
                     return
                 self._held = 0
-                self._held_slot, self._held = await self._take(self.bulk_per_second, self.chunk)
+                self._held_slot, self._held = await self._take(self.chunk, bulk=True)
 
-    async def _take(self, cap: int, want: int) -> tuple[int, int]:
+    async def _take(self, want: int, *, bulk: bool) -> tuple[int, int]:
         while True:
             async with self.db.write() as conn:
                 taken, now = await ratebudget.take(
-                    conn, self.channel, per_second=cap, per_slot=self.per_slot, want=want
+                    conn,
+                    self.channel,
+                    per_second=self.per_second,
+                    per_slot=self.per_slot,
+                    want=want,
+                    bulk=bulk,
                 )
             slot = int(now * ratebudget.SLOTS_PER_SECOND)
             if taken:

@@ -4,7 +4,9 @@ limit (shared with ordinary replies) and at most one message a second per chat.
 Each batch is marked `sending` and committed before any send starts, then the
 outcomes are written. A crash in between leaves `sending` rows, which the next start
 turns into `ambiguous` (counted, not retried): a recipient never gets a campaign twice
-and is never skipped silently. Outcomes:
+and is never skipped silently. Replicas on PostgreSQL all send, claiming batches that
+skip each other's; there a `sending` row older than CLAIM_LEASE is a dead replica's
+and becomes `ambiguous`. Outcomes:
 - ok → sent; 403 → blocked (and the chat marked unreachable);
 - 429 → pending again after `retry_after`, and the channel's sending pauses that long;
 - timeout → ambiguous (it may have arrived); other errors → retried with backoff,
@@ -33,6 +35,9 @@ from storage.db import Database
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+# A live replica writes a batch's outcomes within seconds (a send times out after 15 s).
+CLAIM_LEASE = timedelta(minutes=2)
+RECOVER_EVERY_S = 30.0
 
 
 class Broadcaster:
@@ -63,12 +68,13 @@ class Broadcaster:
             [batch, *(int(getattr(w, "rate", 0)) // 4 for w in self.paid_windows.values())]
         )
         self._paid_running = False
+        self.delivered = 0  # messages this process sent (replicas share the campaigns)
         self._payloads: dict[tuple[int, str, str, bool], Payload] = {}
         self.crash = crash or CrashPoints(None)
         self.per_chat = ChatPacer(interval=1.0, burst=1)
         self.paused_until: dict[str, float] = {}  # channel → monotonic time (after a 429)
         self._campaigns: dict[int, Campaign] = {}
-        self._recovered = False
+        self._recovered_at: float | None = None
         self._previous: asyncio.Task[int] | None = None
         self.worker = Worker("broadcasts", self._step)
 
@@ -87,12 +93,7 @@ class Broadcaster:
         """One step. Two batches overlap: the next is claimed and queued on the rate
         window while the previous one's last sends are in flight, so the window never
         idles between batches."""
-        if not self._recovered:  # first, what a dead process left in flight
-            async with self.db.write() as conn:
-                interrupted = await Campaigns(conn).recover(self.clock.now())
-            self._recovered = True
-            if interrupted:
-                log.warning("%d campaign sends interrupted: ambiguous", interrupted)
+        await self._recover()
         previous, self._previous = self._previous, None
         rows = await self._claim()
         if rows:
@@ -104,6 +105,24 @@ class Broadcaster:
             return 0.0
         await self._finish()
         return None
+
+    async def _recover(self) -> None:
+        """What a dead process left in flight: at start when we are the only process;
+        now and then, and only claims past their lease, among replicas."""
+        shared = not self.db.is_sqlite
+        due = self._recovered_at is None or (
+            shared and time.monotonic() - self._recovered_at > RECOVER_EVERY_S
+        )
+        if not due:
+            return
+        now = self.clock.now()
+        async with self.db.write() as conn:
+            interrupted = await Campaigns(conn).recover(
+                now, before=now - CLAIM_LEASE if shared else None
+            )
+        self._recovered_at = time.monotonic()
+        if interrupted:
+            log.warning("%d campaign sends interrupted: ambiguous", interrupted)
 
     async def send_batch(self) -> int:
         """Claim, send and record one batch (one step of `run`, for tests)."""
@@ -142,6 +161,7 @@ class Broadcaster:
             self._outcome(row, result, wait, now)
             for row, (result, wait) in zip(rows, results, strict=True)
         ]
+        self.delivered += sum(1 for _, status, _, _ in outcomes if status == "sent")
         async with self.db.write() as conn:
             await Campaigns(conn).record(outcomes, now)
             for row, (result, _) in zip(rows, results, strict=True):

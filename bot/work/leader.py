@@ -1,7 +1,8 @@
 """One leader among replicas (decision 0016). The leader runs what must happen once:
-the scheduler (escalation, digests, schedules, expiry, retention), platform polling,
-alerts and broadcasts. Every replica takes webhooks, the web chat and the desk, and
-dispatches and delivers (the inbox and outbox claims skip what another replica holds).
+the scheduler (escalation, digests, schedules, expiry, retention), platform polling
+and alerts. Every replica takes webhooks, the web chat and the desk, and dispatches,
+delivers and sends campaigns (the inbox, outbox and ledger claims skip what another
+replica holds).
 
 On SQLite there is one process, which leads. On PostgreSQL each replica tries the
 advisory lock every second; the leader checks every few seconds that it still holds
