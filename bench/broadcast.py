@@ -3,6 +3,7 @@ the platform's limits strictly.
 
     .venv/bin/python bench/broadcast.py [--recipients 3000] [--limit 30]
     .venv/bin/python bench/broadcast.py --paid [--recipients 20000]
+    .venv/bin/python bench/broadcast.py --replicas 3 [--database postgresql+asyncpg://…]
 
 --paid: a paid campaign (allow_paid_broadcast) against a fake that enforces 1,000
 msg/s overall and 1 msg/s per chat, served over loopback HTTP by another process (so
@@ -10,12 +11,20 @@ the sends pay for real connections). In the same run a bare httpx sender loop ag
 the same fake, with no limit enforced for it, measures what this machine can send at
 all; the verdict is achieved ÷ min(1000, that ceiling).
 
-The fake answers in-process (PTB's network layer, no sockets) and counts requests as
-they arrive: more than `limit` sendMessage calls in any one-second window, or a second
-message to a chat within one second, gets HTTP 429 with retry_after=1. The real
-pieces run: SQLite ledger (WAL, synchronous=FULL), the Telegram adapter, the shared
-rate window and the Broadcaster. Achieved rate = messages delivered ÷ time from the
-first delivery to the last. Last line: ratio=<achieved ÷ limit> 429s=<n> duplicates=<n>
+--replicas N: N broadcasters, each with its own connections to one PostgreSQL and the
+shared send budget, claim the campaign side by side (in this process: the replicas
+share its core, which 30 msg/s does not strain); meanwhile citizens' replies arrive on
+the replicas in turn and go through the same budget ahead of the campaign; their p95
+wait is printed. The ratio then counts every message through the budget.
+
+Otherwise the fake answers in-process (PTB's network layer, no sockets) and counts
+requests as they arrive: more than `limit` sendMessage calls in any one-second window,
+or a second message to a chat within one second, gets HTTP 429 with retry_after=1.
+The real pieces run: SQLite ledger (WAL, synchronous=FULL), the Telegram adapter, the
+shared rate window and the Broadcaster. Achieved rate = messages delivered ÷ time from
+the first delivery to the last.
+
+Last line: ratio=<achieved ÷ limit> 429s=<n> duplicates=<n>
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -201,10 +211,90 @@ async def main(recipients: int, limit: int) -> None:
     print(f"ratio={achieved / limit:.3f} 429s={api.rejected} duplicates={duplicates}")
 
 
+async def main_replicas(recipients: int, limit: int, replicas: int, database: str) -> None:
+    import importlib.util
+
+    from bot.delivery.pacing import SharedWindow
+
+    spec = importlib.util.spec_from_file_location(
+        "replicas", Path(__file__).with_name("replicas.py")
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)
+    url, name = await helpers.fresh_database(database)
+    api = StrictAPI(limit)
+    identity = Identity(b"bench-secret-" + b"x" * 40)
+    channel = TelegramChannel(token=TOKEN, identity=identity, request=api)
+    await channel.start()
+    vault = Vault(b"bench-" + b"x9" * 24)
+    dbs: list[Database] = []
+    try:
+        await upgrade_async(url)
+        dbs = [Database(url, vault=vault) for _ in range(replicas)]
+        campaign_id, targeted = await seed(dbs[0], identity, recipients)
+        windows = [SharedWindow(db, "telegram", limit) for db in dbs]
+        broadcasters = [
+            Broadcaster(
+                db=db,
+                channels={"telegram": channel},
+                identity=identity,
+                renderer=Renderer(Catalog()),
+                windows={"telegram": window},
+                clock=Clock(),
+            )
+            for db, window in zip(dbs, windows, strict=True)
+        ]
+        waits: list[float] = []
+
+        async def citizens() -> None:
+            """A burst of people talking to the bot: a reply every 0.1 s for 15 s,
+            each on the next replica, sent through its budget as delivery sends one."""
+            await asyncio.sleep(3)
+            for n in range(CITIZENS):
+                ready = time.monotonic()
+                await windows[n % replicas].acquire()
+                waits.append(time.monotonic() - ready)
+                await channel.send(str(8_000_000 + n), {"t": "msg", "text": "Đã nhận."})
+                await asyncio.sleep(max(0.0, ready + 0.1 - time.monotonic()))
+
+        burst = asyncio.create_task(citizens())
+        runs = [asyncio.create_task(b.run()) for b in broadcasters[1:]]
+        counts = await run_until_done(dbs[0], broadcasters[0], campaign_id, recipients, limit)
+        await burst
+        for task in runs:
+            task.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+    finally:
+        for db in dbs:
+            await db.dispose()
+        await channel.stop()
+        await helpers.drop_database(database, name)
+
+    delivered = sum(api.delivered.values())
+    duplicates = sum(n - 1 for n in api.delivered.values() if n > 1)
+    span = api.times[-1] - api.times[0] if len(api.times) > 1 else 1.0
+    achieved = (delivered - 1) / span if span else 0.0
+    waits.sort()
+    print(f"targeted {targeted}, ledger {counts}")
+    print("sent by each replica:", [b.delivered for b in broadcasters])
+    print("arrivals per second:", list(Counter(int(t - api.times[0]) for t in api.times).values()))
+    p50, p95 = waits[len(waits) // 2] * 1000, waits[int(len(waits) * 0.95)] * 1000
+    print("slowest waits (ms):", [round(w * 1000) for w in waits[-12:]])
+    print(
+        f"replies to {len(waits)} citizens during the campaign waited for the budget:"
+        f" p50 {p50:.0f} ms, p95 {p95:.0f} ms"
+    )
+    print(f"delivered {delivered} in {span:.1f}s = {achieved:.2f} msg/s (campaign and replies)")
+    print(f"ratio={achieved / limit:.3f} 429s={api.rejected} duplicates={duplicates}")
+
+
 PAID_LIMIT = 1000
 FREE_RATE = 30.0
 BASELINE_TOKEN = "999:baseline"
 WORKERS = (16, 24, 32)
+CITIZENS = int(os.environ.get("BENCH_CITIZENS", "150"))
 
 
 def serve(port_file: str) -> None:
@@ -369,10 +459,23 @@ if __name__ == "__main__":
     parser.add_argument("--recipients", type=int, default=0)
     parser.add_argument("--limit", type=int, default=30)
     parser.add_argument("--paid", action="store_true")
+    parser.add_argument("--replicas", type=int, default=1)
+    parser.add_argument(
+        "--database",
+        default=os.environ.get(
+            "TIPBOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+        ),
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # the --paid fake's process
     options = parser.parse_args()
     if options.serve:
         serve(options.serve)
+    elif options.replicas > 1:
+        asyncio.run(
+            main_replicas(
+                options.recipients or 3000, options.limit, options.replicas, options.database
+            )
+        )
     elif options.paid:
         asyncio.run(main_paid(options.recipients or 20000))
     else:

@@ -1,11 +1,16 @@
-"""One send budget per bot across replicas (PostgreSQL; decision 0016). Time is cut
-into quarter-second slots; a send takes one unit of the current slot if the slot and
-the last second's slots together stay under the cap. A transaction-scoped advisory
-lock per channel makes the check and the count one step.
+"""One send budget per bot across replicas (PostgreSQL; decisions 0016, 0017).
+
+Time is cut into slots of 1/SLOTS_PER_SECOND s. A send takes a unit of the current
+slot if that slot (at most its share of the rate) and the slots of the last second
+(this one and the SLOTS_PER_SECOND before it, which cover any one-second window the
+platform can measure) stay under the cap. Thin slots keep that cover close to one
+second: with 50 a second the count errs low by 2 %, with the first version's 4 by
+20 % (measured: a three-replica campaign at 0.72 of the limit). A transaction-scoped
+advisory lock per channel makes the check and the count one step.
 
 Replies to people come before broadcasts on every replica: a reply refused a unit
-leaves a mark on the slot (a row under the channel's name + WAITING), and bulk sends
-take nothing while a mark from this slot or the one before is there."""
+leaves a mark (a row under the channel's name + WAITING) on the slot when it will ask
+again; bulk sends take nothing until that slot has passed."""
 
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.dialect import insert_for
 from storage.schema import rate_slots
 
-SLOTS_PER_SECOND = 4
+SLOTS_PER_SECOND = 50
+QUARTER = SLOTS_PER_SECOND // 4
 WAITING = "~w"  # suffix of the channel name under which waiting replies are marked
 
 
@@ -27,10 +33,11 @@ async def take(
     per_slot: int,
     want: int = 1,
     bulk: bool = False,
-) -> tuple[int, float]:
-    """Count up to `want` sends now, as many as the window allows. Returns how many
-    were taken and the database's clock (seconds), read after the lock: a send waiting
-    for the lock is counted when it really goes, not when it started to wait."""
+) -> tuple[int, float, float]:
+    """Count up to `want` sends now, as many as the budget allows. Returns how many
+    were taken, the database's clock (seconds) read after the lock — a send waiting
+    for the lock is counted when it really goes — and, when none were, the time at
+    which to ask again."""
     await conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"rate:{channel}"}
     )
@@ -38,47 +45,57 @@ async def take(
         (await conn.execute(text("SELECT extract(epoch FROM clock_timestamp())"))).scalar_one()
     )
     slot = int(now * SLOTS_PER_SECOND)
-    # This slot and the four before it span more than a second: any one-second window
-    # the platform measures lies within them.
-    recent = (
-        await conn.execute(
-            select(func.coalesce(func.sum(rate_slots.c.used), 0)).where(
-                rate_slots.c.channel == channel,
-                rate_slots.c.slot > slot - SLOTS_PER_SECOND - 1,
-                rate_slots.c.slot <= slot,
-            )
-        )
-    ).scalar_one()
-    current = (
-        await conn.execute(
-            select(rate_slots.c.used).where(
-                rate_slots.c.channel == channel, rate_slots.c.slot == slot
-            )
-        )
-    ).scalar()
+    next_slot = (slot + 1) / SLOTS_PER_SECOND
     if bulk:
         waiting = (
             await conn.execute(
                 select(rate_slots.c.slot)
-                .where(rate_slots.c.channel == channel + WAITING, rate_slots.c.slot >= slot - 1)
+                .where(
+                    rate_slots.c.channel == channel + WAITING,
+                    rate_slots.c.slot >= slot,
+                )
                 .limit(1)
             )
         ).first()
         if waiting is not None:
-            return 0, now
-    granted = min(want, per_second - int(recent), per_slot - int(current or 0))
+            return 0, now, next_slot
+    window = rate_slots.c.channel == channel, rate_slots.c.slot > slot - SLOTS_PER_SECOND - 1
+    recent, oldest, current, quarter = (
+        await conn.execute(
+            select(
+                func.coalesce(func.sum(rate_slots.c.used), 0),
+                func.min(rate_slots.c.slot),
+                func.coalesce(func.sum(rate_slots.c.used).filter(rate_slots.c.slot == slot), 0),
+                func.coalesce(
+                    func.sum(rate_slots.c.used).filter(rate_slots.c.slot > slot - QUARTER - 1), 0
+                ),
+            ).where(*window)
+        )
+    ).one()
+    granted = min(want, per_second - int(recent), per_slot - int(current))
+    if bulk:
+        # Bulk spreads over the second (a quarter's share in any quarter): sent in a
+        # burst, the whole second's units would come free in one burst a second later,
+        # and a reply arriving in between would wait for it (measured: p95 0.4 s).
+        granted = min(granted, -(-per_second // 4) - int(quarter))
     if granted <= 0:
-        if not bulk:  # a reply waits: broadcasts hold back until it has gone
-            mark = insert_for(conn, rate_slots).values(channel=channel + WAITING, slot=slot, used=1)
+        retry_at = next_slot
+        if int(recent) >= per_second and oldest is not None:
+            # Full for the second: nothing frees up before the oldest slot leaves it.
+            retry_at = max(next_slot, (int(oldest) + SLOTS_PER_SECOND + 1) / SLOTS_PER_SECOND)
+        if not bulk:  # a reply waits: broadcasts hold back until it asks again
+            mark = insert_for(conn, rate_slots).values(
+                channel=channel + WAITING, slot=int(retry_at * SLOTS_PER_SECOND), used=1
+            )
             await conn.execute(mark.on_conflict_do_nothing(index_elements=["channel", "slot"]))
-        return 0, now
+        return 0, now, retry_at
     stmt = insert_for(conn, rate_slots).values(channel=channel, slot=slot, used=granted)
     await conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["channel", "slot"], set_={"used": rate_slots.c.used + granted}
         )
     )
-    return granted, now
+    return granted, now, now
 
 
 async def forget(conn: AsyncConnection, before_slot: int) -> int:

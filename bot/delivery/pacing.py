@@ -118,10 +118,9 @@ def window_for(
 
 class SharedWindow:
     """The same limit as `SlidingWindow`, counted in the database, so that replicas
-    together stay within one bot's rate (PostgreSQL; decision 0016). Each send takes a
-    unit of the current quarter-second slot if that slot (at most a quarter of the
-    rate) and the last second (at most the rate, less 2 %) allow it; otherwise it
-    waits for the next slot."""
+    together stay within one bot's rate (PostgreSQL; storage/ratebudget.py). Sends of
+    one kind (replies, bulk) ask the database one at a time per replica: a batch's
+    sends all polling it would make a transaction storm for every free unit."""
 
     def __init__(self, db: Database, channel: str, rate: float) -> None:
         self.db = db
@@ -130,21 +129,21 @@ class SharedWindow:
         self.per_second = max(1, int(self.rate * 0.98))
         self.per_slot = max(1, math.ceil(self.rate / ratebudget.SLOTS_PER_SECOND))
         # At high rates (paid broadcasts, 1,000/s) one transaction per send would be
-        # the bottleneck: bulk sends take a few units at once, valid only within the
-        # slot they were counted in (unused ones lapse: the budget errs low).
-        self.chunk = max(1, self.per_slot // 8)
+        # the bottleneck: bulk sends take a slot's units at once, valid only within
+        # that slot (unused ones lapse: the budget errs low).
+        self.chunk = max(1, self.per_slot // 2)
         self._held = 0
         self._held_slot = -1
-        self._taking = asyncio.Lock()
+        self._lines = {True: asyncio.Lock(), False: asyncio.Lock()}
         self._offset = 0.0  # database clock − our clock
 
     async def acquire(self, *, bulk: bool = False) -> None:
         if self.rate == 0:
             return
-        if not bulk or self.chunk == 1:
-            await self._take(1, bulk=bulk)
-            return
-        async with self._taking:
+        async with self._lines[bulk]:
+            if not bulk or self.chunk == 1:
+                await self._take(1, bulk=bulk)
+                return
             while True:
                 if self._held and self._held_slot == self._slot_now():
                     self._held -= 1
@@ -155,7 +154,7 @@ class SharedWindow:
     async def _take(self, want: int, *, bulk: bool) -> tuple[int, int]:
         while True:
             async with self.db.write() as conn:
-                taken, now = await ratebudget.take(
+                taken, now, retry_at = await ratebudget.take(
                     conn,
                     self.channel,
                     per_second=self.per_second,
@@ -163,11 +162,10 @@ class SharedWindow:
                     want=want,
                     bulk=bulk,
                 )
-            slot = int(now * ratebudget.SLOTS_PER_SECOND)
             if taken:
                 self._offset = now - time.time()
-                return slot, taken
-            await asyncio.sleep(max(0.005, (slot + 1) / ratebudget.SLOTS_PER_SECOND - now))
+                return int(now * ratebudget.SLOTS_PER_SECOND), taken
+            await asyncio.sleep(max(0.002, retry_at - now))
 
     def _slot_now(self) -> int:
         """The current slot by the database's clock (as last measured against ours)."""
