@@ -130,6 +130,57 @@ async def test_when_the_leader_goes_another_replica_leads_within_ten_seconds(
                 await h.stop()
 
 
+async def test_a_digest_due_while_the_leader_is_gone_is_sent_once_by_the_next(
+    api: FakeBotAPI, tmp_path: Path, pg_url: str
+) -> None:
+    """The leader dies before 07:00; the daily digest falls due during the outage; the
+    replica that takes over sends it within 10 s of the death, once, and not again
+    when the old leader comes back (the sent period is in the database)."""
+    from datetime import UTC, datetime
+
+    from bot.app import App, Overrides
+    from handlers.domain.vntime import VIETNAM
+    from tests.officer_world import standard_world
+
+    polling = {"database_url": pg_url, "digest_hour": 7}
+    a = Harness(api, make_settings(tmp_path / "a", api, replica_id="a", **polling))
+    b = Harness(api, make_settings(tmp_path / "b", api, replica_id="b", **polling))
+    before = datetime(2026, 11, 26, 6, 0, tzinfo=VIETNAM)
+    for h in (a, b):
+        h.clock.advance(before - datetime.now(UTC))
+    await a.start()  # alone, so it leads: it polls, and the world is built through it
+    try:
+        minh = (await standard_world(a))["minh"]
+        b.app = App(b.settings, Overrides(clock=b.clock))
+        await b.app.start()  # a follower: it neither polls nor runs the scheduler
+        assert a.app is not None and a.app.leading and not b.app.leading
+
+        def daily(day: str) -> list[Any]:
+            return [c for c in api.sent(minh.user_id) if f"Báo cáo ngày {day}" in c.text]
+
+        assert daily("25/11/2026") == []  # not due yet at 06:00
+        # 07:00 comes while the leader is gone (the follower's clock is already past).
+        b.clock.advance(datetime(2026, 11, 26, 7, 0, 30, tzinfo=VIETNAM) - b.clock.now())
+        await a.stop()
+        gone = time.monotonic()
+        while not daily("25/11/2026"):
+            assert time.monotonic() - gone < 10, "no digest within 10 s of the leader's death"
+            await asyncio.sleep(0.05)
+        print(f"digest sent {time.monotonic() - gone:.2f}s after the leader went")
+        assert b.app.leading
+
+        a.clock.advance(b.clock.now() - a.clock.now())
+        a.app = App(a.settings, Overrides(clock=a.clock))
+        await a.app.start()  # back, as a follower
+        assert await b.app.digester.send_digests() == 0  # the scheduled run finds it sent
+        await asyncio.sleep(1.0)
+        assert len(daily("25/11/2026")) == 1
+    finally:
+        for h in (a, b):
+            if h.app is not None:
+                await h.stop()
+
+
 async def test_a_web_chat_whose_requests_alternate_between_replicas_files_a_tip(
     tmp_path: Path, pg_url: str
 ) -> None:

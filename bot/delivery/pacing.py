@@ -126,8 +126,12 @@ class SharedWindow:
         self.db = db
         self.channel = channel
         self.rate = int(rate) if rate >= 1 else (1 if rate > 0 else 0)
+        # 2 % under the rate, as the window in memory; the count's cover of 1.01 s
+        # (this slot and the hundred before it) adds 1 %.
         self.per_second = max(1, int(self.rate * 0.98))
         self.per_slot = max(1, math.ceil(self.rate / ratebudget.SLOTS_PER_SECOND))
+        # Bulk sends one per `spread` slots at most (30/s: one per 30 ms), evenly.
+        self.spread = max(1, ratebudget.SLOTS_PER_SECOND // max(1, self.per_second))
         # At high rates (paid broadcasts, 1,000/s) one transaction per send would be
         # the bottleneck: bulk sends take a slot's units at once, valid only within
         # that slot (unused ones lapse: the budget errs low).
@@ -161,6 +165,7 @@ class SharedWindow:
                     per_slot=self.per_slot,
                     want=want,
                     bulk=bulk,
+                    spread=self.spread,
                 )
             if taken:
                 self._offset = now - time.time()
