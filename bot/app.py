@@ -24,6 +24,7 @@ from bot.channels.desk import DeskChannel
 from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
+from bot.delivery.filerefs import DatabaseFileRefs
 from bot.delivery.pacing import window_for
 from bot.delivery.sender import OutboxSender
 from bot.desk.admin import AdminPages
@@ -50,7 +51,7 @@ from handlers.domain.places import gazetteer
 from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from handlers.flows import build_router
-from storage import inbox, outbox, ratebudget, webmail
+from storage import inbox, outbox, ratebudget, sentfiles, webmail
 from storage.db import Database, SqliteOptions
 from storage.migrate import upgrade_async
 from storage.vault import Vault
@@ -190,6 +191,7 @@ class App:
                 poll_transport=self.overrides.telegram_poll_transport,
                 # At 1,000 msg/s and ~50 ms a call, about 50 sends are in flight.
                 connections=64 if s.broadcast_paid else 16,
+                file_refs=DatabaseFileRefs(self.db, "telegram", self.clock),
             )
             self.channels[self.telegram.name] = self.telegram
 
@@ -354,6 +356,7 @@ class App:
                 ("retention", daily_at(3), self.retention.purge),
                 ("purge-web-deliveries", timedelta(minutes=5), self._purge_web_deliveries),
                 ("forget-rate-slots", timedelta(minutes=1), self._forget_rate_slots),
+                ("forget-sent-files", timedelta(hours=6), self._forget_sent_files),
                 (
                     "purge-inbox",
                     timedelta(hours=1),
@@ -488,6 +491,12 @@ class App:
         poll on any replica, then deleted (they were sealed meanwhile)."""
         async with self.db.write() as conn:
             await webmail.purge(conn, self.clock.now() - timedelta(minutes=15))
+
+    async def _forget_sent_files(self) -> None:
+        """Uploaded files' references are a cache: after a week a file is uploaded
+        again, and a reference does not outlive the file retention deletes by long."""
+        async with self.db.write() as conn:
+            await sentfiles.forget(conn, self.clock.now() - timedelta(days=7))
 
     async def _forget_rate_slots(self) -> None:
         if self.db.is_sqlite:

@@ -26,6 +26,7 @@ from storage.schema import (
     inbox,
     outbox,
     pending_groups,
+    sent_files,
     staff_links,
     subscriptions,
     tip_events,
@@ -102,6 +103,7 @@ async def rotate(conn: AsyncConnection, rekey: Rekey) -> dict[str, int]:
     # (a chat that blocked us, an hour's alert budget) that is simply dropped.
     await conn.execute(delete(unreachable_chats))
     await conn.execute(delete(alert_sends))
+    await conn.execute(delete(sent_files))  # a cache: files are uploaded again
     return done
 
 

@@ -468,6 +468,17 @@ web_deliveries = Table(
     Column("created_at", UtcDateTime(), nullable=False),
 )
 
+# Files we uploaded to a platform, by our stored file's name: the platform's reference
+# (Telegram's file_id, sealed) lets every replica send it again without re-uploading.
+sent_files = Table(
+    "sent_files",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("ref", Text, nullable=False),  # sealed: "<method> <file_id>"
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 # The send budget of each bot, shared by replicas on PostgreSQL (decision 0016): how
 # many messages went out in each quarter second. Rows older than a few seconds go.
 rate_slots = Table(

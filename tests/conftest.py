@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.botapi import FakeBotAPI
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, drop_suite_databases, make_settings
 
 PG_URL = os.environ.get("TIPBOT_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _suite_databases() -> Iterator[None]:
+    yield
+    drop_suite_databases()
 
 
 @pytest.fixture

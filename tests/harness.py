@@ -53,6 +53,61 @@ def tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProces
     )
 
 
+# TIPBOT_TEST_SUITE_DATABASE=postgres runs every test that builds its settings here on
+# a fresh PostgreSQL database (one per data folder) instead of SQLite.
+SUITE_ON_POSTGRES = os.environ.get("TIPBOT_TEST_SUITE_DATABASE") == "postgres"
+_suite_databases: dict[Path, str] = {}
+
+
+def suite_database(data_dir: Path) -> str:
+    """A new PostgreSQL database for this data folder (the same one when asked again),
+    dropped at the end of the session (tests/conftest.py)."""
+    known = _suite_databases.get(data_dir)
+    if known is not None:
+        return known
+    import uuid
+
+    import asyncpg
+
+    base = os.environ["TIPBOT_TEST_POSTGRES_URL"]
+    name = f"tipbot_suite_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    # Called from inside running tests: the database is made on a thread's own loop.
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, create()).result()
+    url = f"{base.rsplit('/', 1)[0]}/{name}"
+    _suite_databases[data_dir] = url
+    return url
+
+
+def drop_suite_databases() -> None:
+    import asyncpg
+
+    base = os.environ.get("TIPBOT_TEST_POSTGRES_URL", "")
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            for url in _suite_databases.values():
+                name = url.rsplit("/", 1)[1]
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    if _suite_databases:
+        asyncio.run(drop())
+        _suite_databases.clear()
+
+
 def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": data_dir,
@@ -67,6 +122,8 @@ def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> S
     }
     if api is not None:
         values.update(telegram_bot_token=TOKEN, telegram_api_base_url=api.base_url)
+    if SUITE_ON_POSTGRES and "database_url" not in overrides:
+        values["database_url"] = suite_database(data_dir)
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 

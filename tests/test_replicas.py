@@ -394,6 +394,56 @@ async def test_a_waiting_reply_goes_before_another_replicas_broadcast(pg_url: st
             await db.dispose()
 
 
+async def test_a_file_one_replica_uploaded_is_sent_by_reference_from_another(
+    api: FakeBotAPI, tmp_path: Path, pg_url: str
+) -> None:
+    """Telegram's file_id of a file we uploaded is kept in the database (sealed): the
+    second replica sends the reference instead of uploading the photo again."""
+    from sqlalchemy import select
+
+    from bot.channels.telegram import TelegramChannel
+    from bot.clock import Clock
+    from bot.delivery.filerefs import DatabaseFileRefs
+    from bot.identity import Identity
+    from storage.db import Database
+    from storage.migrate import upgrade_async
+    from storage.schema import sent_files
+    from tests.fakes.botapi import TOKEN
+    from tests.harness import SECRET, VAULT
+    from tests.journeys import jpeg_with_exif
+
+    await upgrade_async(pg_url)
+    dbs = [Database(pg_url, vault=VAULT) for _ in range(2)]
+    channels = [
+        TelegramChannel(
+            token=TOKEN,
+            identity=Identity(SECRET.encode()),
+            base_url=api.base_url,
+            file_refs=DatabaseFileRefs(db, "telegram", Clock()),
+        )
+        for db in dbs
+    ]
+    try:
+        for channel in channels:
+            await channel.start()
+        photo = tmp_path / "up-7f3a.jpg"
+        photo.write_bytes(jpeg_with_exif())
+        payload = {"t": "upload", "path": str(photo), "kind": "photo", "caption": "Ảnh"}
+        assert (await channels[0].send("7001", payload)).outcome == "ok"
+        assert (await channels[1].send("7002", payload)).outcome == "ok"
+        sent = [c.params["photo"] for c in api.sent(None, "sendPhoto")]
+        assert [isinstance(p, dict) for p in sent] == [True, False]  # uploaded once
+        assert isinstance(sent[1], str) and sent[1].startswith("up-")
+        async with dbs[0].read() as conn:
+            (row,) = (await conn.execute(select(sent_files))).all()
+        assert sent[1] not in row.ref  # sealed
+    finally:
+        for channel in channels:
+            await channel.stop()
+        for db in dbs:
+            await db.dispose()
+
+
 async def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     """Found trying the README's commands: two replicas started at once ran the same
     migration together and one failed on the other's tables. They now take turns."""

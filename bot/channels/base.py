@@ -31,6 +31,31 @@ class SendResult:
     error: str = ""  # a short error class, never message content
 
 
+class FileRefs(Protocol):
+    """The platform's reference for a file we uploaded, by our stored copy's name —
+    kept where every replica sees it (bot/delivery/filerefs.py)."""
+
+    async def get(self, name: str) -> str | None: ...
+
+    async def put(self, name: str, ref: str) -> None: ...
+
+
+class MemoryFileRefs:
+    """One process's references (tests, benchmarks, a channel without a database)."""
+
+    def __init__(self, keep: int = 2000) -> None:
+        self.keep = keep
+        self.refs: dict[str, str] = {}
+
+    async def get(self, name: str) -> str | None:
+        return self.refs.get(name)
+
+    async def put(self, name: str, ref: str) -> None:
+        self.refs[name] = ref
+        while len(self.refs) > self.keep:
+            del self.refs[next(iter(self.refs))]
+
+
 class Channel(Protocol):
     name: str
 

@@ -17,7 +17,7 @@ import httpx
 from telegram import Bot
 from telegram.request import BaseRequest
 
-from bot.channels.base import Ignored, Payload, SendResult
+from bot.channels.base import FileRefs, Ignored, Payload, SendResult
 from bot.channels.telegram.inbound import ALLOWED_UPDATES, Inbound
 from bot.channels.telegram.parse import NAME, UpdateParser
 from bot.channels.telegram.send import Sender
@@ -51,6 +51,7 @@ class TelegramChannel:
         request: BaseRequest | None = None,
         poll_transport: httpx.AsyncBaseTransport | None = None,
         connections: int = 16,
+        file_refs: FileRefs | None = None,
     ) -> None:
         kwargs: dict[str, Any] = {}
         if base_url:
@@ -72,7 +73,7 @@ class TelegramChannel:
             max_download_bytes=max_download_mb * 1024 * 1024,
             allowed_groups=allowed_groups,
         )
-        self.sender = Sender(self.bot)
+        self.sender = Sender(self.bot, file_refs)
 
     async def start(self) -> None:
         await self.bot.initialize()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from telegram.request import RequestData
 # Not re-exported by PTB, but RequestData is built from these (its own Bot does so).
 from telegram.request._requestparameter import RequestParameter
 
-from bot.channels.base import Payload, SendResult
+from bot.channels.base import FileRefs, MemoryFileRefs, Payload, SendResult
 from bot.uploads import EXTENSIONS, sniff
 
 
@@ -38,11 +37,11 @@ def _retry_after_seconds(exc: RetryAfter) -> float:
 
 
 class Sender:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, refs: FileRefs | None = None) -> None:
         self.bot = bot
         # Files we uploaded, by our file name: Telegram's file_id lets the next chat
         # (a second officer, every subscriber of a campaign) get it without re-uploading.
-        self._uploaded: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self.refs: FileRefs = refs or MemoryFileRefs()
         self._uploading: dict[str, asyncio.Lock] = {}
 
     async def send(self, address: str, payload: Payload) -> SendResult:
@@ -152,11 +151,15 @@ class Sender:
         # wait for its file_id.
         lock = self._uploading.setdefault(path.name, asyncio.Lock())
         async with lock:
-            known = self._uploaded.get(path.name)
+            known = await self.refs.get(path.name)
             if known is None:
                 await self._upload(chat_id, path, payload["kind"], extra)
                 return
-        await getattr(self.bot, known[0])(chat_id, known[1], **extra)
+        method, _, file_id = known.partition(" ")
+        if method not in ("send_photo", "send_document"):
+            await self._upload(chat_id, path, payload["kind"], extra)
+            return
+        await getattr(self.bot, method)(chat_id, file_id, **extra)
 
     async def _upload(self, chat_id: int, path: Path, kind: str, extra: dict[str, Any]) -> None:
         data = await asyncio.to_thread(path.read_bytes)
@@ -170,15 +173,14 @@ class Sender:
             document = message.document
             sender, file_id = "send_document", document.file_id if document else None
         if file_id is not None:
-            self._uploaded[path.name] = (sender, file_id)
-            while len(self._uploaded) > _UPLOADED_KEEP:
-                gone, _ = self._uploaded.popitem(last=False)
-                self._uploading.pop(gone, None)
+            await self.refs.put(path.name, f"{sender} {file_id}")
+        if len(self._uploading) > _UPLOADING_KEEP:
+            self._uploading = {k: v for k, v in self._uploading.items() if v.locked()}
 
 
 # Photos above this are sent as documents (Telegram's limit for uploaded photos).
 PHOTO_UPLOAD_MAX = 10 * 1024 * 1024
-_UPLOADED_KEEP = 2000
+_UPLOADING_KEEP = 2000
 
 _FILE_SENDERS = {
     "photo": "send_photo",
