@@ -456,7 +456,7 @@ async def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
 async def test_three_replica_processes_one_killed_mid_run_lose_and_repeat_nothing(
     api: FakeBotAPI, tmp_path: Path, pg_url: str
 ) -> None:
-    """Three real `tipbot run` processes on one PostgreSQL take 40 people's whole
+    """Three real `tipbot run` processes on one PostgreSQL take 300 people's whole
     reports through the webhook, in turn; one is SIGKILLed mid-run (the platform then
     retries on another) and started again. Every tip exists once, every receipt
     arrives once, and nobody's replies are missing."""
@@ -491,7 +491,7 @@ async def test_three_replica_processes_one_killed_mid_run_lose_and_repeat_nothin
     procs = [await start(0)]
     procs += [await start(1), await start(2)]
     alive = [True, True, True]
-    people = [Citizen(8100 + i) for i in range(40)]
+    people = [Citizen(8100 + i) for i in range(300)]
     scripts = {who.user_id: typed_tip(who) for who in people}
     next_id = 700_000
     headers = {"x-telegram-bot-api-secret-token": SECRET}
