@@ -6,13 +6,19 @@ by the same simulated citizens: each round, every citizen sends its next update 
 off the bot's last reply, as a real client would), interleaved, in getUpdates batches
 of 100. Compare the ratio, not the absolute numbers: this machine is shared and noisy.
 
-    python bench/intake.py [--citizens 2000] [--drafts 10000]
+    python bench/intake.py [--citizens 2000] [--drafts 10000] [--rate 300] [--seconds 30]
 
 Pipeline side: the real service (Telegram adapter, inbox, dispatcher, SQLite with WAL
 and synchronous=FULL, outbox, delivery) completing the whole report flow, receipt
 hash included. Bare side: an Application with an in-memory 5-step ConversationHandler
 and no database. Rate limits are off on both sides (the fake API enforces none).
-Last line: ratio=<pipeline updates/s ÷ bare PTB updates/s>
+Steady mode (after the rounds): updates offered at a fixed rate with Poisson
+arrivals (default 300/s, 1,000 citizens, 30 s, the first 2 s dropped), each citizen
+answering only once the bot answered it, as people do; update→reply latency is
+measured from the moment the update is offered, on both sides.
+
+Last line: ratio=<rounds: pipeline updates/s ÷ bare PTB updates/s> p99_ms=<steady
+pipeline p99 update→reply at the offered rate>
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import secrets
 import statistics
@@ -65,10 +72,15 @@ class FakeAPI:
         self.replies = 0
         self.waiting: dict[int, deque[float]] = defaultdict(deque)
         self.latencies: list[float] = []
+        self.answered_at: list[float] = []  # when each latency's update was offered
+        self.on_answer: Any = None  # called with the chat id when it gets its reply
 
     def push(self, update: dict[str, Any]) -> None:
         self.update_id += 1
-        self.queue.append({"update_id": self.update_id, **update})
+        full = {"update_id": self.update_id, **update}
+        self.queue.append(full)
+        # Latency counts from the moment the update is offered, queueing included.
+        self.waiting[_chat_of(full)].append(time.perf_counter())
         self.new.set()
 
     async def get_updates(self, timeout: float) -> list[dict[str, Any]]:
@@ -78,11 +90,7 @@ class FakeAPI:
                 await asyncio.wait_for(self.new.wait(), timeout=min(timeout, 1.0))
             except TimeoutError:
                 return []
-        batch = [self.queue.popleft() for _ in range(min(100, len(self.queue)))]
-        now = time.perf_counter()
-        for update in batch:
-            self.waiting[_chat_of(update)].append(now)
-        return batch
+        return [self.queue.popleft() for _ in range(min(100, len(self.queue)))]
 
     def answer(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
@@ -107,7 +115,11 @@ class FakeAPI:
     def _answered(self, chat: int) -> None:
         pending = self.waiting.get(chat)
         if pending:
-            self.latencies.append(time.perf_counter() - pending.popleft())
+            offered = pending.popleft()
+            self.latencies.append(time.perf_counter() - offered)
+            self.answered_at.append(offered)
+            if self.on_answer is not None and not pending:
+                self.on_answer(chat)
 
 
 def _chat_of(update: dict[str, Any]) -> int:
@@ -240,6 +252,53 @@ def bare_update(api: FakeAPI, uid: int, step: int) -> dict[str, Any]:
     return _text(uid, f"answer {step}")
 
 
+THINK_S = 0.2  # the least time a person takes to answer (a reply may come in parts)
+WARM_UP_S = 2.0  # steady mode: latencies of updates offered before this are dropped
+
+
+async def steady(
+    api: FakeAPI, citizens: int, steps: int, make: Any, rate: float, seconds: float
+) -> list[float]:
+    """Offer updates at `rate` a second (Poisson arrivals) for `seconds`, each from a
+    citizen who is not waiting for an answer; return the update→reply latencies of
+    those offered after the warm-up."""
+    rng = random.Random(7)
+    loop = asyncio.get_running_loop()
+    uids = [10_000 + n for n in range(1, citizens + 1)]
+    rng.shuffle(uids)
+    idle: deque[int] = deque(uids)
+    step_of = dict.fromkeys(uids, 0)
+    api.on_answer = lambda chat: loop.call_later(THINK_S, idle.append, chat)
+    start = time.perf_counter()
+    due = start
+    unserved = 0
+    while due - start < seconds:
+        due += rng.expovariate(rate)
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if not idle:
+            unserved += 1  # everyone is waiting for the bot: the offer is lost
+            continue
+        uid = idle.popleft()
+        try:
+            update = make(api, uid, step_of[uid] % steps)
+        except RuntimeError:  # its reply is still coming in parts: ask someone else
+            loop.call_later(THINK_S, idle.append, uid)
+            continue
+        step_of[uid] += 1
+        api.push(update)
+    await asyncio.sleep(3.0)  # the last answers
+    api.on_answer = None
+    if unserved:
+        print(f"  ({unserved} arrivals found every citizen waiting for an answer)")
+    return [
+        latency
+        for latency, offered in zip(api.latencies, api.answered_at, strict=True)
+        if offered - start >= WARM_UP_S and offered - start < seconds
+    ]
+
+
 async def drive(api: FakeAPI, citizens: int, steps: int, make: Any) -> float:
     """Run all rounds; return the elapsed wall time."""
     started = time.perf_counter()
@@ -294,8 +353,34 @@ async def run_pipeline(citizens: int) -> tuple[float, int, list[float]]:
     return elapsed, citizens * steps, api.latencies
 
 
+async def steady_pipeline(citizens: int, rate: float, seconds: float) -> list[float]:
+    api = FakeAPI()
+    with tempfile.TemporaryDirectory() as tmp:
+        app = await start_service(api, Path(tmp))
+        try:
+            steps = len(PIPELINE_SCRIPT)
+            return await steady(api, citizens, steps, pipeline_update, rate, seconds)
+        finally:
+            await app.stop()
+
+
 async def run_bare(citizens: int, steps: int) -> tuple[float, int, list[float]]:
     api = FakeAPI()
+    elapsed = await with_bare_ptb(api, lambda: drive(api, citizens, steps, bare_update))
+    return elapsed, citizens * steps, api.latencies
+
+
+async def steady_bare(citizens: int, rate: float, seconds: float) -> list[float]:
+    api = FakeAPI()
+    steps = len(PIPELINE_SCRIPT)
+    latencies: list[float] = await with_bare_ptb(
+        api, lambda: steady(api, citizens, steps, bare_update, rate, seconds)
+    )
+    return latencies
+
+
+async def with_bare_ptb(api: FakeAPI, run: Any) -> Any:
+    """A bare PTB Application (an in-memory 5-step conversation) on `api` while `run`."""
 
     async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         assert update.effective_message is not None
@@ -332,11 +417,10 @@ async def run_bare(citizens: int, steps: int) -> tuple[float, int, list[float]]:
         assert application.updater is not None
         await application.updater.start_polling(timeout=1, poll_interval=0)
         try:
-            elapsed = await drive(api, citizens, steps, bare_update)
+            return await run()
         finally:
             await application.updater.stop()
             await application.stop()
-    return elapsed, citizens * steps, api.latencies
 
 
 def rss_mb() -> float:
@@ -359,6 +443,11 @@ async def open_drafts(count: int) -> float:
     return after - before
 
 
+def quantiles_ms(latencies: list[float]) -> tuple[float, float, float]:
+    q = statistics.quantiles(latencies, n=100)
+    return q[49] * 1000, q[94] * 1000, q[98] * 1000
+
+
 def describe(name: str, elapsed: float, updates: int, latencies: list[float]) -> float:
     rate = updates / elapsed
     q = statistics.quantiles(latencies, n=100)
@@ -373,17 +462,34 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--citizens", type=int, default=2000)
     parser.add_argument("--drafts", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=300.0, help="steady mode: updates/s")
+    parser.add_argument("--seconds", type=float, default=30.0, help="steady mode: duration")
+    parser.add_argument("--steady-citizens", type=int, default=1000)
     args = parser.parse_args()
     print(f"{args.citizens} citizens × {len(PIPELINE_SCRIPT)} updates each, interleaved")
     pipe = describe("pipeline", *await run_pipeline(args.citizens))
     bare = describe("bare PTB", *await run_bare(args.citizens, len(PIPELINE_SCRIPT)))
+    print(
+        f"steady: {args.rate:g} updates/s offered (Poisson) by {args.steady_citizens} citizens"
+        f" for {args.seconds:g}s, the first {WARM_UP_S:g}s dropped"
+    )
+    steady_p99 = 0.0
+    for name, run in (("pipeline", steady_pipeline), ("bare PTB", steady_bare)):
+        latencies = await run(args.steady_citizens, args.rate, args.seconds)
+        p50, p95, p99 = quantiles_ms(latencies)
+        print(
+            f"  {name:<9} {len(latencies)} replies: update→reply p50={p50:.1f}ms"
+            f" p95={p95:.1f}ms p99={p99:.1f}ms"
+        )
+        if name == "pipeline":
+            steady_p99 = p99
     growth = await open_drafts(args.drafts)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"peak RSS {peak:.0f} MB; {args.drafts} open drafts grew RSS by {growth:.1f} MB "
         f"(limit 50 MB)"
     )
-    print(f"ratio={pipe / bare:.2f}")
+    print(f"ratio={pipe / bare:.2f} p99_ms={steady_p99:.1f}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,22 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("script", "args", "verdict"),
     [
-        ("intake.py", ["--citizens", "20", "--drafts", "200"], r"^ratio=\d+\.\d+$"),
+        (
+            "intake.py",
+            [
+                "--citizens",
+                "20",
+                "--drafts",
+                "200",
+                "--seconds",
+                "4",
+                "--rate",
+                "50",
+                "--steady-citizens",
+                "50",
+            ],
+            r"^ratio=\d+\.\d+ p99_ms=\d+\.\d+$",
+        ),
         (
             "broadcast.py",
             ["--recipients", "60"],
