@@ -17,6 +17,12 @@ class Alerts:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
 
+    async def has_pending(self) -> bool:
+        found = await self.conn.execute(
+            select(alert_queue.c.id).where(alert_queue.c.sent_at.is_(None)).limit(1)
+        )
+        return found.first() is not None
+
     async def pending_alerts(self, limit: int = 2000) -> list[PendingAlert]:
         rows = await self.conn.execute(
             select(

@@ -193,6 +193,20 @@ class Campaigns:
         )
         return int(result.rowcount or 0)
 
+    async def has_due(self, now: datetime) -> bool:
+        """Is any row of a running campaign due? (A read: cheaper than a claim.)"""
+        running = select(campaigns.c.id).where(campaigns.c.status == "running")
+        found = await self.conn.execute(
+            select(campaign_deliveries.c.id)
+            .where(
+                campaign_deliveries.c.status == "pending",
+                campaign_deliveries.c.next_at <= now,
+                campaign_deliveries.c.campaign_id.in_(running),
+            )
+            .limit(1)
+        )
+        return found.first() is not None
+
     async def claim(self, now: datetime, limit: int) -> list[LedgerRow]:
         """Mark up to `limit` due rows of running campaigns `sending` (the caller commits
         before sending)."""

@@ -58,6 +58,11 @@ class Alerter:
         await self.worker.run()
 
     async def _pass(self) -> None:
+        # Woken by every commit of the pipeline: look before taking the write lock
+        # (a read does not stop the dispatcher; most commits queue no alert).
+        async with self.db.read() as conn:
+            if not await Stores(conn).alerts.has_pending():
+                return
         # A short pause gathers a burst into one batched alert.
         await asyncio.sleep(0.3)
         await self.send_alerts()

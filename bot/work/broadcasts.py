@@ -38,6 +38,7 @@ MAX_ATTEMPTS = 5
 # A live replica writes a batch's outcomes within seconds (a send times out after 15 s).
 CLAIM_LEASE = timedelta(minutes=2)
 RECOVER_EVERY_S = 30.0
+FINISH_EVERY_S = 10.0  # also look for campaigns another replica's sends completed
 
 
 class Broadcaster:
@@ -69,6 +70,8 @@ class Broadcaster:
         )
         self._paid_running = False
         self.delivered = 0  # messages this process sent (replicas share the campaigns)
+        self._unfinished = False  # sent since campaigns were last checked for the end
+        self._finished_at = 0.0
         self._payloads: dict[tuple[int, str, str, bool], Payload] = {}
         self.crash = crash or CrashPoints(None)
         self.per_chat = ChatPacer(interval=1.0, burst=1)
@@ -95,6 +98,12 @@ class Broadcaster:
         idles between batches."""
         await self._recover()
         previous, self._previous = self._previous, None
+        if previous is None and not await self._due():
+            # Woken by every commit of the pipeline: nothing to send is the usual
+            # answer, found by a read rather than two write transactions.
+            if self._unfinished or time.monotonic() - self._finished_at > FINISH_EVERY_S:
+                await self._finish()
+            return None
         rows = await self._claim()
         if rows:
             self._previous = asyncio.create_task(self._deliver(rows))
@@ -146,12 +155,19 @@ class Broadcaster:
             (c := self._campaigns.get(r.campaign_id)) is not None and c.paid for r in rows
         )
         if rows:
+            self._unfinished = True
             self.crash.hit("broadcast_claimed")
         return rows
+
+    async def _due(self) -> bool:
+        async with self.db.read() as conn:
+            return await Campaigns(conn).has_due(self.clock.now())
 
     async def _finish(self) -> None:
         async with self.db.write() as conn:
             await Campaigns(conn).finish_done(self.clock.now())
+        self._unfinished = False
+        self._finished_at = time.monotonic()
 
     async def _deliver(self, rows: list[LedgerRow]) -> int:
         results = await asyncio.gather(*(self._send(row) for row in rows))
