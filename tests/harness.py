@@ -24,35 +24,6 @@ SECRET = "Qm7xT2vL9pW4rZ8nB3kD6fH1jS5gY0cV-uE_aN2oP7iR4tM9wX3"  # a strong key, 
 VAULT = Vault(SECRET.encode())  # what the service seals with, for tests that open its DB
 
 
-def process_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """The environment for running `tipbot` as its own process on `data_dir`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
-    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), TIPBOT_SECRET_KEY=SECRET)
-    env.update(settings)
-    return env
-
-
-async def run_tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """`tipbot` from a test whose service runs in this event loop: the command waits in
-    a thread, so the service keeps running (and releases the database) meanwhile —
-    blocking the loop instead would hold any open write for as long as the command."""
-    return await asyncio.to_thread(tipbot, *args, cwd=cwd, stdin=stdin)
-
-
-def tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """Run a `tipbot` command to completion, as an operator would."""
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        cwd=cwd,
-        env=process_env(cwd),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 # TIPBOT_TEST_SUITE_DATABASE=postgres runs every test that builds its settings here on
 # a fresh PostgreSQL database (one per data folder) instead of SQLite.
 SUITE_ON_POSTGRES = os.environ.get("TIPBOT_TEST_SUITE_DATABASE") == "postgres"
@@ -106,6 +77,47 @@ def drop_suite_databases() -> None:
     if _suite_databases:
         asyncio.run(drop())
         _suite_databases.clear()
+
+
+def database_url_for(data_dir: Path) -> str:
+    """The database a service on this data folder uses (for tests that open it)."""
+    if SUITE_ON_POSTGRES:
+        return suite_database(data_dir)
+    return f"sqlite+aiosqlite:///{data_dir / 'tipbot.db'}"
+
+
+def process_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment for running `tipbot` as its own process on `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "TIPBOT_"))}
+    env.update(DATA_DIR=str(data_dir), PYTHONPATH=str(ROOT), TIPBOT_SECRET_KEY=SECRET)
+    if SUITE_ON_POSTGRES:  # the same database as the in-process service on this folder
+        env["DATABASE_URL"] = suite_database(data_dir)
+        # A killed process's leases are waited out there (replicas), not released at
+        # start as on SQLite: short ones keep the crash tests' waits short.
+        env["DELIVERY_LEASE_S"] = "20"
+    env.update(settings)
+    return env
+
+
+async def run_tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`tipbot` from a test whose service runs in this event loop: the command waits in
+    a thread, so the service keeps running (and releases the database) meanwhile —
+    blocking the loop instead would hold any open write for as long as the command."""
+    return await asyncio.to_thread(tipbot, *args, cwd=cwd, stdin=stdin)
+
+
+def tipbot(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run a `tipbot` command to completion, as an operator would."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        env=process_env(cwd),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def make_settings(data_dir: Path, api: FakeBotAPI | None, **overrides: Any) -> Settings:

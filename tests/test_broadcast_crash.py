@@ -20,7 +20,7 @@ from storage.migrate import upgrade_async
 from storage.schema import campaign_deliveries
 from storage.subscriptions import Subscriptions
 from tests.fakes.botapi import FakeBotAPI
-from tests.harness import SECRET, VAULT
+from tests.harness import SECRET, VAULT, database_url_for
 from tests.processes import start_bot, wait_for
 
 pytestmark = pytest.mark.slow
@@ -65,7 +65,7 @@ async def seed(url: str) -> None:
 async def test_kill_three_times_during_a_5000_recipient_broadcast(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'tipbot.db'}"
+    url = database_url_for(tmp_path)
     await seed(url)
 
     def delivered() -> int:

@@ -27,6 +27,7 @@ async def test_tips_lists_codes_without_contact_details(bot: Harness, tmp_path: 
 def test_run_without_token_serves_http_and_says_so(tmp_path: Path) -> None:
     env = process_env(tmp_path, WEB_PORT="0")
     del env["TIPBOT_SECRET_KEY"]  # as on a fresh machine: dev generates one
+    env.pop("DATABASE_URL", None)  # and SQLite in the data folder, whatever the suite uses
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run", "--replica-id", "web-1"],
         cwd=tmp_path,

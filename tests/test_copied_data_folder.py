@@ -16,6 +16,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from storage.schema import metadata
@@ -23,7 +24,7 @@ from storage.vault import is_sealed
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen
 from tests.fakes.webclient import WebCitizen
-from tests.harness import VAULT, start_with_web
+from tests.harness import SUITE_ON_POSTGRES, VAULT, start_with_web
 from tests.journeys import act, walk_to_review
 from tests.officer_world import command, file_tip, standard_world
 
@@ -65,6 +66,9 @@ def open_any(value: str, table: str, column: str, row: dict[str, object]) -> str
     return VAULT.open(value, keys[table])
 
 
+@pytest.mark.skipif(
+    SUITE_ON_POSTGRES, reason="reads the SQLite file in DATA_DIR (PostgreSQL keeps no data there)"
+)
 async def test_a_copied_data_folder_names_no_anonymous_tipster(
     api: FakeBotAPI, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen
-from tests.harness import Harness, make_settings
+from tests.harness import SUITE_ON_POSTGRES, Harness, make_settings
 from tests.journeys import walk_to
 from tests.processes import integrity_ok, start_bot, tips_in, wait_for
 
@@ -57,8 +57,10 @@ async def test_sigkill_then_restart_files_the_tip_once(
     # Killed after sending but before recording it, the batch in flight (the answer to
     # the button press and the receipt) goes out once more: the price of never losing a
     # reply. Everywhere else: nothing twice.
+    # (On PostgreSQL a chat's messages are handed out one at a time, so the batch in
+    # flight was the answer alone, and the receipt followed it only after the restart.)
     copies = 2 if crash_at == "after_send" else 1
-    assert len(receipts) == copies
+    assert len(receipts) == (1 if SUITE_ON_POSTGRES else copies)
     assert len(set(c.text for c in receipts)) == 1  # the same code and receipt
     answers = api.sent(method="answerCallbackQuery")
     answers = [c for c in answers if c.params["callback_query_id"] == confirm_id]
