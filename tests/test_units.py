@@ -397,3 +397,47 @@ def test_a_code_with_ma_in_it_survives_the_labels_being_taken_away(pasted: str) 
     """A flaky test found it: "MA" was removed as a label from inside codes like
     XMAB-7K2M (about one code in a hundred holds it); labels go as whole words now."""
     assert receipts.code_and_receipt(pasted) == ("XMAB-7K2M", "2110950828080398")
+
+
+def test_the_fast_reading_of_texts_and_presses_agrees_with_ptbs() -> None:
+    """Private texts and button presses are read straight from the JSON (issue 15);
+    whatever that reading returns must be what PTB's reading returns, and anything
+    it is not sure of goes to PTB."""
+    from telegram import Bot
+
+    from bot.channels.telegram.parse import UpdateParser
+    from bot.identity import Identity
+    from tests.fakes.updates import Citizen, group_message
+    from tests.harness import SECRET
+
+    parser = UpdateParser(Bot("123:abc"), Identity(SECRET.encode()), max_download_bytes=20 * 2**20)
+    parser.username = "tipline_bot"
+    lan, nameless = Citizen(4242), Citizen(4343, language_code=None, username=None)
+    handled = [
+        lan.text("Xe máy bị lấy trộm trước cửa hàng."),
+        lan.text("/start"),
+        lan.text("/status ABCD-2345 1234 5678"),
+        lan.text("/start@tipline_bot"),
+        lan.text("/start@other_bot"),
+        lan.text("  "),
+        lan.message(text="Chuyển tiếp", forward_origin={"type": "hidden_user", "date": 1,
+                    "sender_user_name": "X"}),
+        lan.press("1|-|m|report"),
+        nameless.press(""),
+        nameless.text("hoan kiem"),
+    ]  # fmt: skip
+    for n, payload in enumerate(handled):
+        payload = {"update_id": 900 + n, **payload}
+        fast = parser.fast(payload)
+        assert fast is not None, payload
+        assert fast == parser.parse_with_ptb(payload), payload
+    left_to_ptb = [
+        group_message(-100123, lan, "/start"),
+        {"edited_message": lan.text("sửa")["message"]},
+        lan.message(photo=[{"file_id": "p", "file_unique_id": "u", "width": 1, "height": 1}]),
+        lan.message(text="x", sender_chat={"id": -1001, "type": "channel"}),
+        {"message": {**lan.text("bot")["message"], "from": {**lan.user, "is_bot": True}}},
+        {"callback_query": {**lan.press("x")["callback_query"], "message": None}},
+    ]
+    for payload in left_to_ptb:
+        assert parser.fast(payload) is None, payload
