@@ -160,6 +160,25 @@ async def seed(
     return campaign_id, targeted
 
 
+def broadcaster_for(
+    db: Database,
+    channel: TelegramChannel,
+    identity: Identity,
+    window: SlidingWindow | Any,
+    paid_window: SlidingWindow | None = None,
+) -> Broadcaster:
+    """The service's Broadcaster on one Telegram channel and its rate window(s)."""
+    return Broadcaster(
+        db=db,
+        channels={"telegram": channel},
+        identity=identity,
+        renderer=Renderer(Catalog()),
+        windows={"telegram": window},
+        paid_windows={"telegram": paid_window} if paid_window is not None else None,
+        clock=Clock(),
+    )
+
+
 async def run_until_done(
     db: Database, broadcaster: Broadcaster, campaign_id: int, recipients: int, limit: int
 ) -> dict[str, int]:
@@ -188,14 +207,7 @@ async def main(recipients: int, limit: int) -> None:
         await upgrade_async(url)
         db = Database(url, vault=Vault(b"bench-" + b"x9" * 24))
         campaign_id, targeted = await seed(db, identity, recipients)
-        broadcaster = Broadcaster(
-            db=db,
-            channels={"telegram": channel},
-            identity=identity,
-            renderer=Renderer(Catalog()),
-            windows={"telegram": SlidingWindow(limit, RATE_PERIOD)},
-            clock=Clock(),
-        )
+        broadcaster = broadcaster_for(db, channel, identity, SlidingWindow(limit, RATE_PERIOD))
         counts = await run_until_done(db, broadcaster, campaign_id, recipients, limit)
         await db.dispose()
     await channel.stop()
@@ -236,14 +248,7 @@ async def main_replicas(recipients: int, limit: int, replicas: int, database: st
         campaign_id, targeted = await seed(dbs[0], identity, recipients)
         windows = [SharedWindow(db, "telegram", limit) for db in dbs]
         broadcasters = [
-            Broadcaster(
-                db=db,
-                channels={"telegram": channel},
-                identity=identity,
-                renderer=Renderer(Catalog()),
-                windows={"telegram": window},
-                clock=Clock(),
-            )
+            broadcaster_for(db, channel, identity, window)
             for db, window in zip(dbs, windows, strict=True)
         ]
         waits: list[float] = []
@@ -417,17 +422,13 @@ async def main_paid(recipients: int) -> None:
             await upgrade_async(url)
             db = Database(url, vault=Vault(b"bench-" + b"x9" * 24))
             campaign_id, targeted = await seed(db, identity, recipients, paid=True)
-            broadcaster = Broadcaster(
-                db=db,
-                channels={"telegram": channel},
-                identity=identity,
-                renderer=Renderer(Catalog()),
-                windows={"telegram": SlidingWindow(FREE_RATE, RATE_PERIOD)},
-                # As the service does: the paid rate less the free rate replies keep.
-                paid_windows={
-                    "telegram": SlidingWindow(PAID_LIMIT - FREE_RATE, RATE_PERIOD, bulk_only=True)
-                },
-                clock=Clock(),
+            # As the service does: the paid rate less the free rate replies keep.
+            broadcaster = broadcaster_for(
+                db,
+                channel,
+                identity,
+                SlidingWindow(FREE_RATE, RATE_PERIOD),
+                SlidingWindow(PAID_LIMIT - FREE_RATE, RATE_PERIOD, bulk_only=True),
             )
             cpu, wall = time.process_time(), time.monotonic()
             counts = await run_until_done(db, broadcaster, campaign_id, recipients, PAID_LIMIT)
