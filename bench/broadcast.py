@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.channels.telegram import TelegramChannel
 from bot.clock import Clock
-from bot.delivery.pacing import RATE_PERIOD, SlidingWindow
+from bot.delivery.pacing import RATE_PERIOD, SlidingWindow, paid_rate
 from bot.dispatch.render import Renderer
 from bot.identity import Identity
 from bot.work.broadcasts import Broadcaster
@@ -428,7 +428,7 @@ async def main_paid(recipients: int) -> None:
                 channel,
                 identity,
                 SlidingWindow(FREE_RATE, RATE_PERIOD),
-                SlidingWindow(PAID_LIMIT - FREE_RATE, RATE_PERIOD, bulk_only=True),
+                SlidingWindow(paid_rate(PAID_LIMIT, FREE_RATE), RATE_PERIOD, bulk_only=True),
             )
             cpu, wall = time.process_time(), time.monotonic()
             counts = await run_until_done(db, broadcaster, campaign_id, recipients, PAID_LIMIT)

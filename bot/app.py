@@ -25,7 +25,7 @@ from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
 from bot.crash import CrashPoints
 from bot.delivery.filerefs import DatabaseFileRefs
-from bot.delivery.pacing import window_for
+from bot.delivery.pacing import paid_rate, window_for
 from bot.delivery.sender import OutboxSender
 from bot.desk.admin import AdminPages
 from bot.desk.figures import FigurePages
@@ -252,12 +252,12 @@ class App:
             windows=self.delivery.windows,  # one rate limit per channel, shared
             paid_windows=(
                 # Paid campaigns on Telegram: up to the paid rate, less the free rate the
-                # replies keep using beside them.
+                # replies keep using beside them (pacing.paid_rate).
                 {
                     "telegram": window_for(
                         self.db,
                         "telegram-paid",
-                        max(1.0, s.telegram_paid_rate_per_second - s.telegram_rate_per_second),
+                        paid_rate(s.telegram_paid_rate_per_second, s.telegram_rate_per_second),
                         bulk_only=True,
                     )
                 }

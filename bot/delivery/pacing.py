@@ -106,6 +106,14 @@ class SlidingWindow:
             await asyncio.sleep(start - now)
 
 
+def paid_rate(paid: float, free: float) -> float:
+    """The paid broadcast window's rate: the paid limit less the free rate that replies
+    keep using beside it, and 3 % more margin than other windows — at 1,000/s a pause
+    of the event loop releases dozens of booked sends at once, and the platform counts
+    them as they arrive (measured: up to 15 × 429 in a 20,000-recipient run without)."""
+    return max(1.0, (paid - free) * 0.97)
+
+
 def window_for(
     db: Database, channel: str, rate: float, *, bulk_only: bool = False
 ) -> SlidingWindow | SharedWindow:
