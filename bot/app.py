@@ -240,8 +240,6 @@ class App:
             quota=TipQuota(),
             idle=timedelta(minutes=s.conversation_idle_minutes),
             on_outbox=self._committed,
-            hand_off=self.delivery.hand,
-            lease=timedelta(seconds=s.delivery_lease_s),
             data_dir=s.data_dir,
         )
         self.broadcaster = Broadcaster(
@@ -463,11 +461,9 @@ class App:
         self.web_url = s.public_url or f"http://{host}:{port}/"
         self.chat_url = self.web_url.rstrip("/") + "/chat"
 
-    def _committed(self, deliver: bool = True) -> None:
-        """The pipeline committed: maybe replies to claim and deliver (those handed to
-        delivery in memory need no wake-up), maybe new tips to alert."""
-        if deliver:
-            self.delivery.wake()
+    def _committed(self) -> None:
+        """The pipeline committed: replies to deliver, maybe new tips to alert."""
+        self.delivery.wake()
         self.alerter.wake()
         self.broadcaster.wake()
 

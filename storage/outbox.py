@@ -42,57 +42,6 @@ async def enqueue(conn: AsyncConnection, messages: list[OutboxMessage], now: dat
         )
 
 
-async def enqueue_leased(
-    conn: AsyncConnection, messages: list[OutboxMessage], now: datetime, lease: timedelta
-) -> list[OutboxRow]:
-    """Write messages already leased to the caller, who hands them to a sender in
-    memory after the commit (no claim transaction: issue 15). A chat that still has an
-    earlier message outstanding gets its new ones pending instead, behind it — its
-    messages never overtake each other. Returns the leased rows (payloads in clear,
-    for the sender)."""
-    if not messages:
-        return []
-    chats = {m.chat_key for m in messages}
-    busy = set(
-        (
-            await conn.execute(
-                select(outbox.c.chat_key)
-                .where(outbox.c.chat_key.in_(chats), outbox.c.status.in_(_LIVE))
-                .distinct()
-            )
-        ).scalars()
-    )
-    queued = [m for m in messages if m.chat_key in busy]
-    leased = [m for m in messages if m.chat_key not in busy]
-    await enqueue(conn, queued, now)
-    if not leased:
-        return []
-    vault = vault_of(conn)
-    ids = (
-        await conn.execute(
-            outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    **m.model_dump(),
-                    "payload": vault.seal_json(
-                        m.payload, f"outbox.payload:{m.channel}:{m.chat_key}"
-                    ),
-                    "status": "sending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "lease_until": now + lease,
-                    "created_at": now,
-                }
-                for m in leased
-            ],
-        )
-    ).scalars()
-    return [
-        OutboxRow(**m.model_dump(), id=row_id, attempts=0)
-        for m, row_id in zip(leased, ids, strict=True)
-    ]
-
-
 async def claim(
     conn: AsyncConnection, now: datetime, limit: int, lease: timedelta
 ) -> list[OutboxRow]:

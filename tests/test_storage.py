@@ -179,35 +179,6 @@ async def test_outbox_keeps_each_chats_order(db: Database) -> None:
         assert sorted(r.id for r in expired) == sorted(r.id for r in [*again, *later])
 
 
-async def test_replies_written_leased_for_hand_off_keep_each_chats_order(db: Database) -> None:
-    """The dispatcher writes replies already leased and hands them to delivery in
-    memory; a chat with an earlier message still outstanding gets its new ones queued
-    behind it instead, and a sender that dies loses nothing (the lease runs out)."""
-
-    def msg(chat: str, n: int) -> OutboxMessage:
-        return OutboxMessage(
-            channel="telegram", chat_key=chat, address=b"x", payload={"t": "msg", "text": str(n)}
-        )
-
-    lease = timedelta(seconds=60)
-    async with db.write() as conn:
-        await outbox.enqueue(conn, [msg("a", 1)], NOW)  # a: one waiting already
-        handed = await outbox.enqueue_leased(
-            conn, [msg("a", 2), msg("b", 3), msg("b", 4)], NOW, lease
-        )
-        assert [r.payload["text"] for r in handed] == ["3", "4"]
-        assert handed[0].id < handed[1].id and handed[0].payload == {"t": "msg", "text": "3"}
-        claimed = await outbox.claim(conn, NOW, 10, lease)
-        assert [r.payload["text"] for r in claimed if r.payload] == ["1", "2"][: len(claimed)]
-        assert all(r.chat_key == "a" for r in claimed)  # b's rows are leased to the hand-off
-        # The hand-off's sender died: after the lease, b's rows are claimed, in order.
-        later = await outbox.claim(conn, NOW + timedelta(seconds=120), 10, lease)
-        again = [r.payload["text"] for r in later if r.chat_key == "b" and r.payload]
-        # (PostgreSQL hands out one message of a chat at a time: see the test above.)
-        one_per_chat = db.url.get_backend_name() == "postgresql"
-        assert again == (["3"] if one_per_chat else ["3", "4"])
-
-
 async def test_outbox_unreachable_chat_drops_its_queue(db: Database) -> None:
     async with db.write() as conn:
         await outbox.enqueue(

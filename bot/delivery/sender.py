@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.aio import Worker, cancelling
+from bot.aio import Worker
 from bot.channels.base import Channel, SendResult
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -77,19 +77,13 @@ class OutboxSender:
         self.stats = DeliveryStats()
         self._sem = asyncio.Semaphore(concurrency)
         self.worker = Worker("delivery", self._drain)
-        self._handed: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         self.worker.wake()
 
     async def run(self) -> None:
         """Deliver until cancelled; on start this resumes whatever was left unsent."""
-        try:
-            await self.worker.run()
-        finally:
-            for task in list(self._handed):  # their rows stay leased: sent after restart
-                task.cancel()
-            await asyncio.gather(*self._handed, return_exceptions=True)
+        await self.worker.run()
 
     async def _drain(self) -> float:
         """Send all that is due; rest until the next retry falls due (at most 1 s)."""
@@ -101,31 +95,12 @@ class OutboxSender:
             return 1.0
         return min(1.0, max(0.0, (due - self.clock.now()).total_seconds()))
 
-    def hand(self, rows: list[OutboxRow]) -> None:
-        """Messages the dispatcher wrote already leased to us: sent now, with no claim
-        transaction. If we die first, the lease runs out (or the next start releases
-        it) and the usual claim sends them."""
-        task = asyncio.create_task(self._deliver_handed(rows))
-        self._handed.add(task)
-        task.add_done_callback(self._handed.discard)
-
-    async def _deliver_handed(self, rows: list[OutboxRow]) -> None:
-        try:
-            await self._deliver(rows)
-        except Exception:
-            if cancelling():
-                raise
-            log.exception("handed messages not recorded; their lease will run out")
-
     async def deliver_once(self) -> int:
         """Claim a batch, send each chat's messages in order, record the outcomes."""
         async with self.db.write() as conn:
             rows = await outbox.claim(conn, self.clock.now(), self.batch, self.lease)
         if not rows:
             return 0
-        return await self._deliver(rows)
-
-    async def _deliver(self, rows: list[OutboxRow]) -> int:
         by_chat: dict[tuple[str, str], list[OutboxRow]] = {}
         for row in rows:
             by_chat.setdefault((row.channel, row.chat_key), []).append(row)

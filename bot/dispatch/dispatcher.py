@@ -35,7 +35,7 @@ from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from storage import conversations, inbox, outbox
 from storage.db import Database
-from storage.models import InboxRow, OutboxMessage, OutboxRow, Recipient, StoredConversation
+from storage.models import InboxRow, OutboxMessage, Recipient, StoredConversation
 from storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -57,9 +57,7 @@ class Pipeline:
         clock: Clock,
         crash: CrashPoints | None = None,
         batch_size: int = 200,
-        on_outbox: Callable[[bool], None] = lambda deliver: None,
-        hand_off: Callable[[list[OutboxRow]], None] | None = None,
-        lease: timedelta = timedelta(seconds=60),
+        on_outbox: Callable[[], None] = lambda: None,
         data_dir: Path = Path("data"),
         quota: TipQuota | None = None,
         idle: timedelta = timedelta(hours=1),
@@ -76,12 +74,7 @@ class Pipeline:
         self.clock = clock
         self.crash = crash or CrashPoints(None)
         self.batch_size = batch_size
-        # Called after every commit; `deliver`: messages wait in the outbox for a claim.
         self.on_outbox = on_outbox
-        # One process (SQLite): replies are written leased and handed to delivery in
-        # memory after the commit, with no claim transaction (issue 15; decision 0018).
-        self.hand_off = hand_off if db.is_sqlite else None
-        self.lease = lease
         self.data_dir = data_dir  # where exports and charts are written
         # Per-person tip limits, in memory only (see handlers/domain/quota.py).
         self.quota = quota or TipQuota()
@@ -125,37 +118,28 @@ class Pipeline:
 
     async def process_pending(self) -> int:
         """Process one batch; returns how many rows were taken."""
-        handed: list[OutboxRow] = []
         try:
             async with self.db.write() as conn:
                 rows = await inbox.pending(conn, self.batch_size)
                 if not rows:
                     return 0
-                handed, queued = await self._process(conn, rows)
+                await self._process(conn, rows)
         except _BatchFailed as failure:
             # One event broke the batch: replay the rows one per transaction, so the
             # broken one is isolated and counted, and the others go through.
             log.warning("batch failed (%s); replaying its rows one by one", failure.kind)
             async with self.db.write() as conn:
                 rows = await inbox.pending(conn, self.batch_size)
-            queued = False
             for row in rows:
-                queued = await self._process_alone(row) or queued
-            handed = []
+                await self._process_alone(row)
         self.crash.hit("after_commit")
-        if handed and self.hand_off is not None:
-            self.hand_off(handed)
-        self.on_outbox(queued)
+        self.on_outbox()
         return len(rows)
 
-    async def _process_alone(self, row: InboxRow) -> bool:
-        """One row in its own transaction; True if messages wait for a claim."""
+    async def _process_alone(self, row: InboxRow) -> None:
         try:
             async with self.db.write() as conn:
-                handed, queued = await self._process(conn, [row])
-            if handed and self.hand_off is not None:
-                self.hand_off(handed)
-            return queued
+                await self._process(conn, [row])
         except _BatchFailed as failure:
             error_id = uuid.uuid4().hex[:12]
             log.error("event failed: error_id=%s row=%s type=%s", error_id, row.id, failure.kind)
@@ -168,11 +152,8 @@ class Pipeline:
                         failure.locale,
                         [Reply.of(Msg("error.generic", {"id": error_id}))],
                     )
-            return True
 
-    async def _process(self, conn: Any, rows: list[InboxRow]) -> tuple[list[OutboxRow], bool]:
-        """Run the rows' events through the flows in this transaction. Returns the
-        messages leased for hand-off and whether any wait in the outbox instead."""
+    async def _process(self, conn: Any, rows: list[InboxRow]) -> None:
         now = self.clock.now()
         parsed: list[tuple[InboxRow, Event | Ignored]] = []
         for row in rows:
@@ -254,14 +235,9 @@ class Pipeline:
                 if not conv.forget  # "delete my data": the row was erased, keep it so
             ],
         )
-        handed: list[OutboxRow] = []
-        if self.hand_off is not None:
-            handed = await outbox.enqueue_leased(conn, messages, now, self.lease)
-        else:
-            await outbox.enqueue(conn, messages, now)
+        await outbox.enqueue(conn, messages, now)
         self.crash.hit("mid_txn")
         await inbox.mark_done(conn, [row.id for row, _ in parsed], now)
-        return handed, len(handed) < len(messages)
 
     def context(self, stores: Stores, now: datetime) -> FlowContext:
         """What the flows may use while handling this batch (inside its transaction)."""
@@ -364,7 +340,7 @@ class Pipeline:
             await conversations.save_many(conn, updated)
             await outbox.enqueue(conn, messages, now)
         if rows:
-            self.on_outbox(True)
+            self.on_outbox()
         return len(rows)
 
     async def forget_links(self) -> int:
