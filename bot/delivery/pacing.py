@@ -13,7 +13,6 @@ from storage import ratebudget
 from storage.db import Database
 
 RATE_PERIOD = 1.02  # seconds per rate window: see SlidingWindow
-CATCH_UP = 0.005  # seconds a late send's successors may go early: see SlidingWindow
 
 
 class SlidingWindow:
@@ -37,10 +36,6 @@ class SlidingWindow:
         self.replies_waiting = 0
         self.no_reply_waiting = asyncio.Event()
         self.no_reply_waiting.set()
-        # Bulk sends wait in line for their slot: hundreds of a batch's sends polling
-        # the window at once would wake each other for every slot (n² wake-ups at the
-        # paid rate).
-        self.bulk_line = asyncio.Lock()
 
     async def acquire(self, *, bulk: bool = False) -> None:
         """Wait for a slot. Replies to people who are talking to the bot go first: a
@@ -52,8 +47,7 @@ class SlidingWindow:
             await self._within_window()
             return
         if bulk:
-            async with self.bulk_line:
-                await self._slot(bulk=True)
+            await self._slot(bulk=True)
             return
         self.replies_waiting += 1
         self.no_reply_waiting.clear()
@@ -98,10 +92,8 @@ class SlidingWindow:
             if now >= start:
                 self.sent.append(now)
                 # Slots advance by exactly one gap, so a late wake-up does not push every
-                # later send back: catching up at most CATCH_UP seconds (the event loop
-                # sleeps in whole milliseconds, which alone would halve a 1,000/s rate;
-                # the window's count still holds).
-                self.next_slot = max(self.next_slot + self.gap, now - CATCH_UP)
+                # later send back (catching up at most one gap; the window still holds).
+                self.next_slot = max(self.next_slot + self.gap, now)
                 return
             await asyncio.sleep(start - now)
 

@@ -65,9 +65,7 @@ class Broadcaster:
         # Paid campaigns (allow_paid_broadcast; decision 0017) have their own window at
         # the paid rate, and bigger batches so that claims keep up with it.
         self.paid_windows = paid_windows or {}
-        self.paid_batch = max(
-            [batch, *(int(getattr(w, "rate", 0)) // 4 for w in self.paid_windows.values())]
-        )
+        self.paid_batch = max([batch, *(w.rate // 4 for w in self.paid_windows.values())])
         self._paid_running = False
         self.delivered = 0  # messages this process sent (replicas share the campaigns)
         self._unfinished = False  # sent since campaigns were last checked for the end
