@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from storage import sqlite_inline
 from storage.vault import Vault
 
 
@@ -47,9 +48,17 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             pool: dict[str, Any] = {"poolclass": NullPool} if database == ":memory:" else {}
             self.engine: AsyncEngine = create_async_engine(self.url, hide_parameters=True, **pool)
-            # Writes get their own engine, whose transactions begin IMMEDIATE.
+            # Writes get their own engine, whose transactions begin IMMEDIATE; on a file,
+            # its one connection runs statements inline (storage/sqlite_inline.py).
+            inline = (
+                {}
+                if pool
+                else {
+                    "async_creator": sqlite_inline.connector(str(database), options.busy_timeout_ms)
+                }
+            )
             self.write_engine = create_async_engine(
-                self.url, hide_parameters=True, **(pool or {"pool_size": 1})
+                self.url, hide_parameters=True, **(pool or {"pool_size": 1}), **inline
             )
             _install_sqlite_hooks(self.engine, options, begin="BEGIN")
             _install_sqlite_hooks(self.write_engine, options, begin="BEGIN IMMEDIATE")
@@ -64,12 +73,20 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """Open one write transaction (BEGIN IMMEDIATE on SQLite); commit on success."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.write_engine.begin() as conn:
+        async with self.turn() as turn, turn.transaction() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[WriteTurn]:
+        """Hold this process's turn to write across several transactions, each committed
+        on its own (SQLite: nobody else in the process writes in between; PostgreSQL
+        has no such turn). Intake stores an update and then processes it in one turn:
+        two commits, as durability needs, but one wait for the writer, not two."""
+        if self._write_lock is None:
+            yield WriteTurn(self.engine)
+            return
+        async with self._write_lock:
+            yield WriteTurn(self.write_engine)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -93,6 +110,15 @@ class Database:
             await self.write_engine.dispose()
 
 
+@dataclass(frozen=True)
+class WriteTurn:
+    engine: AsyncEngine
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite); commit on success."""
+        return self.engine.begin()
+
+
 def _attach_vault(engine: AsyncEngine, vault: Vault) -> None:
     """Every connection carries the database's vault (`vault_of`): the repositories seal
     and open content with it, whichever transaction they were handed."""
@@ -112,7 +138,8 @@ def _install_sqlite_hooks(engine: AsyncEngine, options: SqliteOptions, begin: st
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Autocommit at the driver level: we emit BEGIN ourselves (see Database.write);
         # pysqlite's implicit BEGIN would be DEFERRED.
-        dbapi_conn.isolation_level = None
+        if dbapi_conn.isolation_level is not None:  # the inline writer opens that way
+            dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         for pragma in (
             "journal_mode=WAL",

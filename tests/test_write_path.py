@@ -1,0 +1,113 @@
+"""Intake's write path on SQLite: statements on the event loop, waits in a thread, and
+an update processed in the same turn to write that stored it (issue 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import Database
+from storage.migrate import upgrade_async
+from tests.harness import VAULT
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'write.db'}"
+    await upgrade_async(url)
+    database = Database(url, vault=VAULT)
+    yield database
+    await database.dispose()
+
+
+async def _thread_running_statements(conn: object) -> int:
+    raw = await conn.get_raw_connection()  # type: ignore[attr-defined]
+    raw.driver_connection._raw.create_function("thread_id", 0, threading.get_ident)
+    result = await conn.execute(text("SELECT thread_id()"))  # type: ignore[attr-defined]
+    return int(result.scalar_one())
+
+
+async def test_write_statements_run_on_the_event_loop_thread(sqlite_db: Database) -> None:
+    # aiosqlite would run them on its own thread: a round trip per call, four a statement.
+    async with sqlite_db.write() as conn:
+        assert await _thread_running_statements(conn) == threading.get_ident()
+        await conn.execute(text("CREATE TABLE t (v TEXT)"))
+        await conn.execute(text("INSERT INTO t VALUES ('kept')"))
+    async with sqlite_db.read() as conn:
+        assert (await conn.execute(text("SELECT v FROM t"))).scalar_one() == "kept"
+
+
+async def test_a_failed_write_is_rolled_back_and_the_next_one_works(sqlite_db: Database) -> None:
+    async with sqlite_db.write() as conn:
+        await conn.execute(text("CREATE TABLE t (v TEXT UNIQUE)"))
+
+    async def failing() -> None:
+        async with sqlite_db.write() as conn:
+            await conn.execute(text("INSERT INTO t VALUES ('lost')"))
+            raise RuntimeError("the flow failed")
+
+    with pytest.raises(RuntimeError):
+        await failing()
+    async with sqlite_db.write() as conn:
+        await conn.execute(text("INSERT INTO t VALUES ('next')"))
+    async with sqlite_db.read() as conn:
+        assert (await conn.execute(text("SELECT v FROM t"))).scalars().all() == ["next"]
+
+
+async def test_commits_go_to_the_thread_when_the_disk_is_slow(sqlite_db: Database) -> None:
+    committed_on: list[int] = []
+
+    async def commit_once() -> object:
+        async with sqlite_db.write() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            raw._raw.set_trace_callback(
+                lambda sql: committed_on.append(threading.get_ident()) if sql == "COMMIT" else None
+            )
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS t (v TEXT)"))
+        return raw
+
+    raw = await commit_once()
+    assert committed_on == [threading.get_ident()]  # a fast fsync: inline
+    raw.commit_seconds = 0.01  # as if each fsync had taken 10 ms
+    await commit_once()
+    assert committed_on[-1] != threading.get_ident()  # the loop does not wait on the disk
+
+
+async def test_another_process_holding_the_lock_is_waited_for_without_stalling_the_loop(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    # The CLI (another process) writes now and then: BEGIN must wait for it, in the
+    # thread, while the event loop goes on answering.
+    async with sqlite_db.write() as conn:  # the service is running: its connection is open
+        await conn.execute(text("SELECT 1"))
+    other = sqlite3.connect(tmp_path / "write.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def write() -> None:
+        async with sqlite_db.write() as conn:
+            await conn.execute(text("CREATE TABLE waited (v TEXT)"))
+
+    ticker = asyncio.create_task(ticking())
+    writer = asyncio.create_task(write())
+    await asyncio.sleep(0.3)
+    assert not writer.done()  # waiting for the other process, not failed
+    assert ticks >= 10  # and the loop was free meanwhile
+    other.execute("COMMIT")
+    await asyncio.wait_for(writer, 5)
+    ticker.cancel()
+    other.close()
+    async with sqlite_db.read() as conn:
+        await conn.execute(text("SELECT count(*) FROM waited"))
