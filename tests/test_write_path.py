@@ -4,6 +4,8 @@ an update processed in the same turn to write that stored it (issue 15)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
@@ -14,6 +16,7 @@ from sqlalchemy import text
 
 from storage.db import Database
 from storage.migrate import upgrade_async
+from storage.vault import Vault
 from tests.harness import VAULT
 
 
@@ -111,3 +114,29 @@ async def test_another_process_holding_the_lock_is_waited_for_without_stalling_t
     other.close()
     async with sqlite_db.read() as conn:
         await conn.execute(text("SELECT count(*) FROM waited"))
+
+
+def test_nonces_are_never_handed_out_twice_across_a_fork() -> None:
+    # The vault reads nonces from the OS in bulk; a forked child must not reuse the
+    # parent's remaining buffer (AES-GCM with a repeated nonce leaks both plaintexts).
+    vault = Vault(b"k" * 32)
+    vault.seal("fill the buffer", "t")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: seal once and report the nonce
+        os.close(read_end)
+        os.write(write_end, _nonce(vault.seal("child", "t")))
+        os._exit(0)
+    os.close(write_end)
+    parent = _nonce(vault.seal("parent", "t"))
+    child = os.read(read_end, 12)
+    os.waitpid(pid, 0)
+    os.close(read_end)
+    assert len(child) == 12 and child != parent
+    seen = {_nonce(vault.seal("x", "t")) for _ in range(3000)}
+    assert len(seen) == 3000
+
+
+def _nonce(sealed: str) -> bytes:
+    body = sealed.split(".", 2)[2]
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:12]
