@@ -14,10 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.dispatch.dispatcher import Pipeline
+from storage import inbox
 from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.vault import Vault
-from tests.harness import VAULT
+from tests.fakes.botapi import FakeBotAPI
+from tests.fakes.updates import Citizen
+from tests.harness import SUITE_ON_POSTGRES, VAULT, Harness, make_settings
 
 
 @pytest.fixture
@@ -140,3 +144,25 @@ def test_nonces_are_never_handed_out_twice_across_a_fork() -> None:
 def _nonce(sealed: str) -> bytes:
     body = sealed.split(".", 2)[2]
     return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))[:12]
+
+
+@pytest.mark.skipif(SUITE_ON_POSTGRES, reason="one turn to write exists on SQLite only")
+async def test_an_update_is_processed_in_the_turn_that_stored_it(
+    api: FakeBotAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The dispatcher does nothing here: the reply can only come from intake's own turn.
+    async def idle(self: Pipeline) -> int:
+        return 0
+
+    monkeypatch.setattr(Pipeline, "process_pending", idle)
+    harness = Harness(api, make_settings(tmp_path, api))
+    await harness.start()
+    try:
+        who = Citizen(4242)
+        replies = await harness.say(who, who.text("/start"))
+        assert replies, "no answer: the update waited for the dispatcher"
+        assert harness.app is not None
+        async with harness.app.db.read() as conn:
+            assert (await inbox.counts(conn)).get("pending", 0) == 0
+    finally:
+        await harness.stop()

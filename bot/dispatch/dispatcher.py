@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.aio import Worker
+from bot.aio import Worker, cancelling
 from bot.channels.base import Channel, Ignored
 from bot.clock import Clock
 from bot.crash import CrashPoints
@@ -34,7 +34,7 @@ from handlers.domain.places import Gazetteer
 from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from storage import conversations, inbox, outbox
-from storage.db import Database
+from storage.db import Database, WriteTurn
 from storage.models import InboxRow, OutboxMessage, Recipient, StoredConversation
 from storage.stores import Stores
 
@@ -86,10 +86,30 @@ class Pipeline:
         """Store raw payloads durably; only after this returns may they be acknowledged."""
         adapter = self.channels.get(channel)
         keys = [adapter.order_key(p) if adapter else None for _, p in items]
-        async with self.db.write() as conn:
-            await inbox.add(conn, channel, items, self.clock.now(), keys)
-        self.crash.hit("after_inbox_insert")
-        self.worker.wake()
+        async with self.db.turn() as turn:
+            async with turn.transaction() as conn:
+                await inbox.add(conn, channel, items, self.clock.now(), keys)
+            self.crash.hit("after_inbox_insert")
+            if not self.db.is_sqlite:
+                self.worker.wake()  # the dispatchers of every replica share the inbox
+                return
+            # SQLite has one writer: while we hold the turn, process what is waiting
+            # (these updates, in arrival order after any earlier ones) in a second
+            # transaction, rather than wake the dispatcher to wait for the turn again.
+            # The update is stored either way; if this fails, the dispatcher retries it.
+            try:
+                taken = await self._process_turn(turn)
+            except _BatchFailed:
+                taken = self.batch_size  # the dispatcher isolates the broken event
+            except Exception as exc:
+                if cancelling():
+                    raise
+                log.warning("intake left processing to the dispatcher (%s)", type(exc).__name__)
+                taken = self.batch_size
+        if taken:
+            self._after_commit()
+        if taken >= self.batch_size:
+            self.worker.wake()  # more may be waiting, or a failure to isolate
 
     def wake(self) -> None:
         self.worker.wake()
@@ -119,11 +139,10 @@ class Pipeline:
     async def process_pending(self) -> int:
         """Process one batch; returns how many rows were taken."""
         try:
-            async with self.db.write() as conn:
-                rows = await inbox.pending(conn, self.batch_size)
-                if not rows:
-                    return 0
-                await self._process(conn, rows)
+            async with self.db.turn() as turn:
+                taken = await self._process_turn(turn)
+            if not taken:
+                return 0
         except _BatchFailed as failure:
             # One event broke the batch: replay the rows one per transaction, so the
             # broken one is isolated and counted, and the others go through.
@@ -132,9 +151,21 @@ class Pipeline:
                 rows = await inbox.pending(conn, self.batch_size)
             for row in rows:
                 await self._process_alone(row)
+            taken = len(rows)
+        self._after_commit()
+        return taken
+
+    async def _process_turn(self, turn: WriteTurn) -> int:
+        """Process one batch of waiting rows in one transaction; how many were taken."""
+        async with turn.transaction() as conn:
+            rows = await inbox.pending(conn, self.batch_size)
+            if rows:
+                await self._process(conn, rows)
+        return len(rows)
+
+    def _after_commit(self) -> None:
         self.crash.hit("after_commit")
         self.on_outbox()
-        return len(rows)
 
     async def _process_alone(self, row: InboxRow) -> None:
         try:
