@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import bindparam, delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import vault_of
-from storage.dialect import insert_for
+from storage.dialect import insert_in, once_per_dialect
 from storage.models import StoredConversation
 from storage.schema import conversations
 
 _COLUMNS = ("address", "locale", "state", "draft", "flood", "updated_at", "expires_at")
+
+# Every update loads and saves its conversation: built once (storage/dialect.py).
+_load = once_per_dialect(
+    lambda _: select(conversations).where(
+        tuple_(conversations.c.channel, conversations.c.user_key).in_(
+            bindparam("keys", expanding=True)
+        )
+    )
+)
+
+
+def _build_save(dialect: str) -> Any:
+    stmt = insert_in(dialect, conversations)
+    return stmt.on_conflict_do_update(
+        index_elements=["channel", "user_key"],
+        set_={name: stmt.excluded[name] for name in _COLUMNS},
+    )
+
+
+_save = once_per_dialect(_build_save)
 
 
 async def load_many(
@@ -21,11 +42,7 @@ async def load_many(
     """Load the conversations of (channel, user_key) pairs in one query."""
     if not keys:
         return {}
-    result = await conn.execute(
-        select(conversations).where(
-            tuple_(conversations.c.channel, conversations.c.user_key).in_(list(set(keys)))
-        )
-    )
+    result = await conn.execute(_load(conn), {"keys": list(set(keys))})
     rows = [_opened(conn, row._asdict()) for row in result]
     return {(r.channel, r.user_key): r for r in rows}
 
@@ -44,14 +61,9 @@ async def save_many(conn: AsyncConnection, rows: list[StoredConversation]) -> No
     """Insert or update conversations in one statement."""
     if not rows:
         return
-    stmt = insert_for(conn, conversations)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["channel", "user_key"],
-        set_={name: stmt.excluded[name] for name in _COLUMNS},
-    )
     vault = vault_of(conn)
     await conn.execute(
-        stmt,
+        _save(conn),
         [
             {
                 **row.model_dump(),

@@ -5,15 +5,54 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, null, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import vault_of
-from storage.dialect import insert_for
+from storage.dialect import insert_in, once_per_dialect
 from storage.models import InboxRow
 from storage.schema import inbox
 
 MAX_ATTEMPTS = 5
+
+# The statements every update passes through are built once (storage/dialect.py).
+_insert = once_per_dialect(
+    lambda dialect: insert_in(dialect, inbox).on_conflict_do_nothing(
+        index_elements=["channel", "update_key"]
+    )
+)
+
+
+def _build_pending(dialect: str) -> Any:
+    query = (
+        select(inbox.c.id, inbox.c.channel, inbox.c.update_key, inbox.c.payload, inbox.c.attempts)
+        .where(inbox.c.status == "pending")
+        .order_by(inbox.c.id)
+        .limit(bindparam("limit"))
+    )
+    if dialect == "postgresql":
+        earlier = inbox.alias("earlier")
+        query = query.where(
+            or_(
+                inbox.c.order_key.is_(None),
+                ~exists().where(
+                    earlier.c.order_key == inbox.c.order_key,
+                    earlier.c.id < inbox.c.id,
+                    earlier.c.status == "pending",
+                ),
+            )
+        ).with_for_update(skip_locked=True, of=inbox)
+    return query
+
+
+_pending = once_per_dialect(_build_pending)
+_mark_done = once_per_dialect(
+    lambda _: (
+        update(inbox)
+        .where(inbox.c.id.in_(bindparam("ids", expanding=True)))
+        .values(status="done", payload=null(), order_key=null(), processed_at=bindparam("now"))
+    )
+)
 
 
 async def add(
@@ -28,9 +67,8 @@ async def add(
     if not items:
         return
     vault = vault_of(conn)
-    stmt = insert_for(conn, inbox).on_conflict_do_nothing(index_elements=["channel", "update_key"])
     await conn.execute(
-        stmt,
+        _insert(conn),
         [
             {
                 "channel": channel,
@@ -53,25 +91,7 @@ async def pending(conn: AsyncConnection, limit: int) -> list[InboxRow]:
     transaction holds (`FOR UPDATE SKIP LOCKED`), and of each person only the first
     waiting update — a later one waits until the earlier is done, whoever holds it
     (an uncommitted earlier row still reads as pending). SQLite has one process."""
-    query = (
-        select(inbox.c.id, inbox.c.channel, inbox.c.update_key, inbox.c.payload, inbox.c.attempts)
-        .where(inbox.c.status == "pending")
-        .order_by(inbox.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        earlier = inbox.alias("earlier")
-        query = query.where(
-            or_(
-                inbox.c.order_key.is_(None),
-                ~exists().where(
-                    earlier.c.order_key == inbox.c.order_key,
-                    earlier.c.id < inbox.c.id,
-                    earlier.c.status == "pending",
-                ),
-            )
-        ).with_for_update(skip_locked=True, of=inbox)
-    result = await conn.execute(query)
+    result = await conn.execute(_pending(conn), {"limit": limit})
     vault = vault_of(conn)
     return [
         InboxRow.model_validate(
@@ -99,11 +119,7 @@ async def mark_done(conn: AsyncConnection, ids: list[int], now: datetime) -> Non
     """Mark rows processed and drop their payload and whose they were: only the dedup
     key remains (the order key matters only while a row waits)."""
     if ids:
-        await conn.execute(
-            update(inbox)
-            .where(inbox.c.id.in_(ids))
-            .values(status="done", payload=null(), order_key=null(), processed_at=now)
-        )
+        await conn.execute(_mark_done(conn), {"ids": ids, "now": now})
 
 
 async def mark_failed(conn: AsyncConnection, row_id: int, now: datetime) -> bool:

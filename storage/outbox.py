@@ -9,23 +9,88 @@ message is handed out again (at-least-once: a duplicate beats a lost reply).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, null, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import vault_of
-from storage.dialect import insert_for
+from storage.dialect import insert_for, once_per_dialect
 from storage.models import OutboxMessage, OutboxRow
 from storage.schema import outbox, unreachable_chats
 
 _LIVE = ("pending", "sending")
+
+# Every reply is enqueued, claimed and deleted once: those statements are built once
+# (storage/dialect.py).
+_enqueue = once_per_dialect(lambda _: outbox.insert())
+
+
+def _build_candidates(dialect: str) -> Any:
+    now = bindparam("now", type_=outbox.c.next_attempt_at.type)
+    waiting = or_(
+        and_(outbox.c.status == "pending", outbox.c.next_attempt_at > now),
+        and_(outbox.c.status == "sending", outbox.c.lease_until > now),
+    )
+    held = select(outbox.c.chat_key).where(waiting).distinct()
+    due = or_(
+        and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
+        and_(outbox.c.status == "sending", outbox.c.lease_until <= now),
+    )
+    candidates = (
+        select(outbox.c.id)
+        .where(due, outbox.c.chat_key.not_in(held))
+        .order_by(outbox.c.id)
+        .limit(bindparam("limit"))
+    )
+    if dialect == "postgresql":
+        # Several replicas claim at once: rows another transaction is claiming are
+        # skipped (SKIP LOCKED), and of each chat only its first outstanding message is
+        # taken — an uncommitted earlier claim still reads as pending, so a later message
+        # of that chat cannot be handed to another replica and overtake it.
+        earlier = outbox.alias("earlier")
+        candidates = candidates.where(
+            ~exists().where(
+                earlier.c.chat_key == outbox.c.chat_key,
+                earlier.c.id < outbox.c.id,
+                earlier.c.status.in_(("pending", "sending")),
+            )
+        ).with_for_update(skip_locked=True, of=outbox)
+    return candidates
+
+
+_candidates = once_per_dialect(_build_candidates)
+_lease = once_per_dialect(
+    lambda _: (
+        update(outbox)
+        .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+        .values(status="sending", lease_until=bindparam("until"))
+    )
+)
+_claimed = once_per_dialect(
+    lambda _: (
+        select(
+            outbox.c.id,
+            outbox.c.channel,
+            outbox.c.chat_key,
+            outbox.c.address,
+            outbox.c.payload,
+            outbox.c.attempts,
+        )
+        .where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(outbox.c.id)
+    )
+)
+_delivered = once_per_dialect(
+    lambda _: delete(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 async def enqueue(conn: AsyncConnection, messages: list[OutboxMessage], now: datetime) -> None:
     if messages:
         vault = vault_of(conn)
         await conn.execute(
-            outbox.insert(),
+            _enqueue(conn),
             [
                 {
                     **m.model_dump(),
@@ -49,52 +114,11 @@ async def claim(
     earlier message still waiting (for a retry, or leased to a sender): a chat's
     messages never overtake each other. Several messages of one chat may be handed out
     together; the sender sends them in id order."""
-    waiting = or_(
-        and_(outbox.c.status == "pending", outbox.c.next_attempt_at > now),
-        and_(outbox.c.status == "sending", outbox.c.lease_until > now),
-    )
-    held = select(outbox.c.chat_key).where(waiting).distinct()
-    due = or_(
-        and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-        and_(outbox.c.status == "sending", outbox.c.lease_until <= now),
-    )
-    candidates = (
-        select(outbox.c.id)
-        .where(due, outbox.c.chat_key.not_in(held))
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        # Several replicas claim at once: rows another transaction is claiming are
-        # skipped (SKIP LOCKED), and of each chat only its first outstanding message is
-        # taken — an uncommitted earlier claim still reads as pending, so a later message
-        # of that chat cannot be handed to another replica and overtake it.
-        earlier = outbox.alias("earlier")
-        candidates = candidates.where(
-            ~exists().where(
-                earlier.c.chat_key == outbox.c.chat_key,
-                earlier.c.id < outbox.c.id,
-                earlier.c.status.in_(("pending", "sending")),
-            )
-        ).with_for_update(skip_locked=True, of=outbox)
-    ids = (await conn.execute(candidates)).scalars().all()
+    ids = (await conn.execute(_candidates(conn), {"now": now, "limit": limit})).scalars().all()
     if not ids:
         return []
-    await conn.execute(
-        update(outbox).where(outbox.c.id.in_(ids)).values(status="sending", lease_until=now + lease)
-    )
-    result = await conn.execute(
-        select(
-            outbox.c.id,
-            outbox.c.channel,
-            outbox.c.chat_key,
-            outbox.c.address,
-            outbox.c.payload,
-            outbox.c.attempts,
-        )
-        .where(outbox.c.id.in_(ids))
-        .order_by(outbox.c.id)
-    )
+    await conn.execute(_lease(conn), {"ids": ids, "until": now + lease})
+    result = await conn.execute(_claimed(conn), {"ids": ids})
     vault = vault_of(conn)
     return [
         OutboxRow.model_validate(
@@ -130,7 +154,7 @@ async def next_due(conn: AsyncConnection) -> datetime | None:
 async def delivered(conn: AsyncConnection, ids: list[int]) -> None:
     """Forget delivered messages entirely: their text must not linger in the database."""
     if ids:
-        await conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+        await conn.execute(_delivered(conn), {"ids": ids})
 
 
 async def reschedule(

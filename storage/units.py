@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.dialect import once_per_dialect
 from storage.models import Recipient, Unit, UnitOverview
 from storage.schema import (
     alert_queue,
@@ -22,6 +24,33 @@ from storage.schema import (
     units,
 )
 from storage.staff import StaffAccounts
+
+
+def _build_covering(_dialect: str) -> Any:
+    category = bindparam("category", type_=unit_categories.c.category.type)
+    takes_category = or_(
+        ~exists().where(unit_categories.c.unit_id == units.c.id),
+        exists().where(
+            unit_categories.c.unit_id == units.c.id, unit_categories.c.category == category
+        ),
+    )
+    return (
+        select(units.c.id)
+        .join(unit_wards, unit_wards.c.unit_id == units.c.id)
+        .where(unit_wards.c.ward_code == bindparam("ward"), takes_category)
+    )
+
+
+# Every new tip is routed: those statements are built once (storage/dialect.py).
+_covering = once_per_dialect(_build_covering)
+_city_units = once_per_dialect(lambda _: select(units.c.id).where(units.c.city_level.is_(True)))
+_route = once_per_dialect(lambda _: tip_routes.insert())
+_alert = once_per_dialect(lambda _: alert_queue.insert())
+_claim_due = once_per_dialect(
+    lambda _: (
+        update(tips).where(tips.c.id == bindparam("tip")).values(claim_due_at=bindparam("due"))
+    )
+)
 
 
 class Units:
@@ -111,11 +140,7 @@ class Units:
         return row is not None
 
     async def city_units(self) -> list[int]:
-        return list(
-            (
-                await self.conn.execute(select(units.c.id).where(units.c.city_level.is_(True)))
-            ).scalars()
-        )
+        return list((await self.conn.execute(_city_units(self.conn))).scalars())
 
     async def unit_names(self, tip_id: str) -> list[str]:
         """The names of the units a tip is routed to."""
@@ -246,20 +271,12 @@ class Units:
         """Route a new tip to the units covering its ward and category; a tip with no ward,
         or a ward no unit covers, goes to the city-level unit(s) for triage. Queues one
         alert per unit and sets the claim deadline that drives escalation."""
-        takes_category = or_(
-            ~exists().where(unit_categories.c.unit_id == units.c.id),
-            exists().where(
-                unit_categories.c.unit_id == units.c.id, unit_categories.c.category == category
-            ),
-        )
         unit_ids: list[int] = []
         if ward_code is not None:
             unit_ids = list(
                 (
                     await self.conn.execute(
-                        select(units.c.id)
-                        .join(unit_wards, unit_wards.c.unit_id == units.c.id)
-                        .where(unit_wards.c.ward_code == ward_code, takes_category)
+                        _covering(self.conn), {"ward": ward_code, "category": category}
                     )
                 )
                 .scalars()
@@ -269,17 +286,15 @@ class Units:
             unit_ids = await self.city_units()
         if unit_ids:
             await self.conn.execute(
-                tip_routes.insert(),
+                _route(self.conn),
                 [{"tip_id": tip_id, "unit_id": u, "routed_at": now} for u in unit_ids],
             )
             await self.conn.execute(
-                alert_queue.insert(),
+                _alert(self.conn),
                 [
                     {"tip_id": tip_id, "unit_id": u, "kind": "new", "created_at": now}
                     for u in unit_ids
                 ],
             )
-        await self.conn.execute(
-            update(tips).where(tips.c.id == tip_id).values(claim_due_at=now + claim_within)
-        )
+        await self.conn.execute(_claim_due(self.conn), {"tip": tip_id, "due": now + claim_within})
         return unit_ids
