@@ -87,20 +87,20 @@ class OutboxSender:
 
     async def _drain(self) -> float:
         """Send all that is due; rest until the next retry falls due (at most 1 s)."""
-        while await self.deliver_once():
-            pass
+        async with self.db.write() as conn:
+            rows = await outbox.claim(conn, self.clock.now(), self.batch, self.lease)
+        while rows:
+            rows = await self.deliver(rows)
         async with self.db.read() as conn:
             due = await outbox.next_due(conn)
         if due is None:
             return 1.0
         return min(1.0, max(0.0, (due - self.clock.now()).total_seconds()))
 
-    async def deliver_once(self) -> int:
-        """Claim a batch, send each chat's messages in order, record the outcomes."""
-        async with self.db.write() as conn:
-            rows = await outbox.claim(conn, self.clock.now(), self.batch, self.lease)
-        if not rows:
-            return 0
+    async def deliver(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Send claimed messages, each chat's in order; record the outcomes and, in the
+        same transaction, claim the next batch (one write per batch, not two: SQLite
+        has one writer, and at a steady load the writes queue for it)."""
         by_chat: dict[tuple[str, str], list[OutboxRow]] = {}
         for row in rows:
             by_chat.setdefault((row.channel, row.chat_key), []).append(row)
@@ -121,8 +121,9 @@ class OutboxSender:
                         await self._record_failure(conn, row, result, now)
                     await outbox.release(conn, unsent, now)
             await outbox.delivered(conn, done)
+            following = await outbox.claim(conn, now, self.batch, self.lease)
         self.stats.sent += len(done)
-        return len(rows)
+        return following
 
     async def _send_chat(
         self, rows: list[OutboxRow]
