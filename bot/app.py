@@ -11,7 +11,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -52,7 +52,7 @@ from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from handlers.flows import build_router
 from storage import inbox, outbox, ratebudget, sentfiles, webmail
-from storage.db import Database, SqliteOptions
+from storage.db import ALERTS, CAMPAIGNS, Database, SqliteOptions
 from storage.migrate import upgrade_async
 from storage.vault import Vault
 
@@ -461,11 +461,14 @@ class App:
         self.web_url = s.public_url or f"http://{host}:{port}/"
         self.chat_url = self.web_url.rstrip("/") + "/chat"
 
-    def _committed(self) -> None:
-        """The pipeline committed: replies to deliver, maybe new tips to alert."""
+    def _committed(self, changes: Collection[str] = (ALERTS, CAMPAIGNS)) -> None:
+        """Something committed replies to deliver, and perhaps alerts to send or a
+        campaign to start (`changes`; when a caller cannot tell, both)."""
         self.delivery.wake()
-        self.alerter.wake()
-        self.broadcaster.wake()
+        if ALERTS in changes:
+            self.alerter.wake()
+        if CAMPAIGNS in changes:
+            self.broadcaster.wake()
 
     async def start_campaigns(self) -> int:
         started = await start_due_campaigns(self.db, self.clock)

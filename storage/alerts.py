@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.access import OPEN
+from storage.db import ALERTS, note_change
 from storage.models import DueTip, PendingAlert
 from storage.schema import alert_queue, alert_sends, tips
 
@@ -35,6 +36,7 @@ class Alerts:
         return [PendingAlert.model_validate(r._asdict()) for r in rows]
 
     async def queue_alert(self, tip_id: str, unit_id: int, kind: str, now: datetime) -> None:
+        note_change(self.conn, ALERTS)
         await self.conn.execute(
             alert_queue.insert().values(tip_id=tip_id, unit_id=unit_id, kind=kind, created_at=now)
         )

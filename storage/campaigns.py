@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import CAMPAIGNS, note_change
 from storage.schema import campaign_deliveries, campaigns, tips
 from storage.subscriptions import Subscriptions
 
@@ -170,6 +171,7 @@ class Campaigns:
                     for s in audience
                 ],
             )
+        note_change(self.conn, CAMPAIGNS)
         values: dict[str, Any] = {"runs": run, "started_at": now}
         if not keep_status:
             values["status"] = "running"

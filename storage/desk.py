@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, and_, case, delete, exists, func, select, 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.access import CLOSED, OPEN, STATUSES, handles, visible
-from storage.db import vault_of
+from storage.db import ALERTS, note_change, vault_of
 from storage.models import (
     AttachmentRef,
     DeskFilter,
@@ -470,6 +470,7 @@ class TipDesk:
                 updated_at=now,
             )
         )
+        note_change(self.conn, ALERTS)
         await self.conn.execute(
             alert_queue.insert().values(tip_id=ref.id, unit_id=unit_id, kind="new", created_at=now)
         )

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.db import ALERTS, note_change
 from storage.dialect import once_per_dialect
 from storage.models import Recipient, Unit, UnitOverview
 from storage.schema import (
@@ -289,6 +290,7 @@ class Units:
                 _route(self.conn),
                 [{"tip_id": tip_id, "unit_id": u, "routed_at": now} for u in unit_ids],
             )
+            note_change(self.conn, ALERTS)
             await self.conn.execute(
                 _alert(self.conn),
                 [

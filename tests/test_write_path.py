@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,18 @@ from sqlalchemy import text
 
 from bot.dispatch.dispatcher import Pipeline
 from storage import inbox
-from storage.db import Database
+from storage.alerts import Alerts
+from storage.campaigns import Campaigns
+from storage.db import ALERTS, CAMPAIGNS, Database, take_changes
 from storage.migrate import upgrade_async
+from storage.tips import TipRepository
+from storage.units import Units
 from storage.vault import Vault
 from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen
 from tests.harness import SUITE_ON_POSTGRES, VAULT, Harness, make_settings
+from tests.journeys import walk_to
+from tests.test_storage import NOW, make_tip
 
 
 @pytest.fixture
@@ -166,3 +173,61 @@ async def test_an_update_is_processed_in_the_turn_that_stored_it(
             assert (await inbox.counts(conn)).get("pending", 0) == 0
     finally:
         await harness.stop()
+
+
+async def test_a_commit_wakes_only_the_workers_with_new_work(bot: Harness) -> None:
+    # A reply wakes delivery alone; a filed tip (alerts queued) wakes the alerter too.
+    assert bot.app is not None
+    woken: list[str] = []
+    for name in ("delivery", "alerter", "broadcaster"):
+        worker = getattr(bot.app, name)
+        original = worker.wake
+        monkey = functools.partial(_counting, woken, name, original)
+        worker.wake = monkey
+    async with bot.app.db.write() as conn:  # a unit for the tip to be routed to
+        await Units(conn).add_unit(
+            "Thành phố", parent_id=None, city_level=True, wards=[], categories=[], now=NOW
+        )
+    who = Citizen(4343)
+    await bot.say(who, who.text("/start"))
+    assert "delivery" in woken
+    assert "alerter" not in woken and "broadcaster" not in woken
+    await walk_to(bot, who, "review")
+    woken.clear()
+    await bot.press(who, "Gửi tin báo")
+    assert "alerter" in woken and "broadcaster" not in woken
+
+
+def _counting(woken: list[str], name: str, original: Callable[[], None]) -> None:
+    woken.append(name)
+    original()
+
+
+async def test_transactions_say_what_they_queued_for_the_workers(db_url: str) -> None:
+    await upgrade_async(db_url)
+    database = Database(db_url, vault=VAULT)
+    try:
+        async with database.write() as conn:
+            take_changes(conn)
+            unit = await Units(conn).add_unit(
+                "Hoàn Kiếm", parent_id=None, city_level=True, wards=[], categories=[], now=NOW
+            )
+            assert take_changes(conn) == set()
+            tip = make_tip(1)
+            await TipRepository(conn).add_tip(tip)
+            assert take_changes(conn) == set()
+            await Alerts(conn).queue_alert(tip.id, unit, "new", NOW)
+            assert take_changes(conn) == {ALERTS}
+            campaign = await Campaigns(conn).create(
+                created_by="admin",
+                text="Cảnh giác lừa đảo",
+                photo_channel=None,
+                photo_ref=None,
+                report_button=False,
+                now=NOW,
+            )
+            assert take_changes(conn) == set()
+            await Campaigns(conn).start_run(campaign, NOW)
+            assert take_changes(conn) == {CAMPAIGNS}
+    finally:
+        await database.dispose()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from handlers.domain.places import Gazetteer
 from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from storage import conversations, inbox, outbox
-from storage.db import Database, WriteTurn
+from storage.db import Database, WriteTurn, take_changes
 from storage.models import InboxRow, OutboxMessage, Recipient, StoredConversation
 from storage.stores import Stores
 
@@ -57,7 +57,7 @@ class Pipeline:
         clock: Clock,
         crash: CrashPoints | None = None,
         batch_size: int = 200,
-        on_outbox: Callable[[], None] = lambda: None,
+        on_outbox: Callable[[Collection[str]], None] = lambda _changes: None,
         data_dir: Path = Path("data"),
         quota: TipQuota | None = None,
         idle: timedelta = timedelta(hours=1),
@@ -74,7 +74,10 @@ class Pipeline:
         self.clock = clock
         self.crash = crash or CrashPoints(None)
         self.batch_size = batch_size
+        # Called after a commit with what it changed besides the outbox (storage/db.py:
+        # ALERTS, CAMPAIGNS), so only the workers with new work look at the database.
         self.on_outbox = on_outbox
+        self._changes: set[str] = set()
         self.data_dir = data_dir  # where exports and charts are written
         # Per-person tip limits, in memory only (see handlers/domain/quota.py).
         self.quota = quota or TipQuota()
@@ -158,14 +161,17 @@ class Pipeline:
     async def _process_turn(self, turn: WriteTurn) -> int:
         """Process one batch of waiting rows in one transaction; how many were taken."""
         async with turn.transaction() as conn:
+            take_changes(conn)  # nothing from an earlier transaction on this connection
             rows = await inbox.pending(conn, self.batch_size)
             if rows:
                 await self._process(conn, rows)
+            self._changes |= take_changes(conn)
         return len(rows)
 
     def _after_commit(self) -> None:
         self.crash.hit("after_commit")
-        self.on_outbox()
+        changes, self._changes = self._changes, set()
+        self.on_outbox(changes)
 
     async def _process_alone(self, row: InboxRow) -> None:
         try:
@@ -371,7 +377,7 @@ class Pipeline:
             await conversations.save_many(conn, updated)
             await outbox.enqueue(conn, messages, now)
         if rows:
-            self.on_outbox()
+            self.on_outbox(())
         return len(rows)
 
     async def forget_links(self) -> int:

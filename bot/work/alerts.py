@@ -144,7 +144,7 @@ class Alerter:
                 sent += len(done)
             await outbox.enqueue(conn, rows, now)
         if sent:
-            self.pipeline.on_outbox()
+            self.pipeline.on_outbox(())
         return sent
 
     def _size(self, items: list[Item]) -> int:

@@ -82,7 +82,7 @@ class Digester:
                     count += 1
                 await outbox.enqueue(conn, rows, now)
         if count:
-            self.pipeline.on_outbox()
+            self.pipeline.on_outbox(())
         return count
 
     async def digest_items(

@@ -75,6 +75,6 @@ class Escalator:
                 )
             await outbox.enqueue(conn, rows, now)
         if due or routed:
-            self.pipeline.on_outbox()
+            self.pipeline.on_outbox(())
             self.alerts_due()
         return len(due)
