@@ -17,6 +17,9 @@ arrivals (default 300/s, 1,000 citizens, 30 s, the first 2 s dropped), each citi
 answering only once the bot answered it, as people do; update→reply latency is
 measured from the moment the update is offered, on both sides.
 
+Memory: RSS growth while 10,000 more citizens hold an open draft, arriving 500 at a
+time (target: at most 25 MB).
+
 Last line: ratio=<rounds: pipeline updates/s ÷ bare PTB updates/s> p99_ms=<steady
 pipeline p99 update→reply at the offered rate>
 """
@@ -505,7 +508,7 @@ async def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"peak RSS {peak:.0f} MB; {args.drafts} open drafts grew RSS by {growth:.1f} MB "
-        f"(limit 50 MB)"
+        f"(target: at most 25 MB)"
     )
     print(f"ratio={pipe / bare:.2f} p99_ms={steady_p99:.1f}")
 
