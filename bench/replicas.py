@@ -49,7 +49,7 @@ class FakeBotAPI:
     """Answers the calls a webhook-mode replica makes; keeps each chat's last buttons."""
 
     def __init__(self) -> None:
-        self.last_reply: dict[int, dict[str, Any]] = {}
+        self.last_reply: dict[int, tuple[tuple[str, str | None], ...]] = {}
         self.replies = 0
         self.webhooks = 0
         self.message_id = 0
@@ -73,8 +73,7 @@ class FakeBotAPI:
             self.webhooks += 1
         elif method == "sendMessage":
             chat = int(params["chat_id"])
-            markup = params.get("reply_markup")
-            self.last_reply[chat] = {"reply_markup": markup}
+            self.last_reply[chat] = intake._buttons_of(params.get("reply_markup"))
             self.replies += 1
             self.message_id += 1
             result = {
