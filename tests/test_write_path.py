@@ -10,17 +10,24 @@ import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from bot.channels.base import Ignored, SendResult
+from bot.clock import Clock
+from bot.delivery.sender import OutboxSender
 from bot.dispatch.dispatcher import Pipeline
-from storage import inbox
+from bot.identity import Identity
+from storage import inbox, outbox
 from storage.alerts import Alerts
 from storage.campaigns import Campaigns
 from storage.db import ALERTS, CAMPAIGNS, Database, take_changes
 from storage.migrate import upgrade_async
+from storage.models import OutboxMessage
 from storage.tips import TipRepository
 from storage.units import Units
 from storage.vault import Vault
@@ -231,3 +238,53 @@ async def test_transactions_say_what_they_queued_for_the_workers(db_url: str) ->
             assert take_changes(conn) == {CAMPAIGNS}
     finally:
         await database.dispose()
+
+
+class _Recording:
+    """A channel that takes every message (the network edge, in memory)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def parse(self, payload: dict[str, Any]) -> Ignored:
+        return Ignored("not used here")
+
+    def order_key(self, payload: dict[str, Any]) -> str | None:
+        return None
+
+    async def send(self, address: str, payload: dict[str, Any]) -> SendResult:
+        self.sent.append(address)
+        return SendResult("ok")
+
+
+async def test_recording_a_batch_claims_the_next_in_the_same_transaction(
+    sqlite_db: Database,
+) -> None:
+    # One write per batch while replies keep coming: the transaction that records what
+    # was sent also leases what arrived meanwhile.
+    identity, clock, channel = Identity(b"s" * 32), Clock(), _Recording()
+    sender = OutboxSender(
+        db=sqlite_db,
+        channels={"t": channel},
+        identity=identity,
+        clock=clock,
+        rates={},
+        chat_interval={},
+    )
+
+    def message(chat: str) -> OutboxMessage:
+        return OutboxMessage(
+            channel="t", chat_key=chat, address=identity.seal(chat), payload={"t": "msg"}
+        )
+
+    async with sqlite_db.write() as conn:
+        await outbox.enqueue(conn, [message("first")], clock.now())
+        rows = await outbox.claim(conn, clock.now(), 10, timedelta(seconds=60))
+        await outbox.enqueue(conn, [message("meanwhile")], clock.now())
+    following = await sender.deliver(rows)
+    assert channel.sent == ["first"]
+    assert [row.chat_key for row in following] == ["meanwhile"]
+    async with sqlite_db.read() as conn:
+        assert await outbox.counts(conn) == {"sending": 1}  # leased, not handed out twice
+    assert await sender.deliver(following) == []
+    assert channel.sent == ["first", "meanwhile"]
