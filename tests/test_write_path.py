@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.delivery.sender import OutboxSender
 from bot.dispatch.dispatcher import Pipeline
 from bot.identity import Identity
+from handlers.core.router import Router
 from storage import inbox, outbox
 from storage.alerts import Alerts
 from storage.campaigns import Campaigns
@@ -203,6 +204,37 @@ async def test_a_commit_wakes_only_the_workers_with_new_work(bot: Harness) -> No
     woken.clear()
     await bot.press(who, "Gửi tin báo")
     assert "alerter" in woken and "broadcaster" not in woken
+
+
+async def test_a_tip_filed_in_the_replay_after_a_failed_batch_still_wakes_the_alerter(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A broken event fails its batch; the rows are replayed one by one, and the tip
+    # filed in that replay must wake the alerter like any other.
+    assert bot.app is not None
+    async with bot.app.db.write() as conn:
+        await Units(conn).add_unit(
+            "Thành phố", parent_id=None, city_level=True, wards=[], categories=[], now=NOW
+        )
+    who, breaker = Citizen(4344), Citizen(4345)
+    await walk_to(bot, who, "review")
+    original = Router.handle
+
+    async def failing(self: Router, conv: Any, event: Any, ctx: Any) -> Any:
+        if event.text == "boom":
+            raise ValueError("a broken handler")
+        return await original(self, conv, event, ctx)
+
+    monkeypatch.setattr(Router, "handle", failing)
+    woken: list[str] = []
+    worker = bot.app.alerter
+    monkeypatch.setattr(worker, "wake", functools.partial(_counting, woken, "alerter", worker.wake))
+    bot.api.push(breaker.text("boom"))  # both in one getUpdates answer: one batch
+    bot.api.push(who.press(bot.button(who, "Gửi tin báo")["callback_data"]))
+    await bot.settle()
+    assert "batch failed" in caplog.text  # the replay happened
+    assert any("Mã tin báo" in c.text for c in bot.api.sent(who.user_id))
+    assert "alerter" in woken
 
 
 def _counting(woken: list[str], name: str, original: Callable[[], None]) -> None:

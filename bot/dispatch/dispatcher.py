@@ -161,11 +161,9 @@ class Pipeline:
     async def _process_turn(self, turn: WriteTurn) -> int:
         """Process one batch of waiting rows in one transaction; how many were taken."""
         async with turn.transaction() as conn:
-            take_changes(conn)  # nothing from an earlier transaction on this connection
             rows = await inbox.pending(conn, self.batch_size)
             if rows:
                 await self._process(conn, rows)
-            self._changes |= take_changes(conn)
         return len(rows)
 
     def _after_commit(self) -> None:
@@ -191,6 +189,13 @@ class Pipeline:
                     )
 
     async def _process(self, conn: Any, rows: list[InboxRow]) -> None:
+        take_changes(conn)  # nothing from an earlier transaction on this connection
+        await self._handle(conn, rows)
+        # What the batch queued for other workers; they are woken after the commit (a
+        # row replayed alone after a failed batch counts too).
+        self._changes |= take_changes(conn)
+
+    async def _handle(self, conn: Any, rows: list[InboxRow]) -> None:
         now = self.clock.now()
         parsed: list[tuple[InboxRow, Event | Ignored]] = []
         for row in rows:
