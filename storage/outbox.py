@@ -181,6 +181,21 @@ async def release(conn: AsyncConnection, ids: list[int], now: datetime) -> None:
         )
 
 
+async def hand_back(
+    conn: AsyncConnection, sent: list[int], unsent: list[int], now: datetime
+) -> None:
+    """A stopping sender's batch: what went out is delivered, what did not is pending
+    again. Only rows still leased are touched (a batch recorded just before the stop
+    keeps what was recorded)."""
+    await delivered(conn, sent)
+    if unsent:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_(unsent), outbox.c.status == "sending")
+            .values(status="pending", next_attempt_at=now, lease_until=None)
+        )
+
+
 async def give_up(conn: AsyncConnection, row_id: int, status: str, error: str) -> None:
     """Stop trying a message (failed or blocked); its text is erased, the error kept."""
     await conn.execute(

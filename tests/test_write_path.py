@@ -320,3 +320,57 @@ async def test_recording_a_batch_claims_the_next_in_the_same_transaction(
         assert await outbox.counts(conn) == {"sending": 1}  # leased, not handed out twice
     assert await sender.deliver(following) == []
     assert channel.sent == ["first", "meanwhile"]
+
+
+class _Stalling(_Recording):
+    """Takes the first message; the next one hangs until the sender is stopped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stalled = asyncio.Event()
+
+    async def send(self, address: str, payload: dict[str, Any]) -> SendResult:
+        if self.sent:
+            self.stalled.set()
+            await asyncio.Event().wait()
+        return await super().send(address, payload)
+
+
+async def test_a_sender_stopped_mid_batch_hands_back_what_it_holds(db_url: str) -> None:
+    # Found by CI on PostgreSQL: a stop with a batch in hand left it leased to a process
+    # that was gone, and the chat heard nothing until the lease ran out (60 s). Nothing
+    # at start can release it there: another replica's leases look just the same.
+    await upgrade_async(db_url)
+    database = Database(db_url, vault=VAULT)
+    identity, clock, channel = Identity(b"s" * 32), Clock(), _Stalling()
+    sender = OutboxSender(
+        db=database,
+        channels={"t": channel},
+        identity=identity,
+        clock=clock,
+        rates={},
+        chat_interval={},
+    )
+    try:
+        async with database.write() as conn:
+            await outbox.enqueue(
+                conn,
+                [
+                    OutboxMessage(
+                        channel="t", chat_key="a", address=identity.seal(name), payload={"t": "msg"}
+                    )
+                    for name in ("first", "second")
+                ],
+                clock.now(),
+            )
+        running = asyncio.create_task(sender.run())
+        await asyncio.wait_for(channel.stalled.wait(), 10)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        async with database.read() as conn:
+            # "first" went out and is forgotten; "second" can be sent by anyone at once.
+            assert await outbox.counts(conn) == {"pending": 1}
+            assert await outbox.due_count(conn, clock.now()) == 1
+    finally:
+        await database.dispose()

@@ -104,29 +104,56 @@ class OutboxSender:
         by_chat: dict[tuple[str, str], list[OutboxRow]] = {}
         for row in rows:
             by_chat.setdefault((row.channel, row.chat_key), []).append(row)
-        outcomes = await asyncio.gather(*(self._send_chat(chat) for chat in by_chat.values()))
-        self.crash.hit("after_send")
-        now = self.clock.now()
-        done: list[int] = []
-        async with self.db.write() as conn:
-            for sent, stopped, unsent in outcomes:
-                done += sent
-                if stopped is not None:
-                    row, result, paced = stopped
-                    if paced:
-                        await outbox.reschedule(
-                            conn, row.id, now + timedelta(seconds=paced), None, count_attempt=False
-                        )
-                    else:
-                        await self._record_failure(conn, row, result, now)
-                    await outbox.release(conn, unsent, now)
-            await outbox.delivered(conn, done)
-            following = await outbox.claim(conn, now, self.batch, self.lease)
+        gone: list[int] = []  # what has gone out, as it goes (for a hand-back at stop)
+        try:
+            outcomes = await asyncio.gather(
+                *(self._send_chat(chat, gone) for chat in by_chat.values())
+            )
+            self.crash.hit("after_send")
+            now = self.clock.now()
+            done: list[int] = []
+            async with self.db.write() as conn:
+                for sent, stopped, unsent in outcomes:
+                    done += sent
+                    if stopped is not None:
+                        row, result, paced = stopped
+                        if paced:
+                            await outbox.reschedule(
+                                conn,
+                                row.id,
+                                now + timedelta(seconds=paced),
+                                None,
+                                count_attempt=False,
+                            )
+                        else:
+                            await self._record_failure(conn, row, result, now)
+                        await outbox.release(conn, unsent, now)
+                await outbox.delivered(conn, done)
+                following = await outbox.claim(conn, now, self.batch, self.lease)
+        except asyncio.CancelledError:
+            await self._hand_back(rows, gone)
+            raise
         self.stats.sent += len(done)
         return following
 
+    async def _hand_back(self, rows: list[OutboxRow], gone: list[int]) -> None:
+        """Stopping with a batch in hand: record what went out and give the rest back.
+
+        Otherwise the batch stays leased to a process that is gone, and on PostgreSQL
+        (where a starting replica cannot tell a dead run's lease from a live one's)
+        those chats hear nothing until the lease runs out; what went out would be sent
+        again after it. A kill -9 still leaves that to the lease, by design.
+        """
+        try:
+            async with self.db.write() as conn:
+                await outbox.hand_back(
+                    conn, gone, [row.id for row in rows if row.id not in gone], self.clock.now()
+                )
+        except Exception as exc:  # the lease still runs out; stopping must not hang on it
+            log.warning("could not hand back a batch at stop: %s", type(exc).__name__)
+
     async def _send_chat(
-        self, rows: list[OutboxRow]
+        self, rows: list[OutboxRow], gone: list[int]
     ) -> tuple[list[int], tuple[OutboxRow, SendResult, float] | None, list[int]]:
         """Send one chat's messages in order; stop at the first that does not go out."""
         sent: list[int] = []
@@ -135,6 +162,7 @@ class OutboxSender:
             if result.outcome != "ok":
                 return sent, (row, result, paced), [r.id for r in rows[index + 1 :]]
             sent.append(row.id)
+            gone.append(row.id)
         return sent, None, []
 
     async def _send(self, row: OutboxRow) -> tuple[SendResult, float]:
