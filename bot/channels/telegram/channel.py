@@ -21,7 +21,7 @@ from bot.channels.base import FileRefs, Ignored, Payload, SendResult
 from bot.channels.telegram.inbound import ALLOWED_UPDATES, Inbound
 from bot.channels.telegram.parse import NAME, UpdateParser
 from bot.channels.telegram.send import Sender
-from bot.channels.telegram.transport import PooledRequest
+from bot.channels.telegram.transport import AiohttpRequest
 from bot.identity import Identity
 from handlers.core.events import Event
 
@@ -60,7 +60,7 @@ class TelegramChannel:
             kwargs["base_file_url"] = file_url
         self.bot = Bot(
             token,
-            request=request or PooledRequest(connections, read_timeout=15, socket_options=_NODELAY),
+            request=request or AiohttpRequest(connections, read_timeout=15),
             **kwargs,
         )
         self._poll_client = httpx.AsyncClient(
