@@ -10,12 +10,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import vault_of
-from storage.dialect import insert_for
+from storage.dialect import insert_in, once_per_dialect
 from storage.models import NewTip, TipCheck, TipSummary
 from storage.schema import attachments, tips
 
 # The tip's own words: sealed with the tip's id as associated data.
 SEALED = ("description", "address_text", "location_label", "occurred_text", "contact_phone")
+
+# Built once: filing a tip is the heaviest update of intake (issue 15).
+_add_tip = once_per_dialect(
+    lambda dialect: (
+        insert_in(dialect, tips)
+        .on_conflict_do_nothing(index_elements=["submission_key"])
+        .returning(tips.c.id)
+    )
+)
 
 
 def seal_tip_text(conn: AsyncConnection, tip_id: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -44,12 +53,7 @@ class TipRepository:
         and returns False."""
         values = seal_tip_text(self.conn, tip.id, tip.model_dump(exclude={"attachments"}))
         values.update(status="new", updated_at=tip.created_at)
-        stmt = (
-            insert_for(self.conn, tips)
-            .on_conflict_do_nothing(index_elements=["submission_key"])
-            .returning(tips.c.id)
-        )
-        inserted = (await self.conn.execute(stmt, values)).scalar_one_or_none()
+        inserted = (await self.conn.execute(_add_tip(self.conn), values)).scalar_one_or_none()
         if inserted is None:
             return False
         if not tip.attachments:

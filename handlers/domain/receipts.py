@@ -118,6 +118,11 @@ class ReceiptMinter:
         self._wanted = asyncio.Event()
         self._reserved: dict[str, asyncio.Future[tuple[str, str]]] = {}
 
+    @property
+    def stocked(self) -> int:
+        """How many pairs are ready now (a benchmark waits for a full stock)."""
+        return len(self._stock)
+
     def reserve(self, key: str) -> None:
         """Start hashing a pair for a draft that reached its review, so that pressing
         Send finds it ready (a person reads the review for seconds; the hash takes ms)."""
