@@ -240,6 +240,10 @@ class App:
             quota=TipQuota(),
             idle=timedelta(minutes=s.conversation_idle_minutes),
             on_outbox=self._committed,
+            # One process on SQLite: replies go to the sender in memory, already leased
+            # (replicas on PostgreSQL claim them, so that any replica may send).
+            hand_off=self.delivery.hand if self.db.is_sqlite else None,
+            lease=timedelta(seconds=s.delivery_lease_s),
             data_dir=s.data_dir,
         )
         self.broadcaster = Broadcaster(

@@ -24,6 +24,20 @@ _LIVE = ("pending", "sending")
 # Every reply is enqueued, claimed and deleted once: those statements are built once
 # (storage/dialect.py).
 _enqueue = once_per_dialect(lambda _: outbox.insert())
+_enqueue_leased = once_per_dialect(
+    lambda _: outbox.insert().returning(outbox.c.id, sort_by_parameter_order=True)
+)
+# Chats with a message still waiting (a later one must not overtake it).
+_busy = once_per_dialect(
+    lambda _: (
+        select(outbox.c.channel, outbox.c.chat_key)
+        .where(
+            outbox.c.chat_key.in_(bindparam("keys", expanding=True)),
+            outbox.c.status.in_(_LIVE),
+        )
+        .distinct()
+    )
+)
 
 
 def _build_candidates(dialect: str) -> Any:
@@ -86,25 +100,58 @@ _delivered = once_per_dialect(
 )
 
 
-async def enqueue(conn: AsyncConnection, messages: list[OutboxMessage], now: datetime) -> None:
-    if messages:
-        vault = vault_of(conn)
-        await conn.execute(
-            _enqueue(conn),
-            [
-                {
-                    **m.model_dump(),
-                    "payload": vault.seal_json(
-                        m.payload, f"outbox.payload:{m.channel}:{m.chat_key}"
-                    ),
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for m in messages
-            ],
-        )
+async def enqueue(
+    conn: AsyncConnection,
+    messages: list[OutboxMessage],
+    now: datetime,
+    *,
+    lease: timedelta | None = None,
+) -> list[OutboxRow]:
+    """Queue messages in the caller's transaction.
+
+    With `lease` (the one process on SQLite, decision 0018): a message whose chat has
+    nothing earlier waiting is written already leased to the caller and returned, to
+    be sent straight after the commit without a claim; the others wait their turn as
+    pending. Without, every message waits as pending and nothing is returned."""
+    if not messages:
+        return []
+    vault = vault_of(conn)
+    busy: set[tuple[str, str]] = set()
+    if lease is not None:
+        keys = list({m.chat_key for m in messages})
+        busy = {(c, k) for c, k in await conn.execute(_busy(conn), {"keys": keys})}
+    rows = [
+        {
+            **m.model_dump(),
+            "payload": vault.seal_json(m.payload, f"outbox.payload:{m.channel}:{m.chat_key}"),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    if lease is None:
+        await conn.execute(_enqueue(conn), rows)
+        return []
+    handed = [m for m in messages if (m.channel, m.chat_key) not in busy]
+    waiting = [
+        row for m, row in zip(messages, rows, strict=True) if (m.channel, m.chat_key) in busy
+    ]
+    if waiting:
+        await conn.execute(_enqueue(conn), waiting)
+    if not handed:
+        return []
+    leased = [
+        {**row, "status": "sending", "lease_until": now + lease}
+        for m, row in zip(messages, rows, strict=True)
+        if (m.channel, m.chat_key) not in busy
+    ]
+    ids = (await conn.execute(_enqueue_leased(conn), leased)).scalars().all()
+    return [
+        OutboxRow(**m.model_dump(), id=row_id, attempts=0)
+        for m, row_id in zip(handed, ids, strict=True)
+    ]
 
 
 async def claim(

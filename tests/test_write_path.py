@@ -374,3 +374,63 @@ async def test_a_sender_stopped_mid_batch_hands_back_what_it_holds(db_url: str) 
             assert await outbox.due_count(conn, clock.now()) == 1
     finally:
         await database.dispose()
+
+
+async def test_replies_are_written_leased_to_the_caller_unless_their_chat_has_one_waiting(
+    sqlite_db: Database,
+) -> None:
+    identity, now = Identity(b"s" * 32), Clock().now()
+
+    def message(chat: str, text: str) -> OutboxMessage:
+        return OutboxMessage(
+            channel="t", chat_key=chat, address=identity.seal(chat), payload={"t": "msg", "x": text}
+        )
+
+    async with sqlite_db.write() as conn:
+        await outbox.enqueue(conn, [message("busy", "earlier, waiting for a retry")], now)
+        handed = await outbox.enqueue(
+            conn,
+            [message("free", "one"), message("busy", "later"), message("free", "two")],
+            now,
+            lease=timedelta(seconds=60),
+        )
+    # The free chat's replies come back leased, in order; the busy chat's later reply
+    # waits behind its earlier one (a handed reply would overtake it).
+    assert [(r.chat_key, r.payload["x"]) for r in handed] == [("free", "one"), ("free", "two")]
+    async with sqlite_db.read() as conn:
+        assert await outbox.counts(conn) == {"pending": 2, "sending": 2}
+        claimed = await outbox.claim(conn, now, 10, timedelta(seconds=60))
+    assert [(r.chat_key, r.payload["x"]) for r in claimed] == [
+        ("busy", "earlier, waiting for a retry"),
+        ("busy", "later"),
+    ]
+
+
+@pytest.mark.skipif(SUITE_ON_POSTGRES, reason="replies are handed over in memory on SQLite only")
+async def test_a_reply_goes_out_without_a_claim_transaction(
+    api: FakeBotAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The transaction that wrote the reply leased it to this process: no claim (one
+    # write turn less per reply, and the sender starts at once). Replicas on
+    # PostgreSQL still claim, so any replica may send.
+    claims: list[int] = []
+    original = outbox.claim
+
+    async def counted(*args: Any, **kwargs: Any) -> list[Any]:
+        rows = await original(*args, **kwargs)
+        claims.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(outbox, "claim", counted)
+    harness = Harness(api, make_settings(tmp_path, api))
+    await harness.start()
+    try:
+        who = Citizen(4646)
+        assert await harness.say(who, who.text("/start"))
+        await walk_to(harness, who, "review")
+        assert sum(claims) == 0, "a reply was claimed instead of handed over"
+        assert harness.app is not None
+        async with harness.app.db.read() as conn:
+            assert await outbox.counts(conn) == {}
+    finally:
+        await harness.stop()

@@ -76,10 +76,24 @@ class OutboxSender:
         self.crash = crash or CrashPoints(None)
         self.stats = DeliveryStats()
         self._sem = asyncio.Semaphore(concurrency)
+        self._handed: list[OutboxRow] = []
         self.worker = Worker("delivery", self._drain)
 
     def wake(self) -> None:
         self.worker.wake()
+
+    def hand(self, rows: list[OutboxRow]) -> None:
+        """Replies committed already leased to us (SQLite: the pipeline wrote them so,
+        its chats having nothing earlier waiting): sent on the next pass without a
+        claim. A stop before then leaves them leased; SQLite's start releases leases."""
+        self._handed += rows
+        self.worker.wake()
+
+    def _take_handed(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        if not self._handed:
+            return rows
+        handed, self._handed = self._handed, []
+        return rows + handed  # no chat is in both: a handed row's chat had none waiting
 
     async def run(self) -> None:
         """Deliver until cancelled; on start this resumes whatever was left unsent."""
@@ -87,10 +101,12 @@ class OutboxSender:
 
     async def _drain(self) -> float:
         """Send all that is due; rest until the next retry falls due (at most 1 s)."""
-        async with self.db.write() as conn:
-            rows = await outbox.claim(conn, self.clock.now(), self.batch, self.lease)
+        rows = self._take_handed([])
+        if not rows:
+            async with self.db.write() as conn:
+                rows = await outbox.claim(conn, self.clock.now(), self.batch, self.lease)
         while rows:
-            rows = await self.deliver(rows)
+            rows = self._take_handed(await self.deliver(rows))
         async with self.db.read() as conn:
             due = await outbox.next_due(conn)
         if due is None:

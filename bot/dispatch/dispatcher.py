@@ -35,7 +35,7 @@ from handlers.domain.quota import TipQuota
 from handlers.domain.receipts import ReceiptHasher, ReceiptMinter
 from storage import conversations, inbox, outbox
 from storage.db import Database, WriteTurn, take_changes
-from storage.models import InboxRow, OutboxMessage, Recipient, StoredConversation
+from storage.models import InboxRow, OutboxMessage, OutboxRow, Recipient, StoredConversation
 from storage.stores import Stores
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ class Pipeline:
         crash: CrashPoints | None = None,
         batch_size: int = 200,
         on_outbox: Callable[[Collection[str]], None] = lambda _changes: None,
+        hand_off: Callable[[list[OutboxRow]], None] | None = None,
+        lease: timedelta = timedelta(seconds=60),
         data_dir: Path = Path("data"),
         quota: TipQuota | None = None,
         idle: timedelta = timedelta(hours=1),
@@ -78,6 +80,11 @@ class Pipeline:
         # ALERTS, CAMPAIGNS), so only the workers with new work look at the database.
         self.on_outbox = on_outbox
         self._changes: set[str] = set()
+        # SQLite (one process): replies are written already leased and handed to the
+        # sender after the commit, without a claim transaction between (decision 0018).
+        self.hand_off = hand_off
+        self.lease = lease
+        self._handed: list[OutboxRow] = []
         self.data_dir = data_dir  # where exports and charts are written
         # Per-person tip limits, in memory only (see handlers/domain/quota.py).
         self.quota = quota or TipQuota()
@@ -160,21 +167,27 @@ class Pipeline:
 
     async def _process_turn(self, turn: WriteTurn) -> int:
         """Process one batch of waiting rows in one transaction; how many were taken."""
+        handed: list[OutboxRow] = []
         async with turn.transaction() as conn:
             rows = await inbox.pending(conn, self.batch_size)
             if rows:
-                await self._process(conn, rows)
+                handed = await self._process(conn, rows)
+        self._handed += handed  # committed: now they may be sent
         return len(rows)
 
     def _after_commit(self) -> None:
         self.crash.hit("after_commit")
         changes, self._changes = self._changes, set()
+        handed, self._handed = self._handed, []
+        if handed and self.hand_off is not None:
+            self.hand_off(handed)
         self.on_outbox(changes)
 
     async def _process_alone(self, row: InboxRow) -> None:
         try:
             async with self.db.write() as conn:
-                await self._process(conn, [row])
+                handed = await self._process(conn, [row])
+            self._handed += handed
         except _BatchFailed as failure:
             error_id = uuid.uuid4().hex[:12]
             log.error("event failed: error_id=%s row=%s type=%s", error_id, row.id, failure.kind)
@@ -188,14 +201,17 @@ class Pipeline:
                         [Reply.of(Msg("error.generic", {"id": error_id}))],
                     )
 
-    async def _process(self, conn: Any, rows: list[InboxRow]) -> None:
+    async def _process(self, conn: Any, rows: list[InboxRow]) -> list[OutboxRow]:
+        """Handle rows in the caller's transaction; returns the replies written leased
+        to this process (to hand to the sender once, and only if, it commits)."""
         take_changes(conn)  # nothing from an earlier transaction on this connection
-        await self._handle(conn, rows)
+        handed = await self._handle(conn, rows)
         # What the batch queued for other workers; they are woken after the commit (a
         # row replayed alone after a failed batch counts too).
         self._changes |= take_changes(conn)
+        return handed
 
-    async def _handle(self, conn: Any, rows: list[InboxRow]) -> None:
+    async def _handle(self, conn: Any, rows: list[InboxRow]) -> list[OutboxRow]:
         now = self.clock.now()
         parsed: list[tuple[InboxRow, Event | Ignored]] = []
         for row in rows:
@@ -277,9 +293,12 @@ class Pipeline:
                 if not conv.forget  # "delete my data": the row was erased, keep it so
             ],
         )
-        await outbox.enqueue(conn, messages, now)
+        handed = await outbox.enqueue(
+            conn, messages, now, lease=self.lease if self.hand_off is not None else None
+        )
         self.crash.hit("mid_txn")
         await inbox.mark_done(conn, [row.id for row, _ in parsed], now)
+        return handed
 
     def context(self, stores: Stores, now: datetime) -> FlowContext:
         """What the flows may use while handling this batch (inside its transaction)."""
