@@ -289,20 +289,20 @@ class _Recording:
         return SendResult("ok")
 
 
+def _sender(db: Database, channel: _Recording, identity: Identity, clock: Clock) -> OutboxSender:
+    """A sender on one in-memory channel, unpaced."""
+    return OutboxSender(
+        db=db, channels={"t": channel}, identity=identity, clock=clock, rates={}, chat_interval={}
+    )
+
+
 async def test_recording_a_batch_claims_the_next_in_the_same_transaction(
     sqlite_db: Database,
 ) -> None:
     # One write per batch while replies keep coming: the transaction that records what
     # was sent also leases what arrived meanwhile.
     identity, clock, channel = Identity(b"s" * 32), Clock(), _Recording()
-    sender = OutboxSender(
-        db=sqlite_db,
-        channels={"t": channel},
-        identity=identity,
-        clock=clock,
-        rates={},
-        chat_interval={},
-    )
+    sender = _sender(sqlite_db, channel, identity, clock)
 
     def message(chat: str) -> OutboxMessage:
         return OutboxMessage(
@@ -343,14 +343,7 @@ async def test_a_sender_stopped_mid_batch_hands_back_what_it_holds(db_url: str) 
     await upgrade_async(db_url)
     database = Database(db_url, vault=VAULT)
     identity, clock, channel = Identity(b"s" * 32), Clock(), _Stalling()
-    sender = OutboxSender(
-        db=database,
-        channels={"t": channel},
-        identity=identity,
-        clock=clock,
-        rates={},
-        chat_interval={},
-    )
+    sender = _sender(database, channel, identity, clock)
     try:
         async with database.write() as conn:
             await outbox.enqueue(
