@@ -160,10 +160,11 @@ class OutboxSender:
         those chats hear nothing until the lease runs out; what went out would be sent
         again after it. A kill -9 still leaves that to the lease, by design.
         """
+        went = set(gone)
         try:
             async with self.db.write() as conn:
                 await outbox.hand_back(
-                    conn, gone, [row.id for row in rows if row.id not in gone], self.clock.now()
+                    conn, gone, [row.id for row in rows if row.id not in went], self.clock.now()
                 )
         except Exception as exc:  # the lease still runs out; stopping must not hang on it
             log.warning("could not hand back a batch at stop: %s", type(exc).__name__)
