@@ -1,5 +1,9 @@
 """Staff accounts: web sign-in and sessions, one-time invites, the chats linked to an
-account. Passwords and invite codes are kept only as hashes."""
+account. Passwords and invite codes are kept only as hashes.
+
+Just over 400 lines: everything that makes or ends a staff identity (account, session,
+invite, linked chat) is here, so deactivating someone has one implementation that ends
+all of them."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ from tests.fakes.botapi import TOKEN, FakeBotAPI
 from tests.harness import SUITE_ON_POSTGRES, VAULT, database_url_for, process_env
 
 
-def bot_env(api: FakeBotAPI, data_dir: Path, crash_at: str | None) -> dict[str, str]:
+def bot_env(
+    api: FakeBotAPI, data_dir: Path, crash_at: str | None, **overrides: str
+) -> dict[str, str]:
     env = process_env(
         data_dir,
         TELEGRAM_BOT_TOKEN=TOKEN,
@@ -23,15 +25,17 @@ def bot_env(api: FakeBotAPI, data_dir: Path, crash_at: str | None) -> dict[str, 
         WEB_PORT="0",
         FLOOD_BURST="1000",
     )
+    env.update(overrides)
     if crash_at:
         env["TIPBOT_CRASH_AT"] = crash_at
     return env
 
 
 async def start_bot(
-    api: FakeBotAPI, data_dir: Path, crash_at: str | None = None
+    api: FakeBotAPI, data_dir: Path, crash_at: str | None = None, **env: str
 ) -> asyncio.subprocess.Process:
-    """Start `tipbot run` and return once it is polling."""
+    """Start `tipbot run` (settings in `env` override the test defaults) and return once
+    it is polling."""
     polling = len(api.sent(method="deleteWebhook"))
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -39,7 +43,7 @@ async def start_bot(
         "bot.cli",
         "run",
         cwd=data_dir,
-        env=bot_env(api, data_dir, crash_at),
+        env=bot_env(api, data_dir, crash_at, **env),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=(data_dir / "bot.log").open("ab"),
     )

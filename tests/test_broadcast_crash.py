@@ -26,6 +26,9 @@ from tests.processes import start_bot, wait_for
 pytestmark = pytest.mark.slow
 RECIPIENTS = 5000
 FIRST = 7_000_000
+# Unpaced, the sender finishes all 5,000 in about two seconds, before a kill could land
+# mid-broadcast; at this rate it takes ≈ 17 s, and each kill comes after 400-1,400.
+RATE = "300"
 
 
 async def seed(url: str) -> None:
@@ -73,11 +76,12 @@ async def test_kill_three_times_during_a_5000_recipient_broadcast(
 
     rng = random.Random(5)
     for _ in range(3):
-        proc = await start_bot(api, tmp_path)
+        proc = await start_bot(api, tmp_path, TELEGRAM_RATE_PER_SECOND=RATE)
         target = delivered() + rng.randrange(400, 1400)
         await wait_for(lambda t=target: delivered() >= t, timeout=120)  # type: ignore[misc]
         proc.send_signal(signal.SIGKILL)
         assert await proc.wait() == -signal.SIGKILL
+    assert delivered() < RECIPIENTS - 500, "the kills must land mid-broadcast"
 
     proc = await start_bot(api, tmp_path)
     db = Database(url, vault=VAULT)
