@@ -23,6 +23,7 @@ from bot.channels.base import Channel
 from bot.channels.desk import DeskChannel
 from bot.channels.web import WebChannel, WebLimits
 from bot.clock import Clock
+from bot.collector import CollectorTuning
 from bot.crash import CrashPoints
 from bot.delivery.filerefs import DatabaseFileRefs
 from bot.delivery.pacing import paid_rate, window_for
@@ -106,9 +107,11 @@ class App:
         self.web_url: str | None = None
         self.chat_url: str | None = None
         self._server: uvicorn.Server | None = None
+        self.collector = CollectorTuning()
 
     async def start(self, *, serve_http: bool = True) -> None:
         s = self.settings
+        self.collector.apply()
         url = s.resolved_database_url
         # Migrations first: the schema is Alembic's, never create_all.
         await upgrade_async(url)
@@ -568,3 +571,4 @@ class App:
         if self.zalo is not None:
             await _bounded(self.zalo.stop(), "zalo channel")
         await _bounded(self.db.dispose(), "database pool")
+        self.collector.restore()
