@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot import logs
 from handlers.core.router import Router
 from storage import inbox
-from storage.schema import tips
+from storage.schema import attachments, tips
 from tests.fakes.botapi import TOKEN
 from tests.fakes.updates import Citizen
 from tests.harness import SUITE_ON_POSTGRES, VAULT, Harness
@@ -118,6 +118,34 @@ async def test_database_file_holds_no_ids_contacts_or_receipts(
         TOKEN,
     ):
         assert needle.encode() not in blobs, needle
+
+
+async def test_a_citizens_own_file_name_is_not_kept(bot: Harness, tmp_path: Path) -> None:
+    """Issue 10, finding 3: a phone's file name can name its sender (a scanned ID card
+    saved as Nguyen_Van_Lan_CCCD.pdf); the tip keeps the file, not its name."""
+    who = Citizen(987654321977)
+    await walk_to(bot, who, "describe")
+    await bot.say(
+        who,
+        who.document(
+            "Nguyen_Van_Lan_CCCD.pdf", mime="application/pdf", file_id="BQACAgIAAxkBAAIBQ2"
+        ),
+    )
+    await bot.say(who, who.text(SECRET_TEXT))
+    await bot.press(who, "Xong")
+    await bot.press(who, "Ẩn danh")
+    await bot.press(who, "Gửi tin báo")
+    assert bot.app is not None
+    async with bot.app.db.read() as conn:
+        names = [r.file_name for r in await conn.execute(select(attachments))]
+    assert names == [None]  # the file is attached (the check can see it), nameless
+    if not SUITE_ON_POSTGRES:
+        await bot.app.db.checkpoint()
+        for path in tmp_path.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                i = data.find(b"Nguyen_Van_Lan")
+                assert i < 0, (path, data[max(0, i - 80) : i + 40])
 
 
 async def test_forwarded_message_keeps_text_but_not_who_it_came_from(

@@ -117,11 +117,15 @@ class Citizen:
         return self.message(**content)
 
     def document(
-        self, name: str = "clip.mp4", size: int = 1000, mime: str = "video/mp4"
+        self,
+        name: str = "clip.mp4",
+        size: int = 1000,
+        mime: str = "video/mp4",
+        file_id: str | None = None,  # Telegram's are opaque; the default names the file
     ) -> dict[str, Any]:
         return self.message(
             document={
-                "file_id": f"doc-{name}",
+                "file_id": file_id or f"doc-{name}",
                 "file_unique_id": "d1",
                 "file_name": name,
                 "mime_type": mime,
