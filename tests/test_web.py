@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bot.channels.web import channel as web_channel
 from bot.channels.web.mailbox import Mailboxes
 from storage.schema import attachments, audit_log
 from tests.fakes.webclient import WebCitizen, solve
@@ -338,6 +339,20 @@ def test_mailboxes_are_capped_least_recently_used_first() -> None:
     boxes.get("a")  # used again: b is now the oldest
     boxes.deliver("d", {"t": "msg", "text": "d"})
     assert list(boxes.boxes) == ["c", "a", "d"] and len(boxes) == 3
+
+
+async def test_sessions_that_solved_the_challenge_are_remembered_within_a_bound(
+    web: tuple[Harness, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10, finding 7: the set of verified sessions was never pruned."""
+    bot, _base = web
+    assert bot.app is not None
+    channel = bot.app.web
+    monkeypatch.setattr(web_channel, "VERIFIED_KEEP", 3)
+    channel.verified.clear()
+    for session in ("s1", "s2", "s3", "s4", "s5"):
+        channel._mark_verified(session)
+    assert list(channel.verified) == ["s3", "s4", "s5"]  # the oldest are forgotten
 
 
 async def test_file_requests_cannot_be_used_to_flood_the_audit_log(
