@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -227,3 +228,28 @@ async def test_sqlite_pragmas(tmp_path: object) -> None:
         assert (mode, sync, busy) == ("wal", 2, 5000)  # 2 = FULL
     finally:
         await database.dispose()
+
+
+async def test_deleted_rows_leave_no_bytes_in_the_sqlite_file(tmp_path: Path) -> None:
+    """Issue 10: `secure_delete` zeroes what a delete frees, so a purged row's clear
+    columns (here an update's key) are not left in the file's free space."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tipbot.db'}"
+    await upgrade_async(url)
+    database = Database(url, vault=VAULT)
+    key = "ZEBULON-QUILLFEATHER-4471"
+    try:
+        async with database.write() as conn:
+            await inbox.add(conn, "telegram", [(key, {"update_id": 1})], NOW)
+            await inbox.add(conn, "telegram", [("other", {"update_id": 2})], NOW)
+        async with database.write() as conn:
+            ids = [r.id for r in await inbox.pending(conn, 10) if r.update_key == key]
+            await inbox.mark_done(conn, ids, NOW)
+            assert await inbox.purge_done(conn, NOW + timedelta(days=1)) == 1
+        await database.checkpoint()
+    finally:
+        await database.dispose()
+    # Read only after the service's connections are closed (closing any descriptor of
+    # the file would drop SQLite's locks).
+    blobs = b"".join(p.read_bytes() for p in tmp_path.glob("tipbot.db*"))
+    assert b"inbox" in blobs  # the scan sees the file's contents
+    assert key.encode() not in blobs
