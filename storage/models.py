@@ -15,7 +15,6 @@ class NewAttachment(BaseModel):
     file_unique_id: str | None = None
     file_size: int | None = None
     mime_type: str | None = None
-    file_name: str | None = None
     media_group: str | None = None
     too_large: bool = False
 

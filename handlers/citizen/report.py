@@ -66,7 +66,6 @@ class ReportDraft(BaseModel):
                 file_unique_id=media.file_unique_id,
                 file_size=media.size,
                 mime_type=media.mime_type,
-                file_name=clean_for_storage(media.file_name) if media.file_name else None,
                 media_group=media.group,
                 too_large=media.too_large,
             )

@@ -49,7 +49,7 @@ class Media:
     file_unique_id: str | None = None
     size: int | None = None
     mime_type: str | None = None
-    file_name: str | None = None
+    # No file name: a phone's names ("Nguyen_Van_Lan_CCCD.jpg") can say who sent it.
     group: str | None = None  # album (media group) id
     too_large: bool = False
     # The channel whose store holds the file when it is not the event's own: "web" for

@@ -220,7 +220,6 @@ class UpdateParser:
             file_unique_id=found.file_unique_id,
             size=size,
             mime_type=getattr(found, "mime_type", None),
-            file_name=getattr(found, "file_name", None),
             group=message.media_group_id,
             too_large=bool(size and size > self.max_download_bytes),
         )

@@ -424,7 +424,8 @@ class WebChannel:
         if sniffed is None:
             return _error(415, "type not allowed")
         ref = await asyncio.to_thread(self.store.save, data, sniffed)
-        name = (upload.filename or "")[:200]
+        # The file's own name is not kept, not even sealed in the inbox: names like
+        # "Nguyen_Van_Lan_CCCD.jpg" say who sent it.
         caption = form.get("caption")
         await self._ingest(
             session,
@@ -437,7 +438,6 @@ class WebChannel:
                     "ref": ref,
                     "size": len(data),
                     "mime": sniffed.mime,
-                    "name": name,
                 },
             },
         )

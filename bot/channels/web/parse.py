@@ -44,7 +44,6 @@ def parse(identity: Identity, payload: dict[str, Any]) -> Event | Ignored:
                 file_ref=media["ref"],
                 size=media["size"],
                 mime_type=media["mime"],
-                file_name=media.get("name"),
             ),
         )
     text = str(payload.get("text", ""))
