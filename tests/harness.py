@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -244,3 +245,9 @@ class Harness:
                     f"no button with {label_part!r}: {[b['text'] for b in buttons]}"
                 )
         raise AssertionError("no message with buttons")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -4,9 +4,11 @@ a location the way phone cameras write it."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import struct
 
+from storage.campaigns import Campaigns
 from storage.tips import TipRepository
 from tests.fakes.updates import Citizen
 from tests.fakes.webclient import WebCitizen
@@ -100,3 +102,32 @@ def tiny_pdf() -> bytes:
     out = io.BytesIO()
     pdf.save(out)
     return out.getvalue()
+
+
+async def broadcast(
+    bot: Harness, admin: Citizen, text: str, audience: str, wards: tuple[str, ...] = ()
+) -> str:
+    """Compose, pick the audience (topic, then wards or the whole city) and return the
+    preview text (not yet sent)."""
+    await bot.say(admin, admin.text("/broadcast"))
+    await bot.say(admin, admin.text(text))
+    replies = await bot.press(admin, audience)
+    assert "Gửi ở địa bàn nào?" in replies[-1].text
+    for ward in wards:
+        await bot.say(admin, admin.text(ward.removeprefix("Phường ")))
+        replies = await bot.press(admin, ward)
+        assert ward in replies[-1].text
+    replies = await bot.press(admin, "Xong" if wards else "Cả thành phố")
+    return "\n".join(r.text for r in replies)
+
+
+async def settle_broadcast(bot: Harness) -> None:
+    assert bot.app is not None
+    for _ in range(400):
+        async with bot.app.db.read() as conn:
+            counts = await Campaigns(conn).progress(1)
+        if counts["pending"] == 0 and counts["sending"] == 0:
+            await bot.settle()
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"broadcast did not finish: {counts}")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from handlers.domain.vntime import VIETNAM
-from storage.models import NewTip
+from storage.models import NewAttachment, NewTip
 from storage.schema import tips as tips_table
 from storage.stores import Stores
 from storage.tips import TipRepository
@@ -85,3 +85,35 @@ async def seed(office: Stores, tips: TipRepository, day: datetime) -> list[str]:
         )
         codes.append(code)
     return codes
+
+
+# Storage tests' clock and a tip with every field set (override what a test needs).
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+
+
+def make_tip(n: int, **over: object) -> NewTip:
+    values: dict[str, object] = dict(
+        id=f"00000000-0000-4000-8000-{n:012d}",
+        code=f"AAAA-{n:04d}",
+        receipt_hash="h",
+        submission_key=f"s-{n}",
+        channel="telegram",
+        locale="vi",
+        category_group="criminal",
+        category="fraud",
+        urgent=False,
+        province_code=1,
+        ward_code=70,
+        address_text=None,
+        latitude=None,
+        longitude=None,
+        location_label=None,
+        occurred="today",
+        occurred_text=None,
+        description="mô tả",
+        contact_phone=None,
+        created_at=NOW,
+        attachments=[NewAttachment(kind="photo", file_ref="f1")],
+    )
+    values.update(over)
+    return NewTip.model_validate(values)

@@ -16,6 +16,7 @@ from storage.schema import conversations, followups, subscriptions, tips
 from tests.fakes.botapi import Failure, FakeBotAPI
 from tests.fakes.updates import Citizen, group_message
 from tests.harness import Harness, make_settings, start_with_web
+from tests.journeys import broadcast, settle_broadcast
 from tests.officer_world import bootstrap_admin, command, file_tip, standard_world
 
 
@@ -40,35 +41,6 @@ async def rows(bot: Harness, table) -> list:  # type: ignore[no-untyped-def]
     assert bot.app is not None
     async with bot.app.db.read() as conn:
         return list((await conn.execute(select(table))).all())
-
-
-async def broadcast(
-    bot: Harness, admin: Citizen, text: str, audience: str, wards: tuple[str, ...] = ()
-) -> str:
-    """Compose, pick the audience (topic, then wards or the whole city) and return the
-    preview text (not yet sent)."""
-    await bot.say(admin, admin.text("/broadcast"))
-    await bot.say(admin, admin.text(text))
-    replies = await bot.press(admin, audience)
-    assert "Gửi ở địa bàn nào?" in replies[-1].text
-    for ward in wards:
-        await bot.say(admin, admin.text(ward.removeprefix("Phường ")))
-        replies = await bot.press(admin, ward)
-        assert ward in replies[-1].text
-    replies = await bot.press(admin, "Xong" if wards else "Cả thành phố")
-    return "\n".join(r.text for r in replies)
-
-
-async def settle_broadcast(bot: Harness) -> None:
-    assert bot.app is not None
-    for _ in range(400):
-        async with bot.app.db.read() as conn:
-            counts = await Campaigns(conn).progress(1)
-        if counts["pending"] == 0 and counts["sending"] == 0:
-            await bot.settle()
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"broadcast did not finish: {counts}")
 
 
 async def test_consent_is_explicit_stored_with_time_and_silence_is_not_consent(

@@ -463,8 +463,7 @@ async def test_three_replica_processes_one_killed_mid_run_lose_and_repeat_nothin
     import signal
     import sys
 
-    from tests.harness import process_env
-    from tests.test_web_browser import free_port
+    from tests.harness import free_port, process_env
 
     ports = [free_port() for _ in range(3)]
     base_env = process_env(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,12 @@ from alembic.migration import MigrationContext
 from storage import conversations, inbox, outbox
 from storage.db import Database
 from storage.migrate import downgrade, upgrade, upgrade_async
-from storage.models import NewAttachment, NewTip, OutboxMessage, StoredConversation
+from storage.models import OutboxMessage, StoredConversation
 from storage.schema import metadata
 from storage.tips import TipRepository
 from storage.vault import VaultError
 from tests.harness import VAULT
-
-NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+from tests.seeds import NOW, make_tip
 
 
 @pytest.fixture
@@ -28,34 +27,6 @@ async def db(db_url: str) -> AsyncIterator[Database]:
     database = Database(db_url, vault=VAULT)
     yield database
     await database.dispose()
-
-
-def make_tip(n: int, **over: object) -> NewTip:
-    values: dict[str, object] = dict(
-        id=f"00000000-0000-4000-8000-{n:012d}",
-        code=f"AAAA-{n:04d}",
-        receipt_hash="h",
-        submission_key=f"s-{n}",
-        channel="telegram",
-        locale="vi",
-        category_group="criminal",
-        category="fraud",
-        urgent=False,
-        province_code=1,
-        ward_code=70,
-        address_text=None,
-        latitude=None,
-        longitude=None,
-        location_label=None,
-        occurred="today",
-        occurred_text=None,
-        description="mô tả",
-        contact_phone=None,
-        created_at=NOW,
-        attachments=[NewAttachment(kind="photo", file_ref="f1")],
-    )
-    values.update(over)
-    return NewTip.model_validate(values)
 
 
 async def test_inbox_dedups_on_channel_and_key_and_keeps_order(db: Database) -> None:

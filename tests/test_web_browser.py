@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from storage.stores import Stores
-from tests.harness import Harness, make_settings
+from tests.harness import Harness, free_port, make_settings
 from tests.journeys import photo_with_location, stored_tips
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,12 +173,6 @@ async def test_file_a_tip_with_a_photo_in_chromium(tmp_path: Path) -> None:
     assert code is not None
     assert [t.code for t in tips] == [code.group(1)]
     assert tips[0].attachments == 1 and tips[0].channel == "web"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_an_open_page_gets_the_next_reply_after_a_restart(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from tests.fakes.botapi import FakeBotAPI
 from tests.fakes.updates import Citizen
 from tests.harness import SUITE_ON_POSTGRES, VAULT, Harness, make_settings
 from tests.journeys import walk_to
-from tests.test_storage import NOW, make_tip
+from tests.seeds import NOW, make_tip
 
 
 @pytest.fixture

@@ -230,8 +230,8 @@ async def test_zalo_subscribers_get_a_broadcast_once_through_a_429(
     the message exactly once, and the ledger says so."""
     import bot.channels.zalo.send
     from storage.campaigns import Campaigns
+    from tests.journeys import broadcast
     from tests.officer_world import standard_world
-    from tests.test_campaigns import broadcast
 
     monkeypatch.setattr(bot.channels.zalo.send, "QUOTA_WAIT_S", 0.5)
     fake = FakeZaloAPI()
@@ -288,9 +288,8 @@ async def test_sigkill_between_receipt_and_processing_files_the_tip_once(
     import signal
     import sys
 
-    from tests.harness import process_env
+    from tests.harness import free_port, process_env
     from tests.processes import integrity_ok, tips_in, wait_for
-    from tests.test_web_browser import free_port
 
     fake = FakeZaloAPI()
     await fake.start()
