@@ -39,27 +39,19 @@ async def seed(office: Stores, tips: TipRepository, day: datetime) -> list[str]:
         tip_id = str(uuid.uuid4())
         code = f"AAAA-{'BCDEFGH'[n]}AAA"
         await tips.add_tip(
-            NewTip(
+            make_tip(
+                0,
                 id=tip_id,
                 code=code,
                 receipt_hash="x",
                 submission_key=f"seed:{tip_id}",
-                channel="telegram",
-                locale="vi",
                 category_group=group,
                 category=cat,
-                urgent=False,
                 province_code=1 if ward else None,
                 ward_code=ward,
-                address_text=None,
-                latitude=None,
-                longitude=None,
-                location_label=None,
-                occurred="today",
-                occurred_text=None,
                 description="seeded",
-                contact_phone=None,
                 created_at=created,
+                attachments=[],
             )
         )
         await office.units.route_tip(

@@ -16,33 +16,26 @@ from storage.schema import audit_log, staff, unit_members
 from storage.stores import Stores
 from storage.tips import TipRepository
 from tests.harness import VAULT
+from tests.seeds import make_tip
 
 NOW = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
 
 
 def tip(ward: int | None, category: str = "drugs", code: str = "AAAA-BBBB") -> NewTip:
     tip_id = str(uuid.uuid4())
-    return NewTip(
+    return make_tip(
+        0,
         id=tip_id,
         code=code,
-        receipt_hash="h",
         submission_key=tip_id,
-        channel="telegram",
-        locale="vi",
         category_group="social_evils",
         category=category,
-        urgent=False,
-        province_code=1,
         ward_code=ward,
-        address_text=None,
-        latitude=None,
-        longitude=None,
-        location_label=None,
         occurred="now",
-        occurred_text=None,
         description="d",
         contact_phone="+84900000000",
         created_at=NOW,
+        attachments=[],
     )
 
 
