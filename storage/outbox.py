@@ -134,19 +134,19 @@ async def enqueue(
     if lease is None:
         await conn.execute(_enqueue(conn), rows)
         return []
-    handed = [m for m in messages if (m.channel, m.chat_key) not in busy]
-    waiting = [
-        row for m, row in zip(messages, rows, strict=True) if (m.channel, m.chat_key) in busy
-    ]
+    waiting: list[dict[str, Any]] = []
+    leased: list[dict[str, Any]] = []
+    handed: list[OutboxMessage] = []
+    for m, row in zip(messages, rows, strict=True):
+        if (m.channel, m.chat_key) in busy:
+            waiting.append(row)
+        else:
+            leased.append({**row, "status": "sending", "lease_until": now + lease})
+            handed.append(m)
     if waiting:
         await conn.execute(_enqueue(conn), waiting)
     if not handed:
         return []
-    leased = [
-        {**row, "status": "sending", "lease_until": now + lease}
-        for m, row in zip(messages, rows, strict=True)
-        if (m.channel, m.chat_key) not in busy
-    ]
     ids = (await conn.execute(_enqueue_leased(conn), leased)).scalars().all()
     return [
         OutboxRow(**m.model_dump(), id=row_id, attempts=0)
