@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,12 @@ class Harness:
             while len([c for c in self.api.calls if c.method == "deleteWebhook"]) == mark:
                 assert time.monotonic() < deadline, "polling did not start"
                 await asyncio.sleep(0.01)
+        # A leader's catch-up (due campaigns, escalations, digests) runs beside the
+        # start; a test that moves the clock next must not race it (on PostgreSQL it
+        # read the moved clock and started a campaign the test then started itself).
+        catch_up = getattr(self.app, "_catch_up_task", None)
+        if catch_up is not None:
+            await catch_up
         return self.app
 
     async def stop(self) -> None:
@@ -196,6 +203,16 @@ class Harness:
     async def restart(self) -> App:
         await self.stop()
         return await self.start()
+
+    async def until(self, predicate: Callable[[], object], timeout: float = 30.0) -> None:
+        """Settle until `predicate()` holds, for a time (never a number of rounds: an
+        idle settle takes milliseconds, so counted rounds run out before a worker that
+        waits a second — on PostgreSQL, the leader's lock — has started)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, "condition not reached"
+            await self.settle()
+            await asyncio.sleep(0.02)
 
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until every fed update is stored, processed and its replies sent."""

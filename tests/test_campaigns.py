@@ -278,11 +278,8 @@ async def test_one_off_and_recurring_schedules_across_restarts(
     await bot.stop()
     bot.clock.advance(timedelta(hours=5))
     await bot.start()
-    for _ in range(200):  # the second message waits a second (one per second per chat)
-        if received("Tin một lần.") and received("Tin hằng giờ."):
-            break
-        await bot.settle()
-        await asyncio.sleep(0.05)
+    # The second message waits a second (one per second per chat).
+    await bot.until(lambda: received("Tin một lần.") and received("Tin hằng giờ."))
     await bot.settle()
     assert received("Tin một lần.") == 1 and received("Tin hằng giờ.") == 1
     await bot.stop()
@@ -290,11 +287,7 @@ async def test_one_off_and_recurring_schedules_across_restarts(
     assert await bot.app.start_campaigns() == 0  # type: ignore[union-attr]
     bot.clock.advance(timedelta(hours=1))
     assert await bot.app.start_campaigns() == 1  # type: ignore[union-attr]
-    for _ in range(200):
-        if received("Tin hằng giờ.") == 2:
-            break
-        await bot.settle()
-        await asyncio.sleep(0.05)
+    await bot.until(lambda: received("Tin hằng giờ.") == 2)
     assert received("Tin một lần.") == 1 and received("Tin hằng giờ.") == 2
     await bot.stop()
 

@@ -3,7 +3,6 @@ hold across restarts and nothing goes out twice. The clock is the service's own.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -57,10 +56,7 @@ async def test_unclaimed_urgent_tip_escalates_to_supervisors_then_city_across_re
     await bot.stop()
     bot.clock.advance(timedelta(minutes=11))
     await bot.start()
-    for _ in range(200):
-        if escalations(api, city, code):
-            break
-        await bot.settle()
+    await bot.until(lambda: escalations(api, city, code))
     assert len(escalations(api, city, code)) == 1
     # Escalations show the tip, never the contact the tipster left for the handling unit.
     for escalated in escalations(api, city, code) + escalations(api, tuan, code):
@@ -101,12 +97,13 @@ async def test_daily_digest_contents_chart_and_catch_up_once(
     now = datetime(2026, 11, 26, 9, 30, tzinfo=VIETNAM)
     bot.clock.advance(now - datetime.now(UTC))
     await bot.start()
-    for _ in range(300):  # the catch-up runs beside the start (on PostgreSQL, once leading)
-        if [c for c in api.sent(minh.user_id) if "Báo cáo ngày 25/11/2026" in c.text]:
-            break
-        await bot.settle()
-        await asyncio.sleep(0.05)
-    daily = [c for c in api.sent(minh.user_id) if "Báo cáo ngày 25/11/2026" in c.text]
+
+    # The catch-up runs beside the start (on PostgreSQL, once leading).
+    def daily_for(who: Citizen) -> list:
+        return [c for c in api.sent(who.user_id) if "Báo cáo ngày 25/11/2026" in c.text]
+
+    await bot.until(lambda: daily_for(minh))
+    daily = daily_for(minh)
     assert len(daily) == 1
     text = daily[0].text
     assert "Công an phường Hoàn Kiếm" in text
