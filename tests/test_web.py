@@ -3,6 +3,7 @@ defences (CSRF, challenge, limits, upload checks, bad input)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -12,8 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels.web import channel as web_channel
 from bot.channels.web.mailbox import Mailboxes
+from bot.channels.web.sessions import Sessions
 from storage.schema import attachments, audit_log
 from tests.fakes.webclient import WebCitizen, solve
 from tests.harness import Harness, make_settings, run_tipbot
@@ -299,12 +300,14 @@ async def test_only_server_issued_sessions_are_accepted_and_they_expire(
         sent = await client.post("/chat/api/send", json={"id": "abcdefgh12", "text": "x"},
                                  headers=csrf)  # fmt: skip
         assert sent.status_code == 403
+    sessions = channel.sessions
     old_body = f"{'B' * 32}.{int(time.time()) - 8 * 86400:x}"
-    expired = f"{old_body}.{channel._sign(old_body)}"
-    assert not channel._issued_here(expired)  # signed here, but older than 7 days
-    assert channel._issued_here(issued)
+    expired = f"{old_body}.{sessions.sign(old_body)}"
+    assert not sessions.issued_here(expired)  # signed here, but older than 7 days
+    assert sessions.issued_here(issued)
     forged = issued[:-2] + ("AA" if not issued.endswith("AA") else "BB")
-    assert not channel._issued_here(forged)
+    assert not sessions.issued_here(forged)
+    assert not Sessions(b"another key" * 3, pow_bits=4).issued_here(issued)
 
 
 async def test_receipt_and_review_are_not_replayed_after_a_reload(
@@ -341,18 +344,30 @@ def test_mailboxes_are_capped_least_recently_used_first() -> None:
     assert list(boxes.boxes) == ["c", "a", "d"] and len(boxes) == 3
 
 
-async def test_sessions_that_solved_the_challenge_are_remembered_within_a_bound(
-    web: tuple[Harness, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_sessions_that_solved_the_challenge_are_remembered_within_a_bound() -> None:
     """Issue 10, finding 7: the set of verified sessions was never pruned."""
-    bot, _base = web
-    assert bot.app is not None
-    channel = bot.app.web
-    monkeypatch.setattr(web_channel, "VERIFIED_KEEP", 3)
-    channel.verified.clear()
+    sessions = Sessions(b"k" * 32, pow_bits=4, keep=3)
     for session in ("s1", "s2", "s3", "s4", "s5"):
-        channel._mark_verified(session)
-    assert list(channel.verified) == ["s3", "s4", "s5"]  # the oldest are forgotten
+        sessions.mark_verified(session)
+        sessions.page_lang(session, "vi")
+    assert list(sessions.verified) == ["s3", "s4", "s5"]  # the oldest are forgotten
+    assert list(sessions.langs) == ["s3", "s4", "s5"]
+    assert not sessions.is_verified("s1") and sessions.is_verified("s5")
+
+
+def test_a_challenge_is_answered_only_for_the_session_it_was_given_to() -> None:
+    sessions = Sessions(b"k" * 32, pow_bits=4)
+    mine, theirs = sessions.new(), sessions.new()
+    challenge = sessions.challenge(mine)
+    answer = solve(challenge["nonce"], challenge["bits"])
+    assert sessions.solved(mine, challenge["nonce"], challenge["sig"], answer)
+    assert not sessions.solved(theirs, challenge["nonce"], challenge["sig"], answer)
+    assert not sessions.solved(mine, challenge["nonce"], "0" * 64, answer)
+    nonce = challenge["nonce"]
+    wrong = next(  # a number whose hash does not start with four zero bits
+        str(n) for n in range(100) if hashlib.sha256(f"{nonce}:{n}".encode()).digest()[0] >= 16
+    )
+    assert not sessions.solved(mine, challenge["nonce"], challenge["sig"], wrong)
 
 
 async def test_file_requests_cannot_be_used_to_flood_the_audit_log(

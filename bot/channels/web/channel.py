@@ -12,13 +12,10 @@ again and the flow answers with the step the citizen is on (state is in the data
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import json
 import secrets
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from html import escape
@@ -34,6 +31,7 @@ from bot.channels.base import Ignored, Payload, SendResult, read_json
 from bot.channels.web.limits import Buckets, WebLimits
 from bot.channels.web.mailbox import Mailboxes, to_message
 from bot.channels.web.parse import NAME, parse
+from bot.channels.web.sessions import SESSION_DAYS, Sessions
 from bot.identity import Identity
 from bot.uploads import EXTENSIONS, UploadStore, sniff
 from handlers.core.commands import parse_command
@@ -52,9 +50,7 @@ CSP = (
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors *"
 )
 MAX_JSON = 16 * 1024
-SESSION_DAYS = 7  # a web chat session ends on the server after this
 FILES_PER_MINUTE = 60
-VERIFIED_KEEP = 100_000  # sessions remembered as having solved the challenge
 MAILBOX = 100
 CHARTS_KEPT = 1_000  # digest charts a page may still ask for (the oldest go first)
 
@@ -75,19 +71,18 @@ class WebChannel:
         self.catalog = catalog
         self.limits = limits or WebLimits()
         self.store = UploadStore(uploads, NAME, secret)
-        self._key = hashlib.sha256(b"tipbot/web\x00" + secret).digest()
+        self.sessions = Sessions(
+            hashlib.sha256(b"tipbot/web\x00" + secret).digest(), pow_bits=self.limits.pow_bits
+        )
         # Who may open an uploaded file (set where everything is wired; None: nobody).
         self.file_access: Callable[[str, str], Awaitable[bool]] | None = None
         self._salt = secrets.token_bytes(16)  # client addresses hashed per process
-        self.mailboxes = Mailboxes()  # keyed by `_box(session)`, never the session
+        self.mailboxes = Mailboxes()  # keyed by `sessions.box(session)`, never the session
         self.shared: Database | None = None  # set with several replicas (`share`)
         self.charts: dict[str, tuple[str, Path]] = {}  # name -> (session, chart file)
         # Behind HTTPS the browser holds it as a __Host- cookie: HTTPS only, this host
         # only, not settable by another subdomain (session fixation).
         self.cookie = f"__Host-{COOKIE}" if self.limits.secure_cookie else COOKIE
-        # Sessions that solved the challenge (oldest forgotten first: they solve again).
-        self.verified: OrderedDict[str, None] = OrderedDict()
-        self.page_langs: OrderedDict[str, str] = OrderedDict()  # the language each page is in
         self.message_limit = Buckets(self.limits.messages_per_minute, 60)
         self.upload_limit = Buckets(self.limits.uploads_per_hour, 3600)
         # Every file request is authorised and audited under the write lock: a session
@@ -118,13 +113,13 @@ class WebChannel:
                 "chart": f"/chat/api/chart/{name}",
             }
         if self.shared is None:
-            self.mailboxes.deliver(self._box(address), payload)
+            self.mailboxes.deliver(self.sessions.box(address), payload)
             return SendResult("ok")
         message = to_message(payload)
         if message is not None:
             # To every replica (the page may poll any): through the database.
             async with self.shared.write() as conn:
-                await webmail.publish(conn, self._box(address), message, datetime.now(UTC))
+                await webmail.publish(conn, self.sessions.box(address), message, datetime.now(UTC))
         return SendResult("ok")
 
     def share(self, db: Database) -> None:
@@ -236,39 +231,12 @@ class WebChannel:
         accept = request.headers.get("accept-language", "")
         return "en" if accept.lower().startswith("en") else "vi"
 
-    def _csrf(self, session: str) -> str:
-        return hmac.new(self._key, b"csrf:" + session.encode(), hashlib.sha256).hexdigest()
-
-    def _new_session(self) -> str:
-        """A session id only this server can have issued: random, dated and signed, so
-        a cookie made up by a client (session fixation, or dodging the new-session
-        limit) is refused, and sessions end on the server after SESSION_DAYS."""
-        body = f"{secrets.token_urlsafe(24)}.{int(time.time()):x}"
-        return f"{body}.{self._sign(body)}"
-
-    def _sign(self, body: str) -> str:
-        mac = hmac.new(self._key, b"sid:" + body.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(mac[:16]).decode().rstrip("=")
-
-    def _issued_here(self, session: str) -> bool:
-        parts = session.split(".")
-        if len(parts) != 3 or len(parts[0]) != 32 or not parts[1].isalnum():
-            return False
-        body = f"{parts[0]}.{parts[1]}"
-        if not hmac.compare_digest(parts[2], self._sign(body)):
-            return False
-        try:
-            issued = int(parts[1], 16)
-        except ValueError:
-            return False
-        return 0 <= time.time() - issued <= SESSION_DAYS * 86400
-
     def _session(self, request: Request, *, check_csrf: bool = True) -> str | None:
         session = request.cookies.get(self.cookie, "")
-        if len(session) > 128 or not self._issued_here(session):
+        if not self.sessions.issued_here(session):
             return None
-        if check_csrf and not hmac.compare_digest(
-            request.headers.get("x-csrf-token", ""), self._csrf(session)
+        if check_csrf and not self.sessions.csrf_matches(
+            session, request.headers.get("x-csrf-token", "")
         ):
             return None
         return session
@@ -276,13 +244,6 @@ class WebChannel:
     def _client(self, request: Request) -> str:
         host = request.client.host if request.client else "?"
         return hashlib.sha256(self._salt + host.encode()).hexdigest()
-
-    def _challenge(self, session: str) -> dict[str, Any]:
-        nonce = secrets.token_hex(16)
-        signature = hmac.new(
-            self._key, f"pow:{session}:{nonce}".encode(), hashlib.sha256
-        ).hexdigest()
-        return {"nonce": nonce, "sig": signature, "bits": self.limits.pow_bits}
 
     async def open(self, request: Request) -> Response:
         """Start or resume a session; a fresh page load asks the flow where we are."""
@@ -293,21 +254,19 @@ class WebChannel:
         if session is None:
             if not self.session_limit.allow(self._client(request)):
                 return _error(429, "too many new sessions")
-            session = self._new_session()
-        box = self.mailboxes.get(self._box(session))
+            session = self.sessions.new()
+        box = self.mailboxes.get(self.sessions.box(session))
         lang = self._locale(request)
         # The page was opened in another language (its ?lang= link): the conversation
         # follows, and the current step is asked again in that language.
-        switched = self.page_langs.get(session, lang) != lang
-        self.page_langs[session] = lang
-        self.page_langs.move_to_end(session)
-        while len(self.page_langs) > VERIFIED_KEEP:
-            self.page_langs.popitem(last=False)
-        if (not box.messages or switched) and session in self.verified:
+        switched = self.sessions.page_lang(session, lang)
+        if (not box.messages or switched) and self.sessions.is_verified(session):
             await self._ingest(session, secrets.token_hex(8), {"kind": "open", "lang": lang})
         body = {
-            "csrf": self._csrf(session),
-            "challenge": None if session in self.verified else self._challenge(session),
+            "csrf": self.sessions.csrf(session),
+            "challenge": None
+            if self.sessions.is_verified(session)
+            else self.sessions.challenge(session),
         }
         response = JSONResponse(body, headers=self._headers())
         if new:
@@ -327,11 +286,6 @@ class WebChannel:
             path="/" if self.limits.secure_cookie else "/chat",
         )
 
-    def _mark_verified(self, session: str) -> None:
-        self.verified[session] = None
-        while len(self.verified) > VERIFIED_KEEP:
-            self.verified.popitem(last=False)
-
     async def proof(self, request: Request) -> Response:
         session = self._session(request)
         if session is None:
@@ -340,16 +294,11 @@ class WebChannel:
         if isinstance(body, Response):
             return body
         nonce, sig, answer = (str(body.get(k, "")) for k in ("nonce", "sig", "answer"))
-        expected = hmac.new(
-            self._key, f"pow:{session}:{nonce}".encode(), hashlib.sha256
-        ).hexdigest()
-        if not hmac.compare_digest(sig, expected) or not _solves(
-            nonce, answer, self.limits.pow_bits
-        ):
+        if not self.sessions.solved(session, nonce, sig, answer):
             return _error(403, "wrong answer")
-        self._mark_verified(session)
+        self.sessions.mark_verified(session)
         # The language of the page that asked (its ?lang=), not the browser's guess.
-        lang = self.page_langs.get(session) or self._locale(request)
+        lang = self.sessions.lang(session) or self._locale(request)
         await self._ingest(session, secrets.token_hex(8), {"kind": "open", "lang": lang})
         return JSONResponse({"ok": True}, headers=self._headers())
 
@@ -357,7 +306,7 @@ class WebChannel:
         session = self._session(request)
         if session is None:
             return _error(403, "no session")
-        if session not in self.verified:
+        if not self.sessions.is_verified(session):
             return _error(428, "challenge first")
         if not self.message_limit.allow(session):
             return _error(429, "slow down")
@@ -387,12 +336,11 @@ class WebChannel:
         if command is not None and command[0] == "join":
             # Joining the staff binds an account to this chat: it happens under a fresh
             # session id, so an id someone else knew (or planted) is worth nothing.
-            fresh = self._new_session()
-            self._mark_verified(fresh)
+            fresh = self.sessions.new()
+            self.sessions.mark_verified(fresh)
             await self._ingest(fresh, request_id, payload)
-            response = JSONResponse(
-                {"ok": True, "csrf": self._csrf(fresh)}, status_code=202, headers=self._headers()
-            )
+            answer = {"ok": True, "csrf": self.sessions.csrf(fresh)}
+            response = JSONResponse(answer, status_code=202, headers=self._headers())
             self._set_session_cookie(response, fresh)
             return response
         await self._ingest(session, request_id, payload)
@@ -402,7 +350,7 @@ class WebChannel:
         session = self._session(request)
         if session is None:
             return _error(403, "no session")
-        if session not in self.verified:
+        if not self.sessions.is_verified(session):
             return _error(428, "challenge first")
         cap = self.limits.max_upload_mb * 1024 * 1024
         declared = request.headers.get("content-length", "")
@@ -448,14 +396,14 @@ class WebChannel:
         session = self._session(request, check_csrf=False)
         if session is None:
             return _error(403, "no session")
-        if session not in self.verified:
+        if not self.sessions.is_verified(session):
             # No mailbox and no waiting for a session that has not done the work.
             return _error(428, "challenge first")
         try:
             after = int(request.query_params.get("after", "0"))
         except ValueError:
             return _error(400, "bad cursor")
-        box = self.mailboxes.get(self._box(session))
+        box = self.mailboxes.get(self.sessions.box(session))
         box.acknowledge(after)
         if box.seq <= after and not self.mailboxes.closing:
             box.changed.clear()
@@ -472,7 +420,7 @@ class WebChannel:
         ref = request.path_params["ref"]
         if (
             session is None
-            or session not in self.verified
+            or not self.sessions.is_verified(session)
             or self.store.clean_path(ref) is None
             or self.file_access is None
         ):
@@ -496,20 +444,10 @@ class WebChannel:
         }
         return Response(data, media_type=sniffed.mime, headers=headers)
 
-    def _box(self, session: str) -> str:
-        """A session's mailbox name: what replicas share instead of the session id."""
-        return hmac.new(self._key, b"box:" + session.encode(), hashlib.sha256).hexdigest()[:40]
-
-    def _inbox_prefix(self, session: str) -> str:
-        """Scopes a client's request ids to its session in the inbox's dedup key, without
-        writing any of the session id (a working login) into the database."""
-        return hmac.new(self._key, b"inbox:" + session.encode(), hashlib.sha256).hexdigest()[:16]
-
     async def _ingest(self, session: str, request_id: str, payload: dict[str, Any]) -> None:
         assert self.pipeline is not None
-        await self.pipeline.ingest(
-            NAME, [(f"{self._inbox_prefix(session)}:{request_id}", {"session": session, **payload})]
-        )
+        key = f"{self.sessions.inbox_prefix(session)}:{request_id}"
+        await self.pipeline.ingest(NAME, [(key, {"session": session, **payload})])
 
 
 def _error(status: int, reason: str) -> Response:
@@ -533,10 +471,3 @@ async def _json(request: Request) -> dict[str, Any] | Response:
     except ValueError as exc:
         return _error(400, str(exc))
     return data if isinstance(data, dict) else _error(400, "expected an object")
-
-
-def _solves(nonce: str, answer: str, bits: int) -> bool:
-    if not answer.isdigit() or len(answer) > 12:
-        return False
-    digest = hashlib.sha256(f"{nonce}:{answer}".encode()).digest()
-    return int.from_bytes(digest, "big") >> (256 - bits) == 0 if bits else True
