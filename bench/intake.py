@@ -15,7 +15,8 @@ and no database. Rate limits are off on both sides (the fake API enforces none).
 Steady mode (after the rounds): updates offered at a fixed rate with Poisson
 arrivals (default 300/s, 1,000 citizens, 30 s, the first 2 s dropped), each citizen
 answering only once the bot answered it, as people do; update→reply latency is
-measured from the moment the update is offered, on both sides.
+measured from the moment the update is offered, on both sides. Beside the pipeline's
+steady figures: what the disk did meanwhile (`DiskProbe`).
 
 Memory: RSS growth while 10,000 more citizens hold an open draft, arriving 500 at a
 time (target: at most 25 MB).
@@ -29,12 +30,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections import defaultdict, deque
@@ -265,6 +268,8 @@ def bare_update(api: FakeAPI, uid: int, step: int) -> dict[str, Any]:
 DRAFTS_AT_ONCE = 500  # the memory check: citizens opening a draft at the same time
 THINK_S = 0.2  # the least time a person takes to answer (a reply may come in parts)
 WARM_UP_S = 2.0  # steady mode: latencies of updates offered before this are dropped
+PROBE_EVERY_S = 0.05  # steady mode: the disk probe's pace (20 fsyncs/s beside ≈300 commits/s)
+STALL_MS = 50.0  # an fsync slower than this is reported as a stall (the p99 target)
 
 
 async def steady(
@@ -374,13 +379,57 @@ async def run_pipeline(citizens: int) -> tuple[float, int, list[float]]:
     return elapsed, citizens * steps, api.latencies
 
 
-async def steady_pipeline(citizens: int, rate: float, seconds: float) -> list[float]:
+class DiskProbe:
+    """Times an fsync of a small write beside the database, PROBE_EVERY_S apart, in a
+    thread, while the steady window runs. Every reply waits for a commit's fsync
+    (synchronous=FULL), so when this shared machine's disk stalls (seen here: fsyncs of
+    0.15 ms typically, up to 600 ms at times), the pipeline's tail
+    shows it and bare PTB's, which writes nothing, does not. Printed beside the p99 so
+    a reader can tell a stalled disk from a slow pipeline."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / "fsync-probe"
+        self.times_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="disk-probe", daemon=True)
+
+    def __enter__(self) -> DiskProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            while not self._stop.wait(PROBE_EVERY_S):
+                os.write(fd, b"x" * 512)
+                started = time.perf_counter()
+                os.fsync(fd)
+                self.times_ms.append((time.perf_counter() - started) * 1000)
+        finally:
+            os.close(fd)
+
+    def summary(self) -> str:
+        times = sorted(self.times_ms) or [0.0]
+        stalls = [t for t in times if t > STALL_MS]
+        return (
+            f"disk beside the database: {len(times)} fsyncs p50={times[len(times) // 2]:.2f}ms"
+            f" max={times[-1]:.1f}ms, {len(stalls)} over {STALL_MS:g}ms"
+        )
+
+
+async def steady_pipeline(citizens: int, rate: float, seconds: float) -> tuple[list[float], str]:
     api = FakeAPI()
     with tempfile.TemporaryDirectory() as tmp:
         app = await start_service(api, Path(tmp))
         try:
             steps = len(PIPELINE_SCRIPT)
-            return await steady(api, citizens, steps, pipeline_update, rate, seconds)
+            with DiskProbe(Path(tmp)) as probe:
+                latencies = await steady(api, citizens, steps, pipeline_update, rate, seconds)
+            return latencies, probe.summary()
         finally:
             await app.stop()
 
@@ -391,13 +440,13 @@ async def run_bare(citizens: int, steps: int) -> tuple[float, int, list[float]]:
     return elapsed, citizens * steps, api.latencies
 
 
-async def steady_bare(citizens: int, rate: float, seconds: float) -> list[float]:
+async def steady_bare(citizens: int, rate: float, seconds: float) -> tuple[list[float], str]:
     api = FakeAPI()
     steps = len(PIPELINE_SCRIPT)
     latencies: list[float] = await with_bare_ptb(
         api, lambda: steady(api, citizens, steps, bare_update, rate, seconds)
     )
-    return latencies
+    return latencies, ""
 
 
 async def with_bare_ptb(api: FakeAPI, run: Any) -> Any:
@@ -506,12 +555,14 @@ async def main() -> None:
     )
     steady_p99 = 0.0
     for name, run in (("pipeline", steady_pipeline), ("bare PTB", steady_bare)):
-        latencies = await run(args.steady_citizens, args.rate, args.seconds)
+        latencies, disk = await run(args.steady_citizens, args.rate, args.seconds)
         p50, p95, p99 = quantiles_ms(latencies)
         print(
             f"  {name:<9} {len(latencies)} replies: update→reply p50={p50:.1f}ms"
             f" p95={p95:.1f}ms p99={p99:.1f}ms"
         )
+        if disk:
+            print(f"            ({disk})")
         if name == "pipeline":
             steady_p99 = p99
     growth = await open_drafts(args.drafts)
