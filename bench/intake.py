@@ -413,7 +413,9 @@ class DiskProbe:
             os.close(fd)
 
     def summary(self) -> str:
-        times = sorted(self.times_ms) or [0.0]
+        times = sorted(self.times_ms)
+        if not times:
+            return "disk beside the database: 0 fsyncs (the probe did not run)"
         stalls = [t for t in times if t > STALL_MS]
         return (
             f"disk beside the database: {len(times)} fsyncs p50={times[len(times) // 2]:.2f}ms"
