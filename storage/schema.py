@@ -162,7 +162,7 @@ attachments = Table(
     Column("file_unique_id", String(128), nullable=True),
     Column("file_size", BigInteger, nullable=True),
     Column("mime_type", String(128), nullable=True),
-    Column("file_name", Text, nullable=True),
+    # No file name: a phone's names ("Nguyen_Van_Lan_CCCD.jpg") can say who sent it.
     Column("media_group", String(64), nullable=True),
     Column("too_large", Boolean, nullable=False, default=False),
     Index("ix_attachments_tip_id", "tip_id"),

@@ -61,11 +61,8 @@ class TipRepository:
         await self.conn.execute(
             attachments.insert(),
             [
-                # Never the citizen's own file name: names like "Nguyen_Van_Lan_CCCD.jpg"
-                # say who sent it.
                 {
                     **a.model_dump(),
-                    "file_name": None,
                     "tip_id": tip.id,
                     "position": i,
                     "channel": a.channel or tip.channel,

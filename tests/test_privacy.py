@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from bot import logs
 from handlers.core.router import Router
 from storage import inbox
+from storage.migrate import upgrade
 from storage.schema import attachments, tips
 from tests.fakes.botapi import TOKEN
 from tests.fakes.updates import Citizen
@@ -137,8 +139,9 @@ async def test_a_citizens_own_file_name_is_not_kept(bot: Harness, tmp_path: Path
     await bot.press(who, "Gửi tin báo")
     assert bot.app is not None
     async with bot.app.db.read() as conn:
-        names = [r.file_name for r in await conn.execute(select(attachments))]
-    assert names == [None]  # the file is attached (the check can see it), nameless
+        kept = (await conn.execute(select(attachments))).all()
+    assert len(kept) == 1  # the file is attached (the check can see it), nameless:
+    assert "file_name" not in attachments.c and "file_name" not in kept[0]._fields
     if not SUITE_ON_POSTGRES:
         await bot.app.db.checkpoint()
         for path in tmp_path.rglob("*"):
@@ -173,3 +176,29 @@ async def test_forwarded_message_keeps_text_but_not_who_it_came_from(
         row = (await conn.execute(select(tips))).one()
     description = VAULT.open(row.description, f"tips.description:{row.id}")
     assert description == "Tin nhắn dọa nạt tôi nhận được" and "Quasimodo" not in description
+
+
+@pytest.mark.skipif(SUITE_ON_POSTGRES, reason="reads the SQLite file itself")
+def test_upgrading_erases_file_names_kept_before(tmp_path: Path) -> None:
+    """A database from before the names were dropped (revision 0012) held them; the
+    upgrade blanks and drops the column, and no copy is left in the file's free pages."""
+    path = tmp_path / "tipbot.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0012")
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO attachments (tip_id, position, kind, channel, file_ref, file_name,"
+            " too_large) VALUES (?, ?, 'document', 'telegram', ?, ?, 0)",
+            [("t1", i, f"ref-{i}", f"Nguyen_Van_Lan_CCCD_{i}.jpg") for i in range(50)],
+        )
+    assert b"Nguyen_Van_Lan" in path.read_bytes() + _wal(path)  # the check can see it
+    upgrade(url)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM attachments").fetchone() == (50,)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert b"Nguyen_Van_Lan" not in path.read_bytes() + _wal(path)
+
+
+def _wal(path: Path) -> bytes:
+    wal = path.with_name(path.name + "-wal")
+    return wal.read_bytes() if wal.exists() else b""
